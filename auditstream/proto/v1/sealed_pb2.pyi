@@ -1,0 +1,157 @@
+import datetime
+
+from auditstream.proto.v1 import log_entry_pb2 as _log_entry_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DeadLetterReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DEAD_LETTER_REASON_UNSPECIFIED: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_UNPARSEABLE: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_UNKNOWN_ENUM: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_MISSING_FIELD: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_OVERSIZE: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_INVALID_JSON_PAYLOAD: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_TIME_SKEW: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_UNKNOWN_MESSAGE_TYPE: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_INVALID_CHAIN_KEY: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_INVALID_FIELD: _ClassVar[DeadLetterReason]
+    DEAD_LETTER_REASON_ADAPTER_ERROR: _ClassVar[DeadLetterReason]
+DEAD_LETTER_REASON_UNSPECIFIED: DeadLetterReason
+DEAD_LETTER_REASON_UNPARSEABLE: DeadLetterReason
+DEAD_LETTER_REASON_UNKNOWN_ENUM: DeadLetterReason
+DEAD_LETTER_REASON_MISSING_FIELD: DeadLetterReason
+DEAD_LETTER_REASON_OVERSIZE: DeadLetterReason
+DEAD_LETTER_REASON_INVALID_JSON_PAYLOAD: DeadLetterReason
+DEAD_LETTER_REASON_TIME_SKEW: DeadLetterReason
+DEAD_LETTER_REASON_UNKNOWN_MESSAGE_TYPE: DeadLetterReason
+DEAD_LETTER_REASON_INVALID_CHAIN_KEY: DeadLetterReason
+DEAD_LETTER_REASON_INVALID_FIELD: DeadLetterReason
+DEAD_LETTER_REASON_ADAPTER_ERROR: DeadLetterReason
+
+class SealedBody(_message.Message):
+    __slots__ = ("entry", "classification", "chain_id", "seq", "received_time", "source")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_TIME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    entry: _log_entry_pb2.LogEntry
+    classification: Classification
+    chain_id: str
+    seq: int
+    received_time: _timestamp_pb2.Timestamp
+    source: SourceRecord
+    def __init__(self, entry: _Optional[_Union[_log_entry_pb2.LogEntry, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., chain_id: _Optional[str] = ..., seq: _Optional[int] = ..., received_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[SourceRecord, _Mapping]] = ...) -> None: ...
+
+class SourceRecord(_message.Message):
+    __slots__ = ("topic", "partition", "offset")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    topic: str
+    partition: int
+    offset: int
+    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class Classification(_message.Message):
+    __slots__ = ("declared_sensitivity", "detections", "added_policy_tags", "retention_class", "retain_until", "legal_hold", "policy_version")
+    DECLARED_SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
+    DETECTIONS_FIELD_NUMBER: _ClassVar[int]
+    ADDED_POLICY_TAGS_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_CLASS_FIELD_NUMBER: _ClassVar[int]
+    RETAIN_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_HOLD_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    declared_sensitivity: _log_entry_pb2.Sensitivity
+    detections: _containers.RepeatedCompositeFieldContainer[Detection]
+    added_policy_tags: _containers.RepeatedScalarFieldContainer[str]
+    retention_class: str
+    retain_until: _timestamp_pb2.Timestamp
+    legal_hold: bool
+    policy_version: str
+    def __init__(self, declared_sensitivity: _Optional[_Union[_log_entry_pb2.Sensitivity, str]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., added_policy_tags: _Optional[_Iterable[str]] = ..., retention_class: _Optional[str] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., legal_hold: _Optional[bool] = ..., policy_version: _Optional[str] = ...) -> None: ...
+
+class Detection(_message.Message):
+    __slots__ = ("kind", "field", "count", "masked")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MASKED_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    field: str
+    count: int
+    masked: bool
+    def __init__(self, kind: _Optional[str] = ..., field: _Optional[str] = ..., count: _Optional[int] = ..., masked: _Optional[bool] = ...) -> None: ...
+
+class SealedEntry(_message.Message):
+    __slots__ = ("chain_id", "seq", "prev_hash", "body_digest", "entry_hash", "key_id", "mac", "body")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    PREV_HASH_FIELD_NUMBER: _ClassVar[int]
+    BODY_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_HASH_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    chain_id: str
+    seq: int
+    prev_hash: bytes
+    body_digest: bytes
+    entry_hash: bytes
+    key_id: str
+    mac: bytes
+    body: bytes
+    def __init__(self, chain_id: _Optional[str] = ..., seq: _Optional[int] = ..., prev_hash: _Optional[bytes] = ..., body_digest: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ..., key_id: _Optional[str] = ..., mac: _Optional[bytes] = ..., body: _Optional[bytes] = ...) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("chain_id", "tree_size", "root_hash", "note", "key_name", "created_time")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    chain_id: str
+    tree_size: int
+    root_hash: bytes
+    note: bytes
+    key_name: str
+    created_time: _timestamp_pb2.Timestamp
+    def __init__(self, chain_id: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., note: _Optional[bytes] = ..., key_name: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeadLetter(_message.Message):
+    __slots__ = ("reason", "detail", "original_value", "original_key", "original_headers", "source", "received_time", "dead_lettered_time")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_KEY_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEAD_LETTERED_TIME_FIELD_NUMBER: _ClassVar[int]
+    reason: DeadLetterReason
+    detail: str
+    original_value: bytes
+    original_key: bytes
+    original_headers: _containers.RepeatedCompositeFieldContainer[RecordHeader]
+    source: SourceRecord
+    received_time: _timestamp_pb2.Timestamp
+    dead_lettered_time: _timestamp_pb2.Timestamp
+    def __init__(self, reason: _Optional[_Union[DeadLetterReason, str]] = ..., detail: _Optional[str] = ..., original_value: _Optional[bytes] = ..., original_key: _Optional[bytes] = ..., original_headers: _Optional[_Iterable[_Union[RecordHeader, _Mapping]]] = ..., source: _Optional[_Union[SourceRecord, _Mapping]] = ..., received_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dead_lettered_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordHeader(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: bytes
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
