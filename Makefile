@@ -1,0 +1,53 @@
+# The two commands in the README are `make demo` and `make test`; both install what
+# they need into .venv (pip's own cache is reused between runs).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export AUDITSTREAM_CACHE_DIR ?= $(CURDIR)/.cache
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help install lint typecheck test unit bench demo proto vectors clean
+
+help:
+	@echo "make test    install, lint, type-check and run the whole test suite"
+	@echo "make demo    run the pipeline end to end on local services"
+	@echo "make bench   run every bench/*.py and write bench/results.json"
+	@echo "make proto   regenerate auditstream/proto from proto/"
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[all,test,dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+lint: install
+	$(PY) -m ruff check auditstream tests bench scripts
+	$(PY) -m ruff format --check auditstream tests bench scripts
+
+typecheck: install
+	$(PY) -m mypy
+
+test: lint typecheck
+	$(PY) -m pytest
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+bench: install
+	$(PY) scripts/run_bench.py
+
+demo: install
+	@echo "make demo: not yet - the end-to-end demo lands with the demo issue (#9)."
+	@echo "Today: 'make test' runs the sealing core; see README.md for status."
+
+proto: install
+	$(PY) scripts/gen_proto.py
+
+vectors: install
+	$(PY) scripts/gen_vectors.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,5 @@
+import sys
+
+from auditstream.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""The `auditstream` command. Each subcommand lives in its own module with a
+`register(subparsers)` function; `main(argv)` is what the console script calls.
+
+Exit codes: 0 success, 1 verification found tampering, 2 usage or IO error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from auditstream import __version__
+from auditstream.cli import keys
+from auditstream.errors import AuditStreamError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+COMMANDS = (keys,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditstream",
+        description="Tamper-evident audit pipeline: produce, seal, store, query and verify.",
+    )
+    parser.add_argument("--version", action="version", version=f"auditstream {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        result: int = args.func(args)
+    except AuditStreamError as exc:
+        print(f"auditstream: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return result

@@ -1,0 +1,56 @@
+"""`auditstream keys`: create, rotate and publish keys."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from auditstream import keyfiles
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("keys", help="create, rotate and publish keys")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    generate = actions.add_parser(
+        "generate", help="create an HMAC keyring and a checkpoint signing key"
+    )
+    generate.add_argument("--hmac", type=Path, required=True, help="keyring file to create")
+    generate.add_argument("--hmac-id", default="k1", help="id of the first HMAC key")
+    generate.add_argument("--signer", type=Path, required=True, help="signer key file to create")
+    generate.add_argument(
+        "--name", default="auditstream-checkpoints", help="checkpoint key name (no spaces or '+')"
+    )
+    generate.set_defaults(func=_generate)
+
+    rotate = actions.add_parser("rotate", help="add a new active HMAC key; old ids still verify")
+    rotate.add_argument("--hmac", type=Path, required=True, help="keyring file")
+    rotate.add_argument("--id", required=True, help="id of the new key")
+    rotate.set_defaults(func=_rotate)
+
+    export = actions.add_parser(
+        "export-public", help="print the checkpoint verifier (public) key for auditors"
+    )
+    export.add_argument("--signer", type=Path, required=True, help="signer key file")
+    export.set_defaults(func=_export_public)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    keyfiles.write_new_keyring(args.hmac, args.hmac_id)
+    signer = keyfiles.write_new_signer(args.signer, args.name)
+    print(f"HMAC keyring:   {args.hmac} (active key {args.hmac_id})")
+    print(f"signer key:     {args.signer}")
+    print(f"verifier key:   {signer.verifier.encode()}")
+    return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    keyfiles.rotate_keyring(args.hmac, args.id)
+    print(f"{args.hmac}: key {args.id} added and active; earlier keys kept for verification")
+    return 0
+
+
+def _export_public(args: argparse.Namespace) -> int:
+    print(keyfiles.load_signer(args.signer).verifier.encode())
+    return 0
