@@ -1,0 +1,67 @@
+"""Settings come from defaults, a TOML file and the environment, secrets masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditstream.config import ENV_VARS, Secret, load_settings
+from auditstream.errors import ConfigError
+
+
+def test_defaults() -> None:
+    settings = load_settings(env={})
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.topics.raw == "audit.raw.v1"
+    assert settings.effective_clickhouse_dsn.startswith("chdb:///")
+    assert settings.effective_archive_url.startswith("file:///")
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    config = tmp_path / "auditstream.toml"
+    config.write_text(
+        'kafka_bootstrap = "file:1"\nmetrics_port = 9100\n'
+        '[topics]\npartitions = 8\nraw = "raw.from.file"\n'
+        '[s3]\nendpoint = "http://s3.local"\nsecret_key = "from-file"\n'
+    )
+    env = {"AUDITSTREAM_KAFKA_BOOTSTRAP": "env:2", "AUDITSTREAM_TOPIC_PARTITIONS": "12"}
+    settings = load_settings(env=env, config_file=config)
+    assert settings.kafka_bootstrap == "env:2"
+    assert settings.topics.partitions == 12
+    assert settings.topics.raw == "raw.from.file"
+    assert settings.metrics_port == 9100
+    assert settings.s3.secret_key.reveal() == "from-file"
+
+
+def test_secrets_never_print() -> None:
+    settings = load_settings(env={"AUDITSTREAM_S3_SECRET_KEY": "hunter2-very-secret"})
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.s3)
+    assert settings.s3.secret_key == Secret("hunter2-very-secret")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AUDITSTREAM_TOPIC_PARTITIONS": "many"}, "AUDITSTREAM_TOPIC_PARTITIONS"),
+        ({"AUDITSTREAM_CONFIG": "/nonexistent/auditstream.toml"}, "cannot read config file"),
+    ],
+)
+def test_bad_settings_name_their_source(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env=env)
+
+
+def test_unknown_keys_in_the_file_are_errors(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[topics]\nraww = 'x'\n")
+    with pytest.raises(ConfigError, match="unknown setting 'raww'"):
+        load_settings(env={}, config_file=config)
+
+
+def test_every_env_var_maps_to_a_real_setting() -> None:
+    settings = load_settings(env={})
+    for section, name in ENV_VARS.values():
+        target = getattr(settings, section) if section else settings
+        assert hasattr(target, name)
