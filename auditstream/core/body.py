@@ -24,22 +24,26 @@ def encode_body(
     """Serialize a SealedBody.
 
     `entry` may be a LogEntry or its serialized bytes; bytes are parsed straight into
-    the body (no intermediate copy). `received_time_ns` is the raw record's Kafka
-    timestamp in nanoseconds since the epoch.
+    the body (no intermediate message), then everything is serialized
+    deterministically. `received_time_ns` is the raw record's Kafka timestamp in
+    nanoseconds since the epoch.
     """
-    body = SealedBody(chain_id=chain_id, seq=seq)
+    seconds, nanos = divmod(received_time_ns, 1_000_000_000)
+    body = SealedBody(
+        chain_id=chain_id,
+        seq=seq,
+        classification=classification,
+        received_time={"seconds": seconds, "nanos": nanos},
+        source=(
+            {"topic": source_topic, "partition": source_partition, "offset": source_offset}
+            if source_topic
+            else None
+        ),
+    )
     if isinstance(entry, bytes):
         body.entry.ParseFromString(entry)
     else:
         body.entry.CopyFrom(entry)
-    if classification is not None:
-        body.classification.CopyFrom(classification)
-    body.received_time.seconds, body.received_time.nanos = divmod(received_time_ns, 1_000_000_000)
-    if source_topic:
-        source = body.source
-        source.topic = source_topic
-        source.partition = source_partition
-        source.offset = source_offset
     return body.SerializeToString(deterministic=True)
 
 

@@ -71,7 +71,8 @@ def test_body_is_deterministic_and_decodes() -> None:
     kwargs = {"chain_id": "t1", "seq": 3, "received_time_ns": 1_700_000_000_123_456_789}
     first = encode_body(entry, **kwargs)  # type: ignore[arg-type]
     assert all(encode_body(entry, **kwargs) == first for _ in range(20))  # type: ignore[arg-type]
-    assert encode_body(entry.SerializeToString(), **kwargs) == first  # type: ignore[arg-type]
+    canonical = entry.SerializeToString(deterministic=True)
+    assert encode_body(canonical, **kwargs) == first  # type: ignore[arg-type]
     decoded = decode_body(first)
     assert decoded.entry == entry
     assert (decoded.chain_id, decoded.seq) == ("t1", 3)
