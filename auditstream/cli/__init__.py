@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from auditstream import __version__
-from auditstream.cli import keys
+from auditstream.cli import dev, keys
 from auditstream.errors import AuditStreamError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
-COMMANDS = (keys,)
+COMMANDS = (dev, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

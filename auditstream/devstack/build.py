@@ -1,0 +1,120 @@
+"""Fetching and building what the local services run, once, into the shared cache.
+
+Concurrent callers (two test runs) serialize on a lock file; results are moved into
+place atomically, so a half-finished download or build is never used.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from auditstream.devstack.paths import cache_dir, resource
+from auditstream.devstack.procs import ServiceError
+
+log = logging.getLogger(__name__)
+
+KAFKA_VERSION = "4.1.1"
+# MinIO publishes no semver tags; the module proxy serves commits as pseudo-versions.
+# This is the last upstream commit (after RELEASE.2025-10-15T17-29-55Z).
+MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+
+
+@contextmanager
+def _locked(name: str) -> Iterator[None]:
+    lock_path = cache_dir() / "locks" / f"{name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run(argv: list[str], *, env: dict[str, str], what: str, cwd: Path | None = None) -> None:
+    log.info("%s: %s", what, " ".join(argv))
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed argv
+            argv, env=env, cwd=cwd, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise ServiceError(f"{what}: {argv[0]} is not installed") from None
+    if proc.returncode != 0:
+        raise ServiceError(f"{what} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+
+
+def kafka_jars(version: str = KAFKA_VERSION) -> Path:
+    """Folder with every jar the broker needs, fetched with Maven from the pinned pom."""
+    target = cache_dir() / "kafka" / version / "jars"
+    if (target / ".complete").exists():
+        return target
+    with _locked(f"kafka-{version}"):
+        if (target / ".complete").exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="jars-", dir=target.parent))
+        env = dict(os.environ)
+        _run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(resource("kafka-pom.xml")),
+                f"-Dmaven.repo.local={cache_dir() / 'maven'}",
+                f"-Dkafka.version={version}",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+            ],
+            env=env,
+            what=f"fetching Kafka {version} jars",
+        )
+        if not any(staging.glob("kafka_2.13-*.jar")):
+            raise ServiceError(f"Maven fetched no kafka_2.13 jar into {staging}")
+        (staging / ".complete").write_text(version)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    return target
+
+
+def minio_binary(version: str = MINIO_VERSION) -> Path:
+    """The MinIO server binary, built once with `go install` (takes minutes cold)."""
+    target = cache_dir() / "minio" / version / "minio"
+    if target.exists():
+        return target
+    with _locked(f"minio-{version}"):
+        if target.exists():
+            return target
+        go_root = cache_dir() / "go"
+        staging = Path(tempfile.mkdtemp(prefix="bin-", dir=cache_dir()))
+        env = dict(
+            os.environ,
+            GOBIN=str(staging),
+            GOPATH=str(go_root),
+            GOMODCACHE=str(go_root / "pkg" / "mod"),
+            GOCACHE=str(go_root / "build-cache"),
+            GOFLAGS="-modcacherw",
+            CGO_ENABLED="0",
+            GOTOOLCHAIN="local",
+        )
+        _run(
+            ["go", "install", "-ldflags=-s -w", f"github.com/minio/minio@{version}"],
+            env=env,
+            what=f"building MinIO {version}",
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (staging / "minio").rename(target)
+        shutil.rmtree(staging, ignore_errors=True)
+        # The binary is all we need; the module and build caches take ~2 GB.
+        shutil.rmtree(go_root, ignore_errors=True)
+    return target

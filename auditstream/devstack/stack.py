@@ -1,0 +1,107 @@
+"""`auditstream dev up | down | status`: the whole local stack for one state folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from auditstream.config import S3Settings, Secret
+from auditstream.devstack import clickhouse, kafka, minio
+from auditstream.sinks import s3 as s3util
+
+log = logging.getLogger(__name__)
+
+DEV_BUCKET = "auditstream-archive"
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    state_dir: str
+    kafka: kafka.KafkaInfo | None
+    minio: minio.MinioInfo | None
+    clickhouse_dsn: str
+    bucket: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def s3_settings(state: Path, endpoint: str) -> S3Settings:
+    access_key, secret_key = minio.credentials(state)
+    return S3Settings(endpoint=endpoint, access_key=Secret(access_key), secret_key=secret_key)
+
+
+def up(state: Path, *, with_minio: bool = True) -> StackInfo:
+    """Start what is not running yet; idempotent."""
+    state = state.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    broker = kafka.running(state)
+    if broker is None:
+        log.info("starting Kafka")
+        broker = kafka.start(state)
+    store = minio.running(state) if with_minio else None
+    if with_minio and store is None:
+        log.info("starting MinIO")
+        store = minio.start(state)
+    if store is not None:
+        s3util.ensure_lock_bucket(s3util.client(s3_settings(state, store.endpoint)), DEV_BUCKET)
+    info = StackInfo(str(state), broker, store, clickhouse.dsn(state), DEV_BUCKET if store else "")
+    (state / "stack.json").write_text(json.dumps(info.to_json(), indent=2))
+    return info
+
+
+def status(state: Path) -> StackInfo:
+    state = state.resolve()
+    store = minio.running(state)
+    return StackInfo(
+        str(state), kafka.running(state), store, clickhouse.dsn(state), DEV_BUCKET if store else ""
+    )
+
+
+def down(state: Path) -> list[str]:
+    """Stop this state folder's services (only processes it started). Data is kept."""
+    state = state.resolve()
+    stopped = []
+    if minio.stop(state):
+        stopped.append("minio")
+    if kafka.stop(state):
+        stopped.append("kafka")
+    (state / "stack.json").unlink(missing_ok=True)
+    return stopped
+
+
+def environment(state: Path, info: StackInfo) -> dict[str, str]:
+    """AUDITSTREAM_* variables that point every command at this stack (with secrets)."""
+    env = {
+        "AUDITSTREAM_STATE_DIR": info.state_dir,
+        "AUDITSTREAM_CLICKHOUSE_DSN": info.clickhouse_dsn,
+    }
+    if info.kafka:
+        env["AUDITSTREAM_KAFKA_BOOTSTRAP"] = info.kafka.bootstrap
+    if info.minio:
+        access_key, secret_key = minio.credentials(state.resolve())
+        env |= {
+            "AUDITSTREAM_S3_ENDPOINT": info.minio.endpoint,
+            "AUDITSTREAM_S3_ACCESS_KEY": access_key,
+            "AUDITSTREAM_S3_SECRET_KEY": secret_key.reveal(),
+            "AUDITSTREAM_ARCHIVE_URL": f"s3://{info.bucket}/",
+        }
+    return env
+
+
+def write_env_file(state: Path, info: StackInfo) -> Path:
+    """Write `environment()` as a shell file readable only by its owner."""
+    path = state.resolve() / "env.sh"
+    lines = [
+        f"export {name}={shlex.quote(value)}" for name, value in environment(state, info).items()
+    ]
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path

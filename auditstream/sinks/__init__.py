@@ -1,0 +1,1 @@
+"""Sinks: ClickHouse for queries, S3 or a local directory for the archive."""
