@@ -28,22 +28,22 @@ def encode_body(
     deterministically. `received_time_ns` is the raw record's Kafka timestamp in
     nanoseconds since the epoch.
     """
-    seconds, nanos = divmod(received_time_ns, 1_000_000_000)
-    body = SealedBody(
-        chain_id=chain_id,
-        seq=seq,
-        classification=classification,
-        received_time={"seconds": seconds, "nanos": nanos},
-        source=(
-            {"topic": source_topic, "partition": source_partition, "offset": source_offset}
-            if source_topic
-            else None
-        ),
-    )
+    body = SealedBody()
     if isinstance(entry, bytes):
         body.entry.ParseFromString(entry)
     else:
         body.entry.CopyFrom(entry)
+    if classification is not None:
+        body.classification.CopyFrom(classification)
+    body.chain_id = chain_id
+    body.seq = seq
+    received = body.received_time
+    received.seconds, received.nanos = divmod(received_time_ns, 1_000_000_000)
+    if source_topic:
+        source = body.source
+        source.topic = source_topic
+        source.partition = source_partition
+        source.offset = source_offset
     return body.SerializeToString(deterministic=True)
 
 

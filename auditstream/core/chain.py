@@ -10,8 +10,10 @@ prev_hash of seq 0 is 32 zero bytes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import NamedTuple
 
 from auditstream.core.keys import HmacKey
 from auditstream.core.merkle import CompactRange
@@ -32,9 +34,11 @@ def entry_hash(prev_hash: bytes, seq: int, body_digest: bytes) -> bytes:
     return sha256(CHAIN_DOMAIN + prev_hash + seq.to_bytes(8, "big") + body_digest).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):
     """One sealed chain entry as stored: the skeleton plus the body bytes.
+
+    A NamedTuple rather than a frozen dataclass: sealing creates one per event and
+    tuple construction is several times cheaper.
 
     `body` is empty when the content was removed (retention, erasure); the skeleton
     alone still verifies. (A real body is never empty: it always names its chain.)
@@ -86,16 +90,7 @@ class Link:
         return cls.from_proto(entry)
 
     def without_body(self) -> Link:
-        return Link(
-            self.chain_id,
-            self.seq,
-            self.prev_hash,
-            self.body_digest,
-            self.entry_hash,
-            self.key_id,
-            self.mac,
-            b"",
-        )
+        return self._replace(body=b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +158,31 @@ class Chain:
         self.next_seq = seq + 1
         self.head_hash = ehash
         return link
+
+    def append_many(self, bodies: Sequence[bytes], key: HmacKey) -> list[Link]:
+        """Seal `bodies` in order as the next entries; equal to `append` for each.
+
+        Digests, MACs and Merkle leaves are computed in bulk; only the chained hash
+        itself is inherently one after another.
+        """
+        first, chain_id, key_id = self.next_seq, self.chain_id, key.key_id
+        if first + len(bodies) - 1 > MAX_SEQ:
+            raise OverflowError(f"chain {chain_id!r} is full")
+        digests = [sha256(body).digest() for body in bodies]
+        prevs, hashes = [], []
+        head = self.head_hash
+        for seq, digest in enumerate(digests, start=first):
+            prevs.append(head)
+            head = sha256(CHAIN_DOMAIN + head + seq.to_bytes(8, "big") + digest).digest()
+            hashes.append(head)
+        macs = [key.mac(ehash) for ehash in hashes]
+        self.merkle.extend([sha256(b"\x00" + ehash).digest() for ehash in hashes])
+        self.next_seq = first + len(bodies)
+        self.head_hash = head
+        return [
+            Link(chain_id, first + i, prevs[i], digests[i], hashes[i], key_id, macs[i], body)
+            for i, body in enumerate(bodies)
+        ]
 
     def accept(self, link: Link) -> None:
         """Advance over a link sealed elsewhere (recovery); it must extend this head."""

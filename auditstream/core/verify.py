@@ -42,6 +42,7 @@ from auditstream.errors import NoteError
 from auditstream.proto.v1.sealed_pb2 import SealedBody
 
 ColumnExtractor = Callable[[SealedBody], Mapping[str, Any]]
+BATCH = 1024  # entries checked together by verify_chain
 
 
 class StoredLink(Protocol):
@@ -223,6 +224,92 @@ class ChainVerifier:
             self._check_mac(link, ehash, self._keyring)
         self._link(link, ehash)
 
+    def feed_many(self, links: Sequence[StoredLink]) -> None:
+        """Check many entries in order; same findings as `feed` on each, faster.
+
+        A batch that is entirely well-formed is checked with bulk hashing; a batch
+        with anything unusual in it goes entry by entry through `feed`.
+        """
+        start = 0
+        while start < len(links):
+            end = len(links)
+            merkle = self._merkle
+            if merkle is not None and self._pending:
+                # Stop at the next checkpoint so its root can be compared.
+                end = min(end, start + max(1, self._pending[0].tree_size - merkle.size))
+            chunk = links[start:end]
+            if not self._fast_path(chunk):
+                for link in chunk:
+                    self.feed(link)
+            start = end
+
+    def _fast_path(self, links: Sequence[StoredLink]) -> bool:
+        """Verify and apply `links` in bulk if nothing in them needs a finding."""
+        first = self._expected
+        count = len(links)
+        if (
+            not count
+            or any(link.chain_id != self.chain_id for link in links)
+            or [link.seq for link in links] != list(range(first, first + count))
+        ):
+            return False
+        bodies = [link.body for link in links]
+        if not all(bodies) or [sha256(b).digest() for b in bodies] != [
+            link.body_digest for link in links
+        ]:
+            return False
+        if self._check_bodies:
+            positions = [(b.chain_id, b.seq) for b in map(SealedBody.FromString, bodies)]
+            if positions != [(self.chain_id, seq) for seq in range(first, first + count)]:
+                return False
+        hashes = [
+            sha256(
+                CHAIN_DOMAIN + link.prev_hash + link.seq.to_bytes(8, "big") + link.body_digest
+            ).digest()
+            for link in links
+        ]
+        if hashes != [link.entry_hash for link in links] or [link.prev_hash for link in links] != [
+            self._head,
+            *hashes[:-1],
+        ]:
+            return False
+        if self._keyring is not None and not self._macs_ok(links, hashes, self._keyring):
+            return False
+        report = self.report
+        if report.first_seq is None:
+            report.first_seq = first
+        report.entries += count
+        report.last_seq = first + count - 1
+        self._last = links[-1]
+        self._expected = first + count
+        self._head = hashes[-1]
+        merkle = self._merkle
+        if merkle is not None:
+            merkle.extend([sha256(b"\x00" + ehash).digest() for ehash in hashes])
+            pending = self._pending
+            while pending and pending[0].tree_size <= merkle.size:
+                checkpoint = pending.pop(0)
+                if checkpoint.tree_size == merkle.size:
+                    self._check_root(checkpoint, merkle.root())
+        return True
+
+    @staticmethod
+    def _macs_ok(links: Sequence[StoredLink], hashes: list[bytes], keyring: Keyring) -> bool:
+        key_ids = {link.key_id for link in links}
+        keys = {key_id: keyring.get(key_id) for key_id in key_ids}
+        if any(key is None for key in keys.values()):
+            return False
+        if len(keys) == 1:
+            mac = next(iter(keys.values())).mac  # type: ignore[union-attr]
+            computed = [mac(ehash) for ehash in hashes]
+        else:
+            computed = [
+                keys[link.key_id].mac(ehash)  # type: ignore[union-attr]
+                for link, ehash in zip(links, hashes, strict=True)
+            ]
+        # Plain comparison: a verifier answers no attacker's queries, so timing is moot.
+        return computed == [link.mac for link in links]
+
     def _accept_position(self, link: StoredLink) -> bool:
         """Whether `link` is the next entry of this chain; reports it when not."""
         seq = link.seq
@@ -330,6 +417,11 @@ def verify_chain(
 ) -> ChainReport:
     """Verify one chain's entries given in ascending seq order. Options as ChainVerifier."""
     verifier = ChainVerifier(chain_id, **options)
+    batch: list[StoredLink] = []
     for link in links:
-        verifier.feed(link)
+        batch.append(link)
+        if len(batch) >= BATCH:
+            verifier.feed_many(batch)
+            batch = []
+    verifier.feed_many(batch)
     return verifier.finish()

@@ -21,7 +21,7 @@ from auditstream.devstack.procs import ServiceError
 
 log = logging.getLogger(__name__)
 
-KAFKA_VERSION = "4.1.1"
+KAFKA_VERSION = "4.4.0"
 # MinIO publishes no semver tags; the module proxy serves commits as pseudo-versions.
 # This is the last upstream commit (after RELEASE.2025-10-15T17-29-55Z).
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"

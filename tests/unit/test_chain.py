@@ -80,3 +80,13 @@ def test_body_is_deterministic_and_decodes() -> None:
         1_700_000_000,
         123_456_789,
     )
+
+
+def test_append_many_equals_append() -> None:
+    bodies = [body("t1", seq) for seq in range(37)]
+    one, bulk = Chain(ChainHead.genesis("t1")), Chain(ChainHead.genesis("t1"))
+    singles = [one.append(data, KEY) for data in bodies]
+    batched = bulk.append_many(bodies[:5], KEY) + bulk.append_many(bodies[5:], KEY)
+    assert batched == singles
+    assert bulk.head == one.head and bulk.root() == one.root()
+    assert bulk.append_many([], KEY) == [] and bulk.head == one.head

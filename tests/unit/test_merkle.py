@@ -126,3 +126,18 @@ def test_leaf_and_node_domains_differ() -> None:
     data = bytes(64)
     assert merkle.leaf_hash(data) != merkle.node_hash(data[:32], data[32:])
     assert merkle.leaf_hash(b"") == hashlib.sha256(b"\x00").digest()
+
+
+def test_extend_equals_appending_one_by_one() -> None:
+    leaves = _tree(300)
+    for start in (0, 1, 2, 3, 5, 8, 13, 64, 100):
+        for count in (0, 1, 2, 7, 16, 31, 100, 200):
+            one = merkle.CompactRange()
+            bulk = merkle.CompactRange()
+            for leaf in leaves[:start]:
+                one.append(leaf)
+            bulk.extend(leaves[:start])
+            for leaf in leaves[start : start + count]:
+                one.append(leaf)
+            bulk.extend(leaves[start : start + count])
+            assert (bulk.size, bulk.hashes) == (one.size, one.hashes), (start, count)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -34,14 +33,14 @@ Tamper = Callable[[list[Link], int], tuple[list[Link], Kind, int]]
 
 def modify_body(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
     out = list(links)
-    out[i] = replace(links[i], body=flip(links[i].body, i))
+    out[i] = links[i]._replace(body=flip(links[i].body, i))
     return out, Kind.BODY_MISMATCH, i
 
 
 def modify_body_and_digest(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
     new_body = body(CHAIN, i, "forged")
     out = list(links)
-    out[i] = replace(links[i], body=new_body, body_digest=hashlib.sha256(new_body).digest())
+    out[i] = links[i]._replace(body=new_body, body_digest=hashlib.sha256(new_body).digest())
     return out, Kind.HASH_MISMATCH, i
 
 
@@ -49,8 +48,7 @@ def rehash_without_key(links: list[Link], i: int) -> tuple[list[Link], Kind, int
     new_body = body(CHAIN, i, "forged")
     digest = hashlib.sha256(new_body).digest()
     out = list(links)
-    out[i] = replace(
-        links[i],
+    out[i] = links[i]._replace(
         body=new_body,
         body_digest=digest,
         entry_hash=entry_hash(links[i].prev_hash, i, digest),
@@ -60,25 +58,25 @@ def rehash_without_key(links: list[Link], i: int) -> tuple[list[Link], Kind, int
 
 def modify_mac(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
     out = list(links)
-    out[i] = replace(links[i], mac=flip(links[i].mac))
+    out[i] = links[i]._replace(mac=flip(links[i].mac))
     return out, Kind.BAD_MAC, i
 
 
 def unknown_key(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
     out = list(links)
-    out[i] = replace(links[i], key_id="k-unknown")
+    out[i] = links[i]._replace(key_id="k-unknown")
     return out, Kind.UNKNOWN_KEY, i
 
 
 def modify_entry_hash(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
     out = list(links)
-    out[i] = replace(links[i], entry_hash=flip(links[i].entry_hash))
+    out[i] = links[i]._replace(entry_hash=flip(links[i].entry_hash))
     return out, Kind.HASH_MISMATCH, i
 
 
 def modify_prev_hash(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
     out = list(links)
-    out[i] = replace(links[i], prev_hash=flip(links[i].prev_hash))
+    out[i] = links[i]._replace(prev_hash=flip(links[i].prev_hash))
     return out, Kind.FORK, i
 
 
@@ -91,8 +89,8 @@ def truncate_tail(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
 
 
 def insert_forged(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
-    forged = replace(
-        links[i], body=body(CHAIN, i, "inserted"), entry_hash=flip(links[i].entry_hash)
+    forged = links[i]._replace(
+        body=body(CHAIN, i, "inserted"), entry_hash=flip(links[i].entry_hash)
     )
     return [*links[: i + 1], forged, *links[i + 1 :]], Kind.FORK, i
 
@@ -105,7 +103,7 @@ def swap_seq(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
     j = i + 1 if i + 1 < len(links) else i - 1
     lo = min(i, j)
     out = list(links)
-    out[i], out[j] = replace(links[j], seq=links[i].seq), replace(links[i], seq=links[j].seq)
+    out[i], out[j] = links[j]._replace(seq=links[i].seq), links[i]._replace(seq=links[j].seq)
     return out, Kind.HASH_MISMATCH, lo
 
 
@@ -120,7 +118,7 @@ def swap_positions(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
 def from_other_chain(links: list[Link], i: int) -> tuple[list[Link], Kind, int]:
     other, _ = build("tenant-b", len(links))
     out = list(links)
-    out[i] = replace(other[i], chain_id=CHAIN)
+    out[i] = other[i]._replace(chain_id=CHAIN)
     return out, Kind.COLUMN_MISMATCH, i
 
 
@@ -279,6 +277,57 @@ def test_range_verification_from_a_trusted_head() -> None:
 
 def test_findings_are_bounded() -> None:
     links, _ = build(CHAIN, 50)
-    broken = [replace(link, mac=b"") for link in links]
+    broken = [link._replace(mac=b"") for link in links]
     report = _verify(broken, [], max_findings=10)
     assert len(report.findings) == 10 and report.findings_dropped == 40 and not report.ok
+
+
+def _summary(report: Any) -> tuple[Any, ...]:
+    return (
+        [(f.kind, f.seq, f.detail) for f in report.findings],
+        report.entries,
+        report.first_seq,
+        report.last_seq,
+        report.content_removed,
+        report.checkpoints_verified,
+        report.covered_size,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=60),
+    data=st.data(),
+    tamper=st.sampled_from([None, *TAMPERS, swap_positions]),
+    every=st.integers(min_value=1, max_value=25),
+    with_keys=st.booleans(),
+)
+def test_batched_verification_equals_entry_by_entry(
+    n: int, data: st.DataObject, tamper: Tamper | None, every: int, with_keys: bool
+) -> None:
+    chain = Chain(ChainHead.genesis(CHAIN))
+    links, notes = [], []
+    for seq in range(n):
+        links.append(chain.append(body(CHAIN, seq), KEY))
+        if (seq + 1) % every == 0:
+            notes.append(checkpoint(chain))
+    if tamper is not None and n >= 2:
+        i = data.draw(st.integers(min_value=0, max_value=n - 1), label="position")
+        links, _, _ = tamper(links, i)
+    if data.draw(st.booleans(), label="expire some"):
+        links = [link.without_body() if link.seq % 3 == 0 else link for link in links]
+    options: dict[str, Any] = {
+        "keyring": KEYRING if with_keys else None,
+        "note_verifiers": [SIGNER.verifier],
+        "checkpoints": notes,
+    }
+    one = ChainVerifier(CHAIN, **options)
+    for link in links:
+        one.feed(link)
+    bulk = ChainVerifier(CHAIN, **options)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(links)), max_size=5), label="cuts"))
+    previous = 0
+    for cut in [*cuts, len(links)]:
+        bulk.feed_many(links[previous:cut])
+        previous = cut
+    assert _summary(bulk.finish()) == _summary(one.finish())
