@@ -63,7 +63,7 @@ class SourceRecord(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class Classification(_message.Message):
-    __slots__ = ("declared_sensitivity", "detections", "added_policy_tags", "retention_class", "retain_until", "legal_hold", "policy_version")
+    __slots__ = ("declared_sensitivity", "detections", "added_policy_tags", "retention_class", "retain_until", "legal_hold", "policy_version", "notes")
     DECLARED_SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
     DETECTIONS_FIELD_NUMBER: _ClassVar[int]
     ADDED_POLICY_TAGS_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class Classification(_message.Message):
     RETAIN_UNTIL_FIELD_NUMBER: _ClassVar[int]
     LEGAL_HOLD_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
     declared_sensitivity: _log_entry_pb2.Sensitivity
     detections: _containers.RepeatedCompositeFieldContainer[Detection]
     added_policy_tags: _containers.RepeatedScalarFieldContainer[str]
@@ -78,7 +79,8 @@ class Classification(_message.Message):
     retain_until: _timestamp_pb2.Timestamp
     legal_hold: bool
     policy_version: str
-    def __init__(self, declared_sensitivity: _Optional[_Union[_log_entry_pb2.Sensitivity, str]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., added_policy_tags: _Optional[_Iterable[str]] = ..., retention_class: _Optional[str] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., legal_hold: _Optional[bool] = ..., policy_version: _Optional[str] = ...) -> None: ...
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, declared_sensitivity: _Optional[_Union[_log_entry_pb2.Sensitivity, str]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., added_policy_tags: _Optional[_Iterable[str]] = ..., retention_class: _Optional[str] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., legal_hold: _Optional[bool] = ..., policy_version: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Detection(_message.Message):
     __slots__ = ("kind", "field", "count", "masked")
@@ -127,6 +129,22 @@ class Checkpoint(_message.Message):
     key_name: str
     created_time: _timestamp_pb2.Timestamp
     def __init__(self, chain_id: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., note: _Optional[bytes] = ..., key_name: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ChainSnapshot(_message.Message):
+    __slots__ = ("chain_id", "next_seq", "head_hash", "compact_range", "checkpoint_size", "checkpoint_time")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_RANGE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_TIME_FIELD_NUMBER: _ClassVar[int]
+    chain_id: str
+    next_seq: int
+    head_hash: bytes
+    compact_range: _containers.RepeatedScalarFieldContainer[bytes]
+    checkpoint_size: int
+    checkpoint_time: _timestamp_pb2.Timestamp
+    def __init__(self, chain_id: _Optional[str] = ..., next_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., compact_range: _Optional[_Iterable[bytes]] = ..., checkpoint_size: _Optional[int] = ..., checkpoint_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "detail", "original_value", "original_key", "original_headers", "source", "received_time", "dead_lettered_time")

@@ -1,0 +1,1 @@
+"""The stream processor: a Faust app that validates, classifies and seals raw events."""
