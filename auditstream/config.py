@@ -50,6 +50,7 @@ class Topics:
     sealed: str = "audit.sealed.v1"
     checkpoints: str = "audit.checkpoints.v1"
     deadletter: str = "audit.deadletter.v1"
+    state: str = "audit.processor-state.v1"  # compacted; the processor's chain heads
     partitions: int = 4
     replication_factor: int = 1
 
@@ -71,6 +72,7 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     state_dir: Path = Path(".devstack")
     hmac_keys_file: Path | None = None
+    content_keys_file: Path | None = None
     checkpoint_key_file: Path | None = None
     public_keys_file: Path | None = None
     policy_file: Path | None = None
@@ -93,6 +95,7 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_TOPIC_SEALED": ("topics", "sealed"),
     "AUDITSTREAM_TOPIC_CHECKPOINTS": ("topics", "checkpoints"),
     "AUDITSTREAM_TOPIC_DEADLETTER": ("topics", "deadletter"),
+    "AUDITSTREAM_TOPIC_STATE": ("topics", "state"),
     "AUDITSTREAM_TOPIC_PARTITIONS": ("topics", "partitions"),
     "AUDITSTREAM_TOPIC_REPLICATION": ("topics", "replication_factor"),
     "AUDITSTREAM_CLICKHOUSE_DSN": ("", "clickhouse_dsn"),
@@ -103,13 +106,18 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_S3_SECRET_KEY": ("s3", "secret_key"),
     "AUDITSTREAM_STATE_DIR": ("", "state_dir"),
     "AUDITSTREAM_HMAC_KEYS_FILE": ("", "hmac_keys_file"),
+    "AUDITSTREAM_CONTENT_KEYS_FILE": ("", "content_keys_file"),
     "AUDITSTREAM_CHECKPOINT_KEY_FILE": ("", "checkpoint_key_file"),
     "AUDITSTREAM_PUBLIC_KEYS_FILE": ("", "public_keys_file"),
     "AUDITSTREAM_POLICY_FILE": ("", "policy_file"),
     "AUDITSTREAM_METRICS_PORT": ("", "metrics_port"),
 }
 # Read elsewhere, by name, because they carry key material (auditstream.keyfiles).
-SECRET_ENV_VARS: Final = ("AUDITSTREAM_HMAC_KEYS", "AUDITSTREAM_CHECKPOINT_KEY")
+SECRET_ENV_VARS: Final = (
+    "AUDITSTREAM_HMAC_KEYS",
+    "AUDITSTREAM_CHECKPOINT_KEY",
+    "AUDITSTREAM_CONTENT_KEYS",
+)
 CONFIG_ENV = "AUDITSTREAM_CONFIG"
 TOML_SECTIONS: Final = {"": Settings, "topics": Topics, "s3": S3Settings}
 

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 HMAC_KEYS_ENV = "AUDITSTREAM_HMAC_KEYS"
 CHECKPOINT_KEY_ENV = "AUDITSTREAM_CHECKPOINT_KEY"
+CONTENT_KEYS_ENV = "AUDITSTREAM_CONTENT_KEYS"
 
 
 def _read_secret_file(path: Path) -> str:
@@ -59,15 +60,18 @@ def parse_keyring(text: str, source: str) -> Keyring:
     return Keyring(keys, str(active))
 
 
-def load_keyring(path: Path | None = None, env: Mapping[str, str] | None = None) -> Keyring:
-    """The HMAC keyring from `path`, else from $AUDITSTREAM_HMAC_KEYS."""
+def load_keyring(
+    path: Path | None = None, env: Mapping[str, str] | None = None, variable: str = HMAC_KEYS_ENV
+) -> Keyring:
+    """A keyring from `path`, else from the environment variable (chain MAC keys by
+    default; `CONTENT_KEYS_ENV` for the content-digest salt keys)."""
     if path is not None:
         return parse_keyring(_read_secret_file(path), str(path))
     environ = os.environ if env is None else env
-    text = environ.get(HMAC_KEYS_ENV)
+    text = environ.get(variable)
     if not text:
-        raise KeyMaterialError(f"no HMAC keyring: pass a key file or set {HMAC_KEYS_ENV}")
-    return parse_keyring(text, HMAC_KEYS_ENV)
+        raise KeyMaterialError(f"no keyring: pass a key file or set {variable}")
+    return parse_keyring(text, variable)
 
 
 def load_signer(path: Path | None = None, env: Mapping[str, str] | None = None) -> NoteSigner:

@@ -22,6 +22,9 @@ def register(subparsers: Any) -> None:
     generate.add_argument(
         "--name", default="auditstream-checkpoints", help="checkpoint key name (no spaces or '+')"
     )
+    generate.add_argument(
+        "--content", type=Path, help="also create a content-digest salt keyring (for producers)"
+    )
     generate.set_defaults(func=_generate)
 
     rotate = actions.add_parser("rotate", help="add a new active HMAC key; old ids still verify")
@@ -41,6 +44,9 @@ def _generate(args: argparse.Namespace) -> int:
     signer = keyfiles.write_new_signer(args.signer, args.name)
     print(f"HMAC keyring:   {args.hmac} (active key {args.hmac_id})")
     print(f"signer key:     {args.signer}")
+    if args.content:
+        keyfiles.write_new_keyring(args.content, "salt-1")
+        print(f"content salts:  {args.content} (active key salt-1)")
     print(f"verifier key:   {signer.verifier.encode()}")
     return 0
 

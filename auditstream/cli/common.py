@@ -1,0 +1,65 @@
+"""Options shared by several commands, and turning them into Settings."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from auditstream import keyfiles
+from auditstream.config import Settings, load_settings
+from auditstream.core.content import DigestPolicy
+from auditstream.core.keys import Keyring, NoteSigner
+from auditstream.core.retention import Policy, parse_policy
+from auditstream.errors import ConfigError
+from auditstream.resources import default_policy_file
+
+
+def add_settings_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (flags override AUDITSTREAM_* variables)")
+    group.add_argument("--config", type=Path, help="TOML settings file")
+    group.add_argument("--bootstrap", help="Kafka bootstrap servers")
+    group.add_argument("--state-dir", type=Path, help="local state folder")
+
+
+def add_key_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("keys (files, or AUDITSTREAM_* variables)")
+    group.add_argument("--hmac-keys", type=Path, help="chain MAC keyring file")
+    group.add_argument("--checkpoint-key", type=Path, help="checkpoint signer key file")
+    group.add_argument("--content-keys", type=Path, help="content digest salt keyring file")
+    group.add_argument("--policy", type=Path, help="retention policy file (TOML)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = load_settings(config_file=getattr(args, "config", None))
+    overrides = {
+        "kafka_bootstrap": getattr(args, "bootstrap", None),
+        "state_dir": getattr(args, "state_dir", None),
+        "hmac_keys_file": getattr(args, "hmac_keys", None),
+        "checkpoint_key_file": getattr(args, "checkpoint_key", None),
+        "content_keys_file": getattr(args, "content_keys", None),
+        "policy_file": getattr(args, "policy", None),
+    }
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def keyring(settings: Settings) -> Keyring:
+    return keyfiles.load_keyring(settings.hmac_keys_file)
+
+
+def signer(settings: Settings) -> NoteSigner:
+    return keyfiles.load_signer(settings.checkpoint_key_file)
+
+
+def content_policy(settings: Settings) -> DigestPolicy:
+    ring = keyfiles.load_keyring(settings.content_keys_file, variable=keyfiles.CONTENT_KEYS_ENV)
+    return DigestPolicy(ring.active)
+
+
+def policy(settings: Settings) -> Policy:
+    path = settings.policy_file or default_policy_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy file {path}: {exc.strerror}") from None
+    return parse_policy(text, str(path))

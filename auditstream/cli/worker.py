@@ -1,0 +1,77 @@
+"""`auditstream worker`: run the stream processor (a Faust worker)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import replace
+from typing import Any
+
+from auditstream.cli import common
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker", help="validate, classify and seal raw events (exactly once, on Faust)"
+    )
+    common.add_settings_args(parser)
+    common.add_key_args(parser)
+    parser.add_argument("--partitions", type=int, help="partitions of every pipeline topic")
+    parser.add_argument("--batch-size", type=int, default=1000, help="records per batch")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=1000, help="entries per chain between checkpoints"
+    )
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=10.0,
+        help="seconds after which new entries get a checkpoint",
+    )
+    parser.add_argument("--commit-interval", type=float, default=0.5, help="transaction seconds")
+    parser.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
+    parser.add_argument("--app-id", default="auditstream-processor", help="consumer group id")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # The worker extra (faust) is imported only when this command runs.
+    import faust  # noqa: PLC0415
+
+    from auditstream import metrics  # noqa: PLC0415
+    from auditstream.processors.app import WorkerConfig, build_app  # noqa: PLC0415
+    from auditstream.processors.engine import EngineConfig  # noqa: PLC0415
+    from auditstream.processors.topics import ensure_topics  # noqa: PLC0415
+
+    settings = common.settings_from(args)
+    topics = settings.topics
+    if args.partitions:
+        topics = replace(topics, partitions=args.partitions)
+    config = WorkerConfig(
+        bootstrap=settings.kafka_bootstrap,
+        topics=topics,
+        keyring=common.keyring(settings),
+        signer=common.signer(settings),
+        content=common.content_policy(settings),
+        policy=common.policy(settings),
+        state_dir=settings.state_dir,
+        app_id=args.app_id,
+        engine=EngineConfig(
+            checkpoint_every=args.checkpoint_every, checkpoint_interval_s=args.checkpoint_interval
+        ),
+        batch_size=args.batch_size,
+        commit_interval_s=args.commit_interval,
+    )
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_topics(config.bootstrap, topics)
+    app, service = build_app(config)
+    port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    if port:
+        metrics.serve(port, service.health)
+    log.info(
+        "processor %s on %s, %d partitions", config.app_id, config.bootstrap, topics.partitions
+    )
+    worker = faust.Worker(app, loglevel="INFO" if not args.verbose else "DEBUG", quiet=True)
+    worker.execute_from_commandline()
+    return 0

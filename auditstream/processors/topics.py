@@ -1,0 +1,80 @@
+"""Creating and checking the pipeline's Kafka topics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from auditstream.config import Topics
+from auditstream.errors import ConfigError
+
+log = logging.getLogger(__name__)
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: Mapping[str, str]
+
+
+def pipeline_topics(topics: Topics) -> list[TopicSpec]:
+    """Every topic the processor reads or writes. All share one partition count: a
+    chain's raw records, sealed entries, checkpoints and state live on the same
+    partition number, which is what makes their transactions line up."""
+    p = topics.partitions
+    return [
+        TopicSpec(topics.raw, p, {"retention.ms": str(7 * DAY_MS)}),
+        TopicSpec(topics.sealed, p, {"retention.ms": str(30 * DAY_MS)}),
+        TopicSpec(topics.checkpoints, p, {"retention.ms": "-1"}),
+        TopicSpec(topics.deadletter, p, {"retention.ms": str(90 * DAY_MS)}),
+        TopicSpec(topics.state, p, {"cleanup.policy": "compact"}),
+    ]
+
+
+def ensure_topics(bootstrap: str, topics: Topics, timeout: float = 30.0) -> list[str]:
+    """Create missing topics; refuse existing ones with another partition count.
+
+    Returns the names created.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    specs = pipeline_topics(topics)
+    existing = admin.list_topics(timeout=timeout).topics
+    for spec in specs:
+        found = existing.get(spec.name)
+        if found is not None and len(found.partitions) != spec.partitions:
+            raise ConfigError(
+                f"topic {spec.name!r} has {len(found.partitions)} partitions, the pipeline needs "
+                f"{spec.partitions} (all pipeline topics must have the same count)"
+            )
+    missing = [s for s in specs if s.name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [
+            NewTopic(
+                s.name,
+                num_partitions=s.partitions,
+                replication_factor=topics.replication_factor,
+                config=dict(s.config),
+            )
+            for s in missing
+        ],
+        operation_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise ConfigError(f"cannot create topic {name!r}: {exc}") from exc
+    log.info("created topics %s", ", ".join(created))
+    return created
