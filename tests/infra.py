@@ -20,6 +20,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class Infra:
     state: Path
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _kafka: str | None = None
+    _kafka_container: Any = None
     _s3: S3Settings | None = None
     _clickhouse: str | None = None
 
@@ -100,10 +102,29 @@ class Infra:
         if self.mode == "containers":
             container = KafkaContainer(KAFKA_IMAGE).with_kraft()
             self._stack.enter_context(container)
+            self._kafka_container = container
             return str(container.get_bootstrap_server())
         info = kafka.start(self.state)
         self._stack.callback(kafka.stop, self.state)
         return info.bootstrap
+
+    def restart_kafka(self, down_for: float = 0.0) -> None:
+        """Stop the broker and start it again with its data and address."""
+        bootstrap = self.kafka_bootstrap()
+        if self.mode == "external":
+            pytest.skip("a broker given by address cannot be restarted by the tests")
+        if self.mode == "containers":
+            wrapped = self._kafka_container.get_wrapped_container()
+            wrapped.stop()
+            time.sleep(down_for)
+            wrapped.start()
+        else:
+            kafka.restart(self.state, down_for=down_for)
+        deadline = time.monotonic() + 120
+        while not kafka.broker_ready(bootstrap):
+            if time.monotonic() > deadline:
+                pytest.fail("Kafka did not come back after a restart", pytrace=False)
+            time.sleep(0.5)
 
     # S3 ----------------------------------------------------------------------------
     def s3(self) -> S3Settings:

@@ -32,7 +32,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--commit-interval", type=float, default=0.5, help="transaction seconds")
     parser.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
     parser.add_argument("--app-id", default="auditstream-processor", help="consumer group id")
-    parser.set_defaults(func=run)
+    parser.add_argument(
+        "--session-timeout",
+        type=float,
+        default=10.0,
+        help="seconds before a silent worker's partitions move to others",
+    )
+    parser.set_defaults(func=run, owns_logging=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         batch_size=args.batch_size,
         commit_interval_s=args.commit_interval,
+        session_timeout_s=args.session_timeout,
     )
     config.state_dir.mkdir(parents=True, exist_ok=True)
     ensure_topics(config.bootstrap, topics)

@@ -126,23 +126,32 @@ class Classifier:
             struct.update(new)  # type: ignore[arg-type]
         return changed
 
-    def classify(self, entry: pb.LogEntry) -> Outcome:
-        """Scan, mask, tag and raise sensitivity of `entry` in place."""
+    def classify(self, entry: pb.LogEntry, payload_json: object = None) -> Outcome:
+        """Scan, mask, tag and raise sensitivity of `entry` in place.
+
+        `payload_json` is the payload already parsed by validation, if it was JSON.
+        """
         outcome = Outcome(declared_sensitivity=entry.sensitivity)
         changed = False
         masked = self._text(entry.message, "message", outcome)
         if masked is not None:
             entry.message = masked
             changed = True
-        changed |= self._payload(entry, outcome)
-        changed |= self._struct(entry.data, "data", outcome)
+        if entry.payload:
+            changed |= self._payload(entry, payload_json, outcome)
+        if entry.HasField("data"):
+            changed |= self._struct(entry.data, "data", outcome)
         if entry.HasField("change"):
             changed |= self._struct(entry.change.old_values, "change.old_values", outcome)
             changed |= self._struct(entry.change.new_values, "change.new_values", outcome)
+        calls: list[pb.ToolCall] = []
+        if entry.HasField("ai"):
+            calls.extend(entry.ai.tool_calls)
         if entry.HasField("mcp"):
             changed |= self._struct(entry.mcp.tool_arguments, "mcp.tool_arguments", outcome)
             changed |= self._struct(entry.mcp.tool_result, "mcp.tool_result", outcome)
-        for call in [*entry.ai.tool_calls, *entry.mcp.sampling.tool_calls]:
+            calls.extend(entry.mcp.sampling.tool_calls)
+        for call in calls:
             for name in ("arguments", "result"):
                 masked = self._text(getattr(call, name), f"tool_calls.{name}", outcome)
                 if masked is not None:
@@ -152,19 +161,22 @@ class Classifier:
         outcome.changed = changed
         return outcome
 
-    def _payload(self, entry: pb.LogEntry, outcome: Outcome) -> bool:
-        payload = entry.payload
-        if not payload:
-            return False
+    def _payload(self, entry: pb.LogEntry, document: object, outcome: Outcome) -> bool:
         try:
-            text = payload.decode("utf-8")
+            text = entry.payload.decode("utf-8")
         except UnicodeDecodeError:
             return False  # binary payloads (e.g. CBOR) are stored as sent
-        if entry.payload_content_type in ("", "application/json"):
-            try:
-                document = json.loads(text)
-            except ValueError:
-                document = None
+        is_json = entry.payload_content_type in ("", "application/json")
+        # Every string of a JSON document appears verbatim in its text unless escaped,
+        # so a text without findings and without escapes needs no walk.
+        if "\\" not in text and not any(True for _ in detectors.scan(text)):
+            return False
+        if is_json:
+            if document is None:
+                try:
+                    document = json.loads(text)
+                except ValueError:
+                    document = None
             if document is not None:
                 new, changed = self._json(document, "payload", outcome)
                 if changed:
@@ -178,7 +190,6 @@ class Classifier:
 
     def _apply_effects(self, entry: pb.LogEntry, outcome: Outcome) -> bool:
         level: int = entry.sensitivity
-        tags = list(entry.policy_tags)
         wanted: list[str] = []
         for kind, _ in outcome.detections:
             minimum, tag = _KIND_EFFECTS[kind]
@@ -191,7 +202,11 @@ class Classifier:
         if any(word in lowered for word in _HEALTH_WORDS):
             wanted.append("HIPAA")
         changed = level != entry.sensitivity
-        entry.sensitivity = level  # type: ignore[assignment]
+        if changed:
+            entry.sensitivity = level  # type: ignore[assignment]
+        if not wanted:
+            return changed
+        tags = list(entry.policy_tags)
         for tag in dict.fromkeys(wanted):
             if tag not in tags:
                 entry.policy_tags.append(tag)

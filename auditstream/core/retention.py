@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from auditstream.errors import ConfigError
 from auditstream.proto.v1 import log_entry_pb2 as pb
@@ -38,18 +38,40 @@ class Rule:
     tenants: frozenset[str] = frozenset()
     actors: frozenset[str] = frozenset()
 
-    def matches(self, entry: pb.LogEntry) -> bool:
-        if self.severity_at_least and entry.severity < self.severity_at_least:
+    def matches(self, facts: Facts) -> bool:
+        if self.severity_at_least and facts.severity < self.severity_at_least:
             return False
-        if self.event_types and entry.event_type not in self.event_types:
+        if self.event_types and facts.event_type not in self.event_types:
             return False
-        if self.policy_tags and not self.policy_tags.intersection(entry.policy_tags):
+        if self.policy_tags and self.policy_tags.isdisjoint(facts.policy_tags):
             return False
-        if self.components and entry.component not in self.components:
+        if self.components and facts.component not in self.components:
             return False
-        if self.tenants and entry.tenant_id not in self.tenants:
+        if self.tenants and facts.tenant_id not in self.tenants:
             return False
-        return not (self.actors and entry.actor_id not in self.actors)
+        return not (self.actors and facts.actor_id not in self.actors)
+
+
+class Facts(NamedTuple):
+    """The fields rules look at, read from the entry once."""
+
+    severity: int
+    event_type: int
+    policy_tags: frozenset[str]
+    component: str
+    tenant_id: str
+    actor_id: str
+
+    @classmethod
+    def of(cls, entry: pb.LogEntry) -> Facts:
+        return cls(
+            entry.severity,
+            entry.event_type,
+            frozenset(entry.policy_tags),
+            entry.component,
+            entry.tenant_id,
+            entry.actor_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +93,9 @@ class Policy:
         default = self.classes[self.default_class]
         chosen: RetentionClass | None = None
         hold = False
+        facts = Facts.of(entry)
         for rule in self.rules:
-            if rule.matches(entry):
+            if rule.matches(facts):
                 candidate = self.classes[rule.retention_class]
                 if chosen is None or candidate.days > chosen.days:
                     chosen = candidate  # ties: the earlier rule's class

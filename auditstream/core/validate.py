@@ -74,6 +74,7 @@ class Accepted:
     # True when `entry` still equals the record bytes, so they can be embedded as is.
     unchanged: bool
     notes: list[str] = field(default_factory=list)
+    payload_json: object = None  # the parsed payload, when it is JSON
 
 
 class Validator:
@@ -92,7 +93,7 @@ class Validator:
             return parsed
         entry, unchanged = parsed
         problem = self._check_fields(entry, record)
-        if problem is not None:
+        if isinstance(problem, Rejected):
             return problem
         notes: list[str] = []
         chain = self._chain(entry, record, notes)
@@ -103,7 +104,7 @@ class Validator:
                 uuid.uuid5(SOURCE_NAMESPACE, f"{record.topic}/{record.partition}/{record.offset}")
             )
             notes.append("event_id derived from the source position")
-        return Accepted(entry, chain, unchanged and not notes, notes)
+        return Accepted(entry, chain, unchanged and not notes, notes, problem)
 
     def _parse(self, record: RawRecord) -> tuple[pb.LogEntry, bool] | Rejected:
         raw_type = record.header(headers.MESSAGE_TYPE)
@@ -136,7 +137,8 @@ class Validator:
             f"header {headers.MESSAGE_TYPE}={message_type[:80]!r} is not a known message type",
         )
 
-    def _check_fields(self, entry: pb.LogEntry, record: RawRecord) -> Rejected | None:
+    def _check_fields(self, entry: pb.LogEntry, record: RawRecord) -> object:
+        """A `Rejected`, or else the parsed JSON payload (None when there is none)."""
         for name, allowed in (
             ("event_type", _EVENT_TYPES),
             ("outcome", _OUTCOMES),
@@ -154,13 +156,15 @@ class Validator:
             return Rejected(
                 R.DEAD_LETTER_REASON_INVALID_FIELD, "event_id: longer than 128 or not printable"
             )
+        document = None
         if entry.payload and entry.payload_content_type in ("", "application/json"):
             try:
-                json.loads(entry.payload)
+                document = json.loads(entry.payload)
             except (ValueError, UnicodeDecodeError) as exc:
                 return Rejected(R.DEAD_LETTER_REASON_INVALID_JSON_PAYLOAD, f"payload: {exc}")
         if entry.HasField("event_time"):
-            skew_s = entry.event_time.ToNanoseconds() / 1e9 - record.timestamp_ms / 1e3
+            event_time = entry.event_time
+            skew_s = event_time.seconds + event_time.nanos / 1e9 - record.timestamp_ms / 1e3
             if skew_s > self.limits.max_future_skew_s:
                 return Rejected(
                     R.DEAD_LETTER_REASON_TIME_SKEW,
@@ -171,7 +175,7 @@ class Validator:
                 return Rejected(
                     R.DEAD_LETTER_REASON_TIME_SKEW, f"event_time is {-skew_s:.0f} s old"
                 )
-        return None
+        return document
 
     def _chain(self, entry: pb.LogEntry, record: RawRecord, notes: list[str]) -> str | Rejected:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,12 +53,23 @@ def broker_ready(bootstrap: str) -> bool:
     return bool(metadata.brokers)
 
 
-def start(state: Path, *, version: str = KAFKA_VERSION, timeout: float = 90.0) -> KafkaInfo:
-    """Format storage (first time only) and start the broker; waits until it is ready."""
+def start(
+    state: Path,
+    *,
+    version: str = KAFKA_VERSION,
+    timeout: float = 90.0,
+    port: int | None = None,
+    controller_port: int | None = None,
+) -> KafkaInfo:
+    """Format storage (first time only) and start the broker; waits until it is ready.
+
+    Ports default to free ones; pass the previous ones to restart in place.
+    """
     jars = kafka_jars(version)
     home = state / "kafka"
     home.mkdir(parents=True, exist_ok=True)
-    port, controller_port = procs.free_port(), procs.free_port()
+    port = port or procs.free_port()
+    controller_port = controller_port or procs.free_port()
     data = home / "data"
     config = home / "server.properties"
     config.write_text(
@@ -118,6 +130,16 @@ def running(state: Path) -> KafkaInfo | None:
     if procs.is_ours(info.pid, str(home)) and broker_ready(info.bootstrap):
         return info
     return None
+
+
+def restart(state: Path, *, down_for: float = 0.0) -> KafkaInfo:
+    """Stop the broker and start it again on the same ports, keeping its data."""
+    home = state / "kafka"
+    info = KafkaInfo(**json.loads((home / "kafka.json").read_text()))
+    stop(state)
+    time.sleep(down_for)
+    port = int(info.bootstrap.rsplit(":", 1)[1])
+    return start(state, version=info.version, port=port, controller_port=info.controller_port)
 
 
 def stop(state: Path) -> bool:

@@ -179,10 +179,13 @@ class PartitionSealer:
 
     def _body(self, record: RawRecord, accepted: Accepted, seq: int, counts: Counter[str]) -> bytes:
         entry = accepted.entry
-        outcome = self._classifier.classify(entry)
-        for detection in outcome.detections:
-            counts[f"detected:{detection[0]}"] += outcome.detections[detection]
-        start_ns = max(entry.event_time.ToNanoseconds(), record.timestamp_ms * 1_000_000)
+        outcome = self._classifier.classify(entry, accepted.payload_json)
+        for (kind, _), count in outcome.detections.items():
+            counts[f"detected:{kind}"] += count
+        event_time = entry.event_time
+        start_ns = max(
+            event_time.seconds * 1_000_000_000 + event_time.nanos, record.timestamp_ms * 1_000_000
+        )
         decision = self._policy.decide(entry, start_ns)
         classification = sealed.Classification(
             declared_sensitivity=outcome.declared_sensitivity,  # type: ignore[arg-type]

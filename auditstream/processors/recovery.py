@@ -11,13 +11,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from auditstream.core.chain import Link
 from auditstream.errors import AuditStreamError
 from auditstream.proto.v1.sealed_pb2 import ChainSnapshot, SealedEntry
 
 log = logging.getLogger(__name__)
+TRANSPORT = KafkaError._TRANSPORT  # broker went away; librdkafka reconnects by itself
 
 
 class RecoveryReadError(AuditStreamError):
@@ -57,12 +58,34 @@ def _read(
                         yield value
                 elif error.code() == KafkaError._PARTITION_EOF:
                     return
-                else:
+                elif error.fatal() or not (error.retriable() or error.code() == TRANSPORT):
                     raise RecoveryReadError(f"reading {topic}[{partition}]: {error}")
+                else:
+                    log.warning("reading %s[%d]: %s; retrying", topic, partition, error)
             if time.monotonic() > deadline:
                 raise RecoveryReadError(f"reading {topic}[{partition}] took over {timeout:.0f} s")
     finally:
         consumer.close()
+
+
+def _watermarks(bootstrap: str, topic: str, partition: int, timeout: float) -> tuple[int, int]:
+    """Low and high offsets, retried while the broker is (re)starting."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "auditstream-recovery"})
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                low, high = probe.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=5.0
+                )
+                return int(low), int(high)
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise RecoveryReadError(f"offsets of {topic}[{partition}]: {exc}") from exc
+                log.warning("offsets of %s[%d] not available yet: %s", topic, partition, exc)
+                time.sleep(1.0)
+    finally:
+        probe.close()
 
 
 def read_partition_state(
@@ -79,13 +102,7 @@ def read_partition_state(
     for value in _read(bootstrap, state_topic, partition, OFFSET_BEGINNING, timeout):
         snapshot = ChainSnapshot.FromString(value)
         latest[snapshot.chain_id] = snapshot
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "auditstream-recovery"})
-    try:
-        low, high = probe.get_watermark_offsets(
-            TopicPartition(sealed_topic, partition), timeout=timeout
-        )
-    finally:
-        probe.close()
+    low, high = _watermarks(bootstrap, sealed_topic, partition, timeout)
     start = max(low, high - tail_entries)
     tail = (
         [

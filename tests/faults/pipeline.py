@@ -1,0 +1,350 @@
+"""Running the real processor as separate processes, feeding it, and checking the result.
+
+Workers are `python -m auditstream worker` subprocesses, killed with SIGKILL or
+stopped with SIGTERM (then SIGKILL after a timeout: Faust sometimes hangs on shutdown
+after a restart, see docs/decisions/0006-processor-exactly-once.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+
+from auditstream import keyfiles
+from auditstream.core.body import decode_body
+from auditstream.core.verify import ChainReport, ChainVerifier
+from auditstream.devstack.procs import free_port
+from auditstream.proto.v1.sealed_pb2 import Checkpoint, SealedEntry
+from auditstream.workload import Workload, generate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Keys:
+    hmac: Path
+    signer: Path
+    content: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> Keys:
+        keys = cls(folder / "hmac.json", folder / "checkpoint.key", folder / "content.json")
+        keyfiles.write_new_keyring(keys.hmac, "k1")
+        keyfiles.write_new_signer(keys.signer, "test-checkpoints")
+        keyfiles.write_new_keyring(keys.content, "salt-1")
+        return keys
+
+
+@dataclass
+class Topics:
+    prefix: str
+    partitions: int
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AUDITSTREAM_TOPIC_RAW": f"{self.prefix}.raw",
+            "AUDITSTREAM_TOPIC_SEALED": f"{self.prefix}.sealed",
+            "AUDITSTREAM_TOPIC_CHECKPOINTS": f"{self.prefix}.checkpoints",
+            "AUDITSTREAM_TOPIC_DEADLETTER": f"{self.prefix}.deadletter",
+            "AUDITSTREAM_TOPIC_STATE": f"{self.prefix}.state",
+            "AUDITSTREAM_TOPIC_PARTITIONS": str(self.partitions),
+        }
+
+    @property
+    def raw(self) -> str:
+        return f"{self.prefix}.raw"
+
+
+class Worker:
+    """One `auditstream worker` process. Every worker started is in `Worker.started`,
+    so a fixture can stop them all even when a test fails half way."""
+
+    started: list[Worker] = []  # noqa: RUF012 - deliberately shared
+
+    def __init__(
+        self,
+        bootstrap: str,
+        keys: Keys,
+        topics: Topics,
+        home: Path,
+        name: str,
+        app_id: str,
+        checkpoint_every: int = 500,
+    ) -> None:
+        self.log = home / f"{name}.log"
+        self.metrics_port = free_port()
+        home.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, AUDITSTREAM_KAFKA_BOOTSTRAP=bootstrap, **topics.env())
+        argv = [
+            sys.executable, "-m", "auditstream", "worker",
+            "--hmac-keys", str(keys.hmac),
+            "--checkpoint-key", str(keys.signer),
+            "--content-keys", str(keys.content),
+            "--state-dir", str(home / name),
+            "--app-id", app_id,
+            "--checkpoint-every", str(checkpoint_every),
+            "--checkpoint-interval", "3",
+            "--metrics-port", str(self.metrics_port),
+        ]  # fmt: skip
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+                start_new_session=True,
+            )
+        Worker.started.append(self)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}; see {self.log}")
+            if "Worker ready" in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready; see {self.log}")
+
+    def is_ready(self) -> bool:
+        return "Worker ready" in self.log.read_text(errors="replace")
+
+    def health(self) -> dict[str, object]:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/health", timeout=2
+            ) as r:
+                return dict(json.loads(r.read()))
+        except OSError:
+            return {}
+
+    def wait_batches(self, count: int, timeout: float = 120) -> None:
+        """Wait until this worker has sealed `count` batches (so a kill hits it busy)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batches = self.health().get("batches", 0)
+            if isinstance(batches, int) and batches >= count:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"worker processed no batches; see {self.log}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def errors(self) -> list[str]:
+        """Lines that show a bug: a traceback or a refused recovery. (A fail-stop
+        after an error during a broker outage is expected behaviour, not a bug.)"""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return [line for line in lines if "RecoveryError:" in line]
+
+
+class Supervisor:
+    """Keeps one worker running, as systemd or Kubernetes would: a worker that exits
+    (killed by a test, or stopping itself on an error) is replaced by a new one."""
+
+    def __init__(self, start: Callable[[str], Worker], prefix: str = "w") -> None:
+        self._start = start
+        self._prefix = prefix
+        self.workers = [start(f"{prefix}0")]
+        self.workers[0].wait_ready()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self._thread.start()
+
+    @property
+    def current(self) -> Worker:
+        return self.workers[-1]
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            if self.current.proc.poll() is not None:
+                worker = self._start(f"{self._prefix}{len(self.workers)}")
+                self.workers.append(worker)
+                worker.wait_ready()
+
+    def kill_and_wait_replacement(self) -> None:
+        count = len(self.workers)
+        self.current.kill()
+        deadline = time.monotonic() + 180
+        while len(self.workers) == count or not self.current.is_ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError("no replacement worker became ready")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        for worker in self.workers:
+            worker.stop()
+
+
+@dataclass
+class Feed:
+    """Produces `count` events over `chains` tenants at about `rate` per second."""
+
+    bootstrap: str
+    topic: str
+    count: int
+    chains: int
+    rate: float
+    seed: int = 7
+    event_ids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def start(self) -> Feed:
+        self.thread = threading.Thread(target=self._run, name="feed", daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "partitioner": "murmur2_random",
+                "message.timeout.ms": 300_000,
+            }
+        )
+        shape = Workload(tenants=self.chains)
+        started = time.monotonic()
+        for n, entry in enumerate(generate(random.Random(self.seed), self.count, shape)):
+            entry.event_time.FromNanoseconds(time.time_ns())
+            self.event_ids.append(entry.event_id)
+            while True:
+                try:
+                    producer.produce(
+                        self.topic,
+                        key=entry.tenant_id.encode(),
+                        value=entry.SerializeToString(),
+                        on_delivery=self._delivered,
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            producer.poll(0)
+            ahead = n / self.rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+        remaining = producer.flush(300)
+        if remaining:
+            self.errors.append(f"{remaining} events not delivered")
+
+    def _delivered(self, err: object, msg: object) -> None:
+        if err is not None:
+            self.errors.append(str(err))
+
+    def join(self) -> None:
+        assert self.thread is not None
+        self.thread.join()
+        assert not self.errors, self.errors[:5]
+
+
+def read_topic(
+    bootstrap: str, topic: str, expected: int, timeout: float = 300, quiet: float = 5
+) -> list[SealedEntry | bytes]:
+    """Committed records of `topic` in partition order, until `expected` are in and
+    nothing more arrives for `quiet` seconds."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"check-{topic}-{time.time_ns()}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.consume(num_messages=10_000, timeout=0.5)
+            got = [m.value() for m in batch if m.error() is None and m.value() is not None]
+            if got:
+                values.extend(got)
+                last = time.monotonic()
+            elif len(values) >= expected and time.monotonic() - last > quiet:
+                break
+    finally:
+        consumer.close()
+    return values  # type: ignore[return-value]
+
+
+@dataclass
+class Result:
+    reports: dict[str, ChainReport]
+    event_counts: Counter[str]
+    sealed: int
+
+    def problems(self, produced: list[str]) -> list[str]:
+        out = []
+        for chain_id, report in self.reports.items():
+            if not report.ok:
+                out.append(f"{chain_id}: {[(f.kind, f.seq) for f in report.findings[:5]]}")
+            if report.first_seq != 0:
+                out.append(f"{chain_id}: starts at seq {report.first_seq}")
+        duplicated = [e for e, n in self.event_counts.items() if n > 1]
+        missing = set(produced) - set(self.event_counts)
+        extra = set(self.event_counts) - set(produced)
+        if duplicated:
+            out.append(f"{len(duplicated)} events sealed more than once, e.g. {duplicated[:3]}")
+        if missing:
+            out.append(f"{len(missing)} events never sealed, e.g. {sorted(missing)[:3]}")
+        if extra:
+            out.append(f"{len(extra)} unexpected events sealed")
+        return out
+
+
+def check_sealed(bootstrap: str, topics: Topics, keys: Keys, expected: int) -> Result:
+    """Verify every chain in topic order, with MACs and every signed checkpoint."""
+    entries = [
+        SealedEntry.FromString(v)
+        for v in read_topic(bootstrap, f"{topics.prefix}.sealed", expected)
+    ]  # type: ignore[arg-type]
+    notes: dict[str, list[bytes]] = defaultdict(list)
+    for value in read_topic(bootstrap, f"{topics.prefix}.checkpoints", 1, timeout=30, quiet=3):
+        checkpoint = Checkpoint.FromString(value)  # type: ignore[arg-type]
+        notes[checkpoint.chain_id].append(checkpoint.note)
+    by_chain: dict[str, list[SealedEntry]] = defaultdict(list)
+    counts: Counter[str] = Counter()
+    for entry in entries:
+        by_chain[entry.chain_id].append(entry)
+        counts[decode_body(entry.body).entry.event_id] += 1
+    keyring = keyfiles.load_keyring(keys.hmac)
+    verifier_key = keyfiles.load_signer(keys.signer).verifier
+    reports = {}
+    for chain_id, chain_entries in by_chain.items():
+        verifier = ChainVerifier(
+            chain_id, keyring=keyring, note_verifiers=[verifier_key], checkpoints=notes[chain_id]
+        )
+        verifier.feed_many(chain_entries)
+        reports[chain_id] = verifier.finish()
+    return Result(reports, counts, len(entries))
