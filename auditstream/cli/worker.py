@@ -33,6 +33,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
     parser.add_argument("--app-id", default="auditstream-processor", help="consumer group id")
     parser.add_argument(
+        "--max-record-bytes", type=int, default=1_048_576, help="larger records are dead letters"
+    )
+    parser.add_argument(
+        "--max-future-skew",
+        type=float,
+        default=300.0,
+        help="seconds an event time may be ahead of Kafka's timestamp",
+    )
+    parser.add_argument(
         "--session-timeout",
         type=float,
         default=10.0,
@@ -46,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import faust  # noqa: PLC0415
 
     from auditstream import metrics  # noqa: PLC0415
+    from auditstream.core.validate import Limits  # noqa: PLC0415
     from auditstream.processors.app import WorkerConfig, build_app  # noqa: PLC0415
     from auditstream.processors.engine import EngineConfig  # noqa: PLC0415
     from auditstream.processors.topics import ensure_topics  # noqa: PLC0415
@@ -69,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         commit_interval_s=args.commit_interval,
         session_timeout_s=args.session_timeout,
+        limits=Limits(
+            max_record_bytes=args.max_record_bytes, max_future_skew_s=args.max_future_skew
+        ),
     )
     config.state_dir.mkdir(parents=True, exist_ok=True)
     ensure_topics(config.bootstrap, topics)

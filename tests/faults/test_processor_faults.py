@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from auditstream.config import Topics as TopicSettings
-from auditstream.processors.topics import ensure_topics
-from tests.faults.pipeline import Feed, Keys, Supervisor, Topics, Worker, check_sealed
 from tests.infra import Infra, unique
+from tests.pipeline import (
+    Feed,
+    Keys,
+    Supervisor,
+    Topics,
+    Worker,
+    check_sealed,
+    create_pipeline,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -36,20 +42,7 @@ def no_worker_left_behind() -> Iterator[None]:
 
 @pytest.fixture
 def setup(kafka_bootstrap: str, tmp_path: Path) -> tuple[Topics, Keys]:
-    topics = Topics(unique("faults"), PARTITIONS)
-    env = topics.env()
-    ensure_topics(
-        kafka_bootstrap,
-        TopicSettings(
-            raw=env["AUDITSTREAM_TOPIC_RAW"],
-            sealed=env["AUDITSTREAM_TOPIC_SEALED"],
-            checkpoints=env["AUDITSTREAM_TOPIC_CHECKPOINTS"],
-            deadletter=env["AUDITSTREAM_TOPIC_DEADLETTER"],
-            state=env["AUDITSTREAM_TOPIC_STATE"],
-            partitions=PARTITIONS,
-        ),
-    )
-    return topics, Keys.create(tmp_path / "keys")
+    return create_pipeline(kafka_bootstrap, PARTITIONS, tmp_path)
 
 
 def assert_exactly_once(

@@ -30,7 +30,7 @@ from auditstream.devstack.procs import free_port
 from auditstream.proto.v1.sealed_pb2 import Checkpoint, SealedEntry
 from auditstream.workload import Workload, generate
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -83,6 +83,7 @@ class Worker:
         name: str,
         app_id: str,
         checkpoint_every: int = 500,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.log = home / f"{name}.log"
         self.metrics_port = free_port()
@@ -98,6 +99,7 @@ class Worker:
             "--checkpoint-every", str(checkpoint_every),
             "--checkpoint-interval", "3",
             "--metrics-port", str(self.metrics_port),
+            *extra,
         ]  # fmt: skip
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -348,3 +350,57 @@ def check_sealed(bootstrap: str, topics: Topics, keys: Keys, expected: int) -> R
         verifier.feed_many(chain_entries)
         reports[chain_id] = verifier.finish()
     return Result(reports, counts, len(entries))
+
+
+def create_pipeline(bootstrap: str, partitions: int, folder: Path) -> tuple[Topics, Keys]:
+    """Fresh, uniquely named pipeline topics and fresh keys."""
+    from auditstream.config import Topics as TopicSettings  # noqa: PLC0415
+    from auditstream.processors.topics import ensure_topics  # noqa: PLC0415
+    from tests.infra import unique  # noqa: PLC0415
+
+    topics = Topics(unique("pipe"), partitions)
+    env = topics.env()
+    ensure_topics(
+        bootstrap,
+        TopicSettings(
+            raw=env["AUDITSTREAM_TOPIC_RAW"],
+            sealed=env["AUDITSTREAM_TOPIC_SEALED"],
+            checkpoints=env["AUDITSTREAM_TOPIC_CHECKPOINTS"],
+            deadletter=env["AUDITSTREAM_TOPIC_DEADLETTER"],
+            state=env["AUDITSTREAM_TOPIC_STATE"],
+            partitions=partitions,
+        ),
+    )
+    return topics, Keys.create(folder / "keys")
+
+
+def produce(
+    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
+) -> None:
+    """Produce (key, value, headers) records in order and wait for every ack."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "partitioner": "murmur2_random",
+            "message.max.bytes": 2_000_000,
+        }
+    )
+    failures: list[str] = []
+
+    def delivered(err: object, msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    for key, value, headers in records:
+        while True:
+            try:
+                producer.produce(
+                    topic, key=key, value=value, headers=headers, on_delivery=delivered
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(120) == 0 and not failures, failures[:3]
