@@ -49,7 +49,7 @@ def _read(
         consumer.assign([TopicPartition(topic, partition, start)])
         deadline = time.monotonic() + timeout
         while True:
-            messages = consumer.consume(num_messages=5000, timeout=1.0)
+            messages = consumer.consume(num_messages=5000, timeout=0.2)
             for message in messages:
                 error = message.error()
                 if error is None:
@@ -99,9 +99,11 @@ def read_partition_state(
 ) -> PartitionState:
     """Latest snapshot per chain, and the last `tail_entries` sealed entries."""
     latest: dict[str, ChainSnapshot] = {}
-    for value in _read(bootstrap, state_topic, partition, OFFSET_BEGINNING, timeout):
-        snapshot = ChainSnapshot.FromString(value)
-        latest[snapshot.chain_id] = snapshot
+    state_low, state_high = _watermarks(bootstrap, state_topic, partition, timeout)
+    if state_high > state_low:
+        for value in _read(bootstrap, state_topic, partition, OFFSET_BEGINNING, timeout):
+            snapshot = ChainSnapshot.FromString(value)
+            latest[snapshot.chain_id] = snapshot
     low, high = _watermarks(bootstrap, sealed_topic, partition, timeout)
     start = max(low, high - tail_entries)
     tail = (

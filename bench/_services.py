@@ -1,0 +1,26 @@
+"""Local services for benchmarks: reuse AUDITSTREAM_KAFKA_BOOTSTRAP if set, else start
+a throwaway Kafka (and stop it afterwards) under a temporary state folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from auditstream.devstack import kafka
+
+
+@contextlib.contextmanager
+def kafka_bootstrap() -> Iterator[str]:
+    given = os.environ.get("AUDITSTREAM_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="as-bench-") as state:
+        info = kafka.start(Path(state))
+        try:
+            yield info.bootstrap
+        finally:
+            kafka.stop(Path(state))
