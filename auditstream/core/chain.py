@@ -9,6 +9,7 @@ prev_hash of seq 0 is 32 zero bytes.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ CHAIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
 MAX_SEQ = 2**64 - 1
 
 
+@functools.lru_cache(maxsize=4096)
 def is_valid_chain_id(chain_id: str) -> bool:
     """Chain ids are 1-128 characters of [A-Za-z0-9._:@/-], starting alphanumeric."""
     return CHAIN_ID_RE.match(chain_id) is not None

@@ -148,9 +148,11 @@ class Validator:
             value = getattr(entry, name)
             if value not in allowed:
                 return Rejected(R.DEAD_LETTER_REASON_UNKNOWN_ENUM, f"{name}: unknown value {value}")
-        if entry.event_type == pb.EVENT_TYPE_UNSPECIFIED:
+        # An event the producer already flagged (tolerant mode) is recorded as flagged.
+        flagged = len(entry.validation_issues) > 0
+        if entry.event_type == pb.EVENT_TYPE_UNSPECIFIED and not flagged:
             return Rejected(R.DEAD_LETTER_REASON_MISSING_FIELD, "event_type: not set")
-        if not entry.actor_id:
+        if not entry.actor_id and not flagged:
             return Rejected(R.DEAD_LETTER_REASON_MISSING_FIELD, "actor_id: empty")
         if len(entry.event_id) > MAX_EVENT_ID or not entry.event_id.isprintable():
             return Rejected(

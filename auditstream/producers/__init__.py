@@ -1,0 +1,30 @@
+"""The producer library used inside services.
+
+from auditstream.producers import AuditProducer, ProducerConfig
+"""
+
+from auditstream.producers.aio import AsyncAuditProducer
+from auditstream.producers.helpers import AuditProducer, Call
+from auditstream.producers.logging_handler import AuditLogHandler
+from auditstream.producers.producer import ProducerConfig
+from auditstream.producers.spool import SpoolFullError
+from auditstream.producers.validation import AuditValidationError, EventLimits
+from auditstream.producers.vault import (
+    ContentDecryptionError,
+    ContentUnavailableError,
+    ContentVault,
+)
+
+__all__ = [
+    "AsyncAuditProducer",
+    "AuditLogHandler",
+    "AuditProducer",
+    "AuditValidationError",
+    "Call",
+    "ContentDecryptionError",
+    "ContentUnavailableError",
+    "ContentVault",
+    "EventLimits",
+    "ProducerConfig",
+    "SpoolFullError",
+]

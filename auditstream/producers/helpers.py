@@ -1,0 +1,452 @@
+"""`AuditProducer`: one typed call per kind of event.
+
+    producer = AuditProducer(ProducerConfig(bootstrap="kafka:9092", tenant_id="acme"))
+    producer.login("user-12345", resource="auth/login", message="User authenticated via SSO",
+                   payload={"method": "saml", "provider": "okta", "mfa": True})
+    producer.ai_interaction(input=prompt, output=answer, provider="openai", model="gpt-4o")
+    with producer.tool_call("agent-001", "database_query") as call:
+        call.result = {"rows_returned": 42}
+
+Every method returns the event id and never raises (unless the producer is strict).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+
+from auditstream.producers.events import build_entry, struct_of
+from auditstream.producers.producer import ProducerCore
+from auditstream.producers.vault import aad
+from auditstream.proto.v1 import log_entry_pb2 as pb
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@functools.cache
+def _otel_trace() -> Any:
+    """The opentelemetry.trace module, or None when it is not installed (looked up once:
+    a failing import searches sys.path every time)."""
+    try:
+        from opentelemetry import trace  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        return None
+    return trace
+
+
+def current_trace() -> tuple[str, str]:
+    """(trace_id, span_id) of the active OpenTelemetry span, if OpenTelemetry is
+    installed and a span is recording; empty strings otherwise."""
+    trace = _otel_trace()
+    if trace is None:
+        return "", ""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return "", ""
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+
+@dataclass
+class Call:
+    """What a `tool_call` or `inference` block reports; set fields inside the block."""
+
+    result: Any = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditProducer(ProducerCore):
+    """Producer with a helper for every event type, AI interactions, data changes,
+    and context managers that time and record tool calls and model inference."""
+
+    # -- generic -------------------------------------------------------------------
+    def log(
+        self,
+        event_type: int | str,
+        actor_id: str,
+        *,
+        chain_id: str = "",
+        **fields: Any,
+    ) -> str:
+        """Record one event of any type. Fields are LogEntry field names."""
+        try:
+            entry = build_entry(event_type, actor_id=actor_id, clock=self.clock, **fields)
+        except (TypeError, ValueError) as exc:
+            if self.config.strict:
+                raise
+            log.error("audit event not built (%s); recording what is known", exc)
+            entry = build_entry(event_type, actor_id=actor_id, clock=self.clock)
+            entry.validation_issues.append(f"fields: {exc}")
+        if not entry.trace_id:
+            entry.trace_id, entry.span_id = current_trace()
+        return self.emit(entry, chain_id=chain_id)
+
+    # -- classic events ------------------------------------------------------------
+    def login(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_LOGIN, actor_id, **fields)
+
+    def logout(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_LOGOUT, actor_id, **fields)
+
+    def file_access(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_FILE_ACCESS, actor_id, **fields)
+
+    def policy_change(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_POLICY_CHANGE, actor_id, **fields)
+
+    def privilege_use(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PRIVILEGE_USE, actor_id, **fields)
+
+    def config_change(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_CONFIG_CHANGE, actor_id, **fields)
+
+    def data_export(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_DATA_EXPORT, actor_id, **fields)
+
+    def network_connection(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_NETWORK_CONNECTION, actor_id, **fields)
+
+    def process_start(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PROCESS_START, actor_id, **fields)
+
+    def process_stop(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PROCESS_STOP, actor_id, **fields)
+
+    def user_management(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_USER_MANAGEMENT, actor_id, **fields)
+
+    def resource_access(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_RESOURCE_ACCESS, actor_id, **fields)
+
+    # -- AI and agent events -------------------------------------------------------
+    def tool_invocation(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TOOL_INVOCATION, actor_id, **fields)
+
+    def model_inference(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MODEL_INFERENCE, actor_id, **fields)
+
+    def agent_decision(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_AGENT_DECISION, actor_id, **fields)
+
+    def delegation(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_DELEGATION, actor_id, **fields)
+
+    def context_access(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_CONTEXT_ACCESS, actor_id, **fields)
+
+    def prompt_execution(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PROMPT_EXECUTION, actor_id, **fields)
+
+    def guardrail_check(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_GUARDRAIL_CHECK, actor_id, **fields)
+
+    # -- MCP protocol events -------------------------------------------------------
+    def mcp_event(self, event_type: int | str, actor_id: str, **fields: Any) -> str:
+        """Any MCP event (EVENT_MCP_INITIALIZE ... EVENT_TRANSPORT_ERROR) by name or number."""
+        return self.log(event_type, actor_id, **fields)
+
+    def mcp_initialize(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MCP_INITIALIZE, actor_id, **fields)
+
+    def mcp_initialized(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MCP_INITIALIZED, actor_id, **fields)
+
+    def mcp_ping(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MCP_PING, actor_id, **fields)
+
+    def mcp_shutdown(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MCP_SHUTDOWN, actor_id, **fields)
+
+    def tool_list(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TOOL_LIST, actor_id, **fields)
+
+    def resource_list(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_RESOURCE_LIST, actor_id, **fields)
+
+    def prompt_list(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PROMPT_LIST, actor_id, **fields)
+
+    def resource_read(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_RESOURCE_READ, actor_id, **fields)
+
+    def sampling_request(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_SAMPLING_REQUEST, actor_id, **fields)
+
+    def sampling_response(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_SAMPLING_RESPONSE, actor_id, **fields)
+
+    def transport_connect(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TRANSPORT_CONNECT, actor_id, **fields)
+
+    def transport_disconnect(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TRANSPORT_DISCONNECT, actor_id, **fields)
+
+    def transport_error(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TRANSPORT_ERROR, actor_id, **fields)
+
+    # -- AI interactions, with content protection ----------------------------------
+    def ai_interaction(
+        self,
+        input: str,
+        output: str,
+        provider: str | None = None,
+        model: str | None = None,
+        conversation_id: str | None = None,
+        safety_passed: bool = True,
+        detectors_triggered: list[str] | None = None,
+        block_reason: str | None = None,
+        alerts: list[str] | None = None,
+        latency_ms: float = 0.0,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        actor_id: str = "",
+        subject: str | None = None,
+        store_content: bool | None = None,
+        **fields: Any,
+    ) -> str:
+        """Record a model interaction. Prompt and answer never leave in clear: always a
+        keyed digest (equal texts correlate within the tenant), and with
+        `store_content` (default: the producer's setting) AES-256-GCM ciphertext under
+        the data key of `subject` (default: the conversation, else the tenant), which
+        `ContentVault.destroy(subject)` erases."""
+        entry = build_entry(
+            pb.EVENT_MODEL_INFERENCE,
+            actor_id=actor_id or provider or "model",
+            clock=self.clock,
+            outcome=pb.OUTCOME_SUCCESS if safety_passed else pb.OUTCOME_FAILURE_DENIED,
+            severity=pb.SEVERITY_INFO if safety_passed else pb.SEVERITY_WARNING,
+            duration_ms=latency_ms,
+            **fields,
+        )
+        ai = entry.ai
+        ai.SetInParent()
+        ai.provider = provider or ""
+        ai.request_model = model or ""
+        ai.conversation_id = conversation_id or ""
+        ai.safety_passed = safety_passed
+        ai.detectors_triggered.extend(detectors_triggered or [])
+        ai.block_reason = block_reason or ""
+        ai.alerts.extend(alerts or [])
+        if input_tokens is not None:
+            ai.input_tokens = input_tokens
+        if output_tokens is not None:
+            ai.output_tokens = output_tokens
+        if metadata:
+            entry.data.CopyFrom(struct_of(metadata))
+        encrypt = self.config.store_content if store_content is None else store_content
+        owner = subject or conversation_id or entry.tenant_id or self.config.tenant_id
+        for slot, text, indexes in (
+            ("input", input, ai.input_content),
+            ("output", output, ai.output_content),
+        ):
+            indexes.append(len(entry.content))
+            entry.content.append(self._content_ref(entry, slot, text, owner, encrypt))
+        entry.trace_id, entry.span_id = current_trace()
+        return self.emit(entry)
+
+    def _content_ref(
+        self, entry: pb.LogEntry, slot: str, text: str, subject: str, encrypt: bool
+    ) -> pb.ContentRef:
+        tenant = entry.tenant_id or self.config.tenant_id
+        if self.content is None:
+            entry.validation_issues.append(f"{slot}: no content key configured; text not recorded")
+            return pb.ContentRef(name=slot, length=len(text.encode()))
+        ref = self.content.content_ref(slot, text, tenant_id=tenant)
+        if encrypt:
+            if self.vault is None:
+                entry.validation_issues.append(
+                    f"{slot}: store_content without a vault; digest only"
+                )
+            else:
+                ref.encrypted.CopyFrom(
+                    self.vault.encrypt(subject, text.encode(), aad(entry.event_id, slot))
+                )
+        return ref
+
+    # -- data changes ----------------------------------------------------------------
+    def record_change(
+        self,
+        action: str,
+        actor_id: str,
+        resource_type: str,
+        resource_id: str,
+        old_values: Mapping[str, Any] | None = None,
+        new_values: Mapping[str, Any] | None = None,
+        *,
+        event_type: int | str = pb.EVENT_RESOURCE_ACCESS,
+        **fields: Any,
+    ) -> str:
+        """Record a data mutation with its before and after values."""
+        old, new = dict(old_values or {}), dict(new_values or {})
+        entry = build_entry(
+            event_type,
+            actor_id=actor_id,
+            clock=self.clock,
+            action=action,
+            resource=fields.pop("resource", f"{resource_type}/{resource_id}"),
+            **fields,
+        )
+        change = entry.change
+        change.resource_type = resource_type
+        change.resource_id = resource_id
+        if old:
+            change.old_values.CopyFrom(struct_of(old))
+        if new:
+            change.new_values.CopyFrom(struct_of(new))
+        change.changed_fields.extend(
+            sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        )
+        entry.trace_id, entry.span_id = current_trace()
+        return self.emit(entry)
+
+    # -- timing blocks and decorators ----------------------------------------------
+    @contextlib.contextmanager
+    def tool_call(
+        self,
+        actor_id: str,
+        tool_name: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Iterator[Call]:
+        """Time a tool call; records outcome, duration and the exception type if it
+        raised (the exception is re-raised)."""
+        call = Call()
+        started = time.perf_counter()
+        try:
+            yield call
+        except BaseException as exc:
+            self._record_call(
+                pb.EVENT_TOOL_INVOCATION, actor_id, tool_name, started, call, exc, arguments, fields
+            )
+            raise
+        self._record_call(
+            pb.EVENT_TOOL_INVOCATION, actor_id, tool_name, started, call, None, arguments, fields
+        )
+
+    @contextlib.contextmanager
+    def inference(self, actor_id: str, provider: str, model: str, **fields: Any) -> Iterator[Call]:
+        """Time a model call; set `input_tokens`, `output_tokens`, `finish_reason` on the
+        yielded object. Records failures with the exception type."""
+        call = Call()
+        started = time.perf_counter()
+        target = {"provider": provider, "model": model}
+        try:
+            yield call
+        except BaseException as exc:
+            self._record_call(
+                pb.EVENT_MODEL_INFERENCE,
+                actor_id,
+                f"models/{model}",
+                started,
+                call,
+                exc,
+                target,
+                fields,
+            )
+            raise
+        self._record_call(
+            pb.EVENT_MODEL_INFERENCE,
+            actor_id,
+            f"models/{model}",
+            started,
+            call,
+            None,
+            target,
+            fields,
+        )
+
+    def _record_call(
+        self,
+        event_type: int,
+        actor_id: str,
+        name: str,
+        started: float,
+        call: Call,
+        error: BaseException | None,
+        details: Mapping[str, Any] | None,
+        fields: dict[str, Any],
+    ) -> None:
+        duration = (time.perf_counter() - started) * 1000
+        outcome = pb.OUTCOME_SUCCESS if error is None else pb.OUTCOME_FAILURE_ERROR
+        message = f"{name} succeeded" if error is None else f"{name} failed: {type(error).__name__}"
+        entry = build_entry(
+            event_type,
+            actor_id=actor_id,
+            clock=self.clock,
+            outcome=outcome,
+            severity=pb.SEVERITY_INFO if error is None else pb.SEVERITY_ERROR,
+            duration_ms=round(duration, 3),
+            message=message,
+            **fields,
+        )
+        if event_type == pb.EVENT_TOOL_INVOCATION:
+            entry.resource = entry.resource or f"tools/{name}"
+            entry.mcp.tool_name = name
+            entry.mcp.method = "tools/call"
+            if details:
+                entry.mcp.tool_arguments.CopyFrom(struct_of(details))
+            if isinstance(call.result, Mapping):
+                entry.mcp.tool_result.CopyFrom(struct_of(call.result))
+        else:
+            entry.resource = entry.resource or name
+            entry.ai.provider = str((details or {}).get("provider", ""))
+            entry.ai.request_model = str((details or {}).get("model", ""))
+            if call.input_tokens is not None:
+                entry.ai.input_tokens = call.input_tokens
+            if call.output_tokens is not None:
+                entry.ai.output_tokens = call.output_tokens
+            if call.finish_reason:
+                entry.ai.finish_reasons.append(call.finish_reason)
+        if error is not None or call.extra:
+            entry.data.CopyFrom(
+                struct_of({**call.extra, **({"error_type": type(error).__name__} if error else {})})
+            )
+        entry.trace_id, entry.span_id = current_trace()
+        self.emit(entry)
+
+    def traced_tool(
+        self, actor_id: str, tool_name: str | None = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Decorator: record every call of the function as a tool invocation. Works on
+        plain and async functions."""
+
+        def decorate(function: Callable[P, R]) -> Callable[P, R]:
+            name = tool_name or function.__name__
+            if asyncio.iscoroutinefunction(function):
+
+                @functools.wraps(function)
+                async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                    with self.tool_call(actor_id, name) as call:
+                        value = await function(*args, **kwargs)
+                        call.result = _as_result(value)
+                        return value
+
+                return run_async  # type: ignore[return-value]
+
+            @functools.wraps(function)
+            def run(*args: P.args, **kwargs: P.kwargs) -> R:
+                with self.tool_call(actor_id, name) as call:
+                    value = function(*args, **kwargs)
+                    call.result = _as_result(value)
+                    return value
+
+            return run
+
+        return decorate
+
+
+def _as_result(value: Any) -> Any:
+    return value if isinstance(value, Mapping) else None

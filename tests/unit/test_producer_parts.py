@@ -1,0 +1,125 @@
+"""Producer pieces without Kafka: spool, validation, content vault, event building."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from auditstream.core.keys import HmacKey, Keyring
+from auditstream.producers import events, validation
+from auditstream.producers.spool import Spool, SpoolError, SpoolFullError
+from auditstream.producers.vault import (
+    ContentDecryptionError,
+    ContentUnavailableError,
+    ContentVault,
+    aad,
+)
+from auditstream.proto.v1 import log_entry_pb2 as pb
+
+HDRS = (("h", b"v"),)
+
+
+def test_spool_round_trip_ack_and_reopen(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, segment_bytes=400)
+    seqs = [
+        spool.append("t", f"k{i}".encode() if i % 2 else None, b"x" * i, HDRS) for i in range(40)
+    ]
+    assert seqs == list(range(40))
+    records = list(spool.pending())
+    assert [r.seq for r in records] == seqs
+    assert records[3].key == b"k3" and records[4].key is None and records[5].value == b"x" * 5
+    assert records[0].headers == HDRS and records[0].topic == "t"
+    segments_before = len(list(tmp_path.glob("*.seg")))
+    spool.acknowledge(25)
+    assert len(list(tmp_path.glob("*.seg"))) < segments_before
+    spool.close()
+    reopened = Spool(tmp_path, segment_bytes=400)
+    assert (reopened.acked_below, reopened.next_seq) == (25, 40)
+    assert [r.seq for r in reopened.pending()] == list(range(25, 40))
+    assert reopened.append("t", None, b"after", ()) == 40
+
+
+def test_a_torn_tail_is_cut_off_and_corruption_in_the_middle_raises(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, segment_bytes=4096)
+    for i in range(5):
+        spool.append("t", None, f"v{i}".encode(), ())
+    spool.close()
+    (segment,) = tmp_path.glob("*.seg")
+    data = bytearray(segment.read_bytes())
+    used = len(data.rstrip(b"\0"))
+    data[used : used + 20] = data[:20]  # a copy cut short by a crash: half a record
+    segment.write_bytes(bytes(data))
+    again = Spool(tmp_path, segment_bytes=4096)
+    assert again.next_seq == 5 and [r.value for r in again.pending()][-1] == b"v4"
+    assert again.append("t", None, b"v5", ()) == 5
+    again.close()
+    data = bytearray(segment.read_bytes())
+    data[30] ^= 0xFF  # flip a byte of the second record
+    segment.write_bytes(bytes(data))
+    with pytest.raises(SpoolError, match="corrupt"):
+        list(Spool(tmp_path).pending())
+
+
+def test_spool_cap(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=200)
+    spool.append("t", None, b"x" * 100, ())
+    with pytest.raises(SpoolFullError):
+        spool.append("t", None, b"x" * 100, ())
+
+
+def test_uuid7_is_time_ordered_version_7() -> None:
+    ids = [events.uuid7(1_767_225_600_000_000_000 + i * 1_000_000) for i in range(50)]
+    assert ids == sorted(ids)
+    parsed = uuid.UUID(ids[0])
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert int(parsed.hex[:12], 16) == 1_767_225_600_000
+
+
+def test_build_entry_accepts_names_and_refuses_unknown_fields() -> None:
+    entry = events.build_entry(
+        "LOGIN", actor_id="u1", outcome="FAILURE_DENIED", clock=lambda: 5 * 10**9, payload={"a": 1}
+    )
+    assert (entry.event_type, entry.outcome) == (pb.EVENT_LOGIN, pb.OUTCOME_FAILURE_DENIED)
+    assert entry.payload == b'{"a":1}' and entry.event_time.seconds == 5 and entry.event_id
+    with pytest.raises(TypeError, match="colour"):
+        events.build_entry(pb.EVENT_LOGIN, actor_id="u", colour="red")
+
+
+def test_strict_validation_names_the_field() -> None:
+    entry = pb.LogEntry(event_type=pb.EVENT_LOGIN, actor_id="u", payload=b"{oops")
+    with pytest.raises(validation.AuditValidationError) as caught:
+        validation.check(entry, "acme", validation.EventLimits(), strict=True)
+    assert caught.value.field == "payload"
+
+
+def test_tolerant_validation_repairs_and_marks() -> None:
+    entry = pb.LogEntry(event_type=99, actor_id="", payload=b"{oops", message="m" * 2000)  # type: ignore[arg-type]
+    issues = validation.check(
+        entry, "acme", validation.EventLimits(max_event_bytes=500), strict=False
+    )
+    assert entry.event_type == 0 and entry.payload_content_type == "application/octet-stream"
+    assert {i.split(":")[0] for i in issues} == {"event_type", "actor_id", "payload", "size"}
+    assert entry.ByteSize() <= 700 and entry.validation_issues[: len(issues)] == issues
+
+
+def test_vault_encrypts_and_shreds(tmp_path: Path) -> None:
+    keks = Keyring([HmacKey("kek-1", bytes(range(32)))], "kek-1")
+    vault = ContentVault(tmp_path, keks)
+    sealed = vault.encrypt("conversation-9", b"my card is on file", aad("evt-1", "input"))
+    assert b"card" not in sealed.ciphertext
+    assert vault.decrypt(sealed, aad("evt-1", "input")) == b"my card is on file"
+    with pytest.raises(ContentDecryptionError):
+        vault.decrypt(sealed, aad("evt-2", "input"))  # moved to another event
+    stranger = ContentVault(tmp_path, Keyring([HmacKey("kek-1", bytes(32))], "kek-1"))
+    with pytest.raises(ContentDecryptionError):
+        stranger.decrypt(sealed, aad("evt-1", "input"))  # wrong key-encryption key
+    other = vault.encrypt("conversation-10", b"other", aad("evt-3", "input"))
+    assert vault.destroy("conversation-9") and not vault.destroy("conversation-9")
+    with pytest.raises(ContentUnavailableError):
+        vault.decrypt(sealed, aad("evt-1", "input"))
+    with pytest.raises(ContentUnavailableError):
+        ContentVault(tmp_path, keks).decrypt(sealed, aad("evt-1", "input"))
+    assert vault.decrypt(other, aad("evt-3", "input")) == b"other"
+    assert not list(tmp_path.glob("*conversation*"))  # subject names are not stored
