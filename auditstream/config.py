@@ -68,6 +68,7 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     topics: Topics = field(default_factory=Topics)
     clickhouse_dsn: str = ""  # default: chdb under the state dir
+    clickhouse_database: str = "auditstream"
     archive_url: str = ""  # default: file:// under the state dir
     s3: S3Settings = field(default_factory=S3Settings)
     state_dir: Path = Path(".devstack")
@@ -99,6 +100,7 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_TOPIC_PARTITIONS": ("topics", "partitions"),
     "AUDITSTREAM_TOPIC_REPLICATION": ("topics", "replication_factor"),
     "AUDITSTREAM_CLICKHOUSE_DSN": ("", "clickhouse_dsn"),
+    "AUDITSTREAM_CLICKHOUSE_DATABASE": ("", "clickhouse_database"),
     "AUDITSTREAM_ARCHIVE_URL": ("", "archive_url"),
     "AUDITSTREAM_S3_ENDPOINT": ("s3", "endpoint"),
     "AUDITSTREAM_S3_REGION": ("s3", "region"),

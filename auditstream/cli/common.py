@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -63,3 +65,24 @@ def policy(settings: Settings) -> Policy:
     except OSError as exc:
         raise ConfigError(f"cannot read policy file {path}: {exc.strerror}") from None
     return parse_policy(text, str(path))
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, for long-running commands to stop cleanly."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def add_clickhouse_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clickhouse",
+        metavar="DSN",
+        help="chdb:///path or http(s)://... (default: under --state-dir)",
+    )
+    parser.add_argument("--database", help="ClickHouse database (default: auditstream)")

@@ -1,0 +1,60 @@
+"""`auditstream migrate`: create or update the ClickHouse schema."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from auditstream.cli import common
+from auditstream.resources import schemas_dir
+from auditstream.sinks import migrations
+from auditstream.sinks.client import connect, redact
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "migrate", help="apply ClickHouse schema migrations (idempotent)"
+    )
+    common.add_settings_args(parser)
+    parser.add_argument(
+        "--clickhouse", metavar="DSN", help="chdb:///path or http(s)://user:pw@host:8123"
+    )
+    parser.add_argument("--database", help="database name (default: auditstream)")
+    parser.add_argument(
+        "--cluster", default="", help="render for a cluster: Replicated + Distributed"
+    )
+    parser.add_argument(
+        "--skeleton-days",
+        type=int,
+        default=migrations.DEFAULT_SKELETON_DAYS,
+        help="days the chain skeleton outlives content",
+    )
+    parser.add_argument(
+        "--migrations", type=Path, help="migrations folder (default: schemas/clickhouse)"
+    )
+    parser.add_argument("--print", action="store_true", help="print the SQL instead of running it")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = common.settings_from(args)
+    folder = args.migrations or schemas_dir() / "clickhouse"
+    target = migrations.Target(
+        database=args.database or settings.clickhouse_database,
+        cluster=args.cluster,
+        skeleton_days=args.skeleton_days,
+    )
+    if args.print:
+        for statement in migrations.bookkeeping(target):
+            print(statement + ";\n")
+        for migration in migrations.load(folder):
+            print(f"-- {migration.version:04d}_{migration.name}")
+            for statement in migrations.render(migration, target):
+                print(statement + ";\n")
+        return 0
+    dsn = args.clickhouse or settings.effective_clickhouse_dsn
+    applied = migrations.migrate(connect(dsn), folder, target)
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing new"
+    print(f"{redact(dsn)} database {target.database}: applied {names}")
+    return 0

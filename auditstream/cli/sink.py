@@ -1,0 +1,61 @@
+"""`auditstream sink clickhouse | s3`: write sealed entries to a store."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import replace
+from typing import Any
+
+from auditstream import metrics
+from auditstream.cli import common
+from auditstream.resources import schemas_dir
+from auditstream.sinks import migrations
+from auditstream.sinks.client import connect, redact
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("sink", help="write sealed entries to ClickHouse or S3")
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    ch = kinds.add_parser("clickhouse", help="sealed entries and checkpoints into ClickHouse")
+    common.add_settings_args(ch)
+    common.add_clickhouse_args(ch)
+    ch.add_argument("--partitions", type=int, help="partitions of the pipeline topics")
+    ch.add_argument("--batch-rows", type=int, default=10_000, help="insert after this many rows")
+    ch.add_argument("--batch-seconds", type=float, default=1.0, help="or after this long")
+    ch.add_argument("--group-id", default="auditstream-sink-clickhouse", help="consumer group")
+    ch.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
+    ch.set_defaults(func=run_clickhouse)
+
+
+def run_clickhouse(args: argparse.Namespace) -> int:
+    from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig  # noqa: PLC0415
+
+    settings = common.settings_from(args)
+    topics = (
+        replace(settings.topics, partitions=args.partitions) if args.partitions else settings.topics
+    )
+    dsn = args.clickhouse or settings.effective_clickhouse_dsn
+    database = args.database or settings.clickhouse_database
+    client = connect(dsn)
+    migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
+    sink = ClickHouseSink(
+        client,
+        SinkConfig(
+            bootstrap=settings.kafka_bootstrap,
+            topics=topics,
+            database=database,
+            group_id=args.group_id,
+            batch_rows=args.batch_rows,
+            batch_seconds=args.batch_seconds,
+        ),
+    )
+    port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    if port:
+        metrics.serve(port, lambda: {"ok": True, "rows_inserted": sink.rows_inserted})
+    log.info("ClickHouse sink: %s -> %s (%s)", topics.sealed, redact(dsn), database)
+    sink.run(common.stop_on_signals())
+    log.info("ClickHouse sink stopped after %d rows", sink.rows_inserted)
+    return 0

@@ -1,0 +1,117 @@
+"""Named compliance queries. Each is SQL over `audit_events` with bound parameters;
+`{scope}` is where AuditStore puts the tenant restriction, `{table}` the table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # ClickHouse type of the bound parameter
+    required: bool = False
+    default: str | int | None = None
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    sql: str
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+
+TIME = (Param("start", "DateTime64(6)"), Param("end", "DateTime64(6)"))
+LIMIT = Param("limit", "UInt32", default=100)
+RANGE = "event_time >= {start:DateTime64(6)} AND event_time < {end:DateTime64(6)}"
+EVENT_LIST = (
+    "SELECT event_time, tenant_id, actor_id, event_type, outcome, resource, message, "
+    "sensitivity, chain_id, seq, event_id FROM {table}"
+)
+
+QUERIES: Final[dict[str, NamedQuery]] = {
+    q.name: q
+    for q in (
+        NamedQuery(
+            "actor_timeline",
+            "Everything one actor did, newest first",
+            f"{EVENT_LIST} WHERE {{scope}} AND actor_id = {{actor:String}} AND {RANGE} "
+            "ORDER BY event_time DESC LIMIT {limit:UInt32}",
+            (Param("actor", "String", required=True), *TIME, LIMIT),
+        ),
+        NamedQuery(
+            "failed_logins",
+            "Failed logins per actor",
+            "SELECT actor_id, count() AS failures, min(event_time) AS first, "
+            "max(event_time) AS last, groupUniqArray(outcome) AS outcomes "
+            "FROM {table} WHERE {scope} "
+            f"AND event_type = 'EVENT_LOGIN' AND outcome != 'OUTCOME_SUCCESS' AND {RANGE} "
+            "GROUP BY actor_id ORDER BY failures DESC, actor_id LIMIT {limit:UInt32}",
+            (*TIME, LIMIT),
+        ),
+        NamedQuery(
+            "resource_access",
+            "Who accessed a resource, and how it went",
+            "SELECT actor_id, count() AS accesses, "
+            "countIf(outcome != 'OUTCOME_SUCCESS') AS refused, "
+            "min(event_time) AS first, max(event_time) AS last FROM {table} WHERE {scope} "
+            f"AND resource = {{resource:String}} AND {RANGE} "
+            "GROUP BY actor_id ORDER BY accesses DESC, actor_id LIMIT {limit:UInt32}",
+            (Param("resource", "String", required=True), *TIME, LIMIT),
+        ),
+        NamedQuery(
+            "restricted_exports",
+            "Data exports of restricted or more sensitive data",
+            f"{EVENT_LIST} WHERE {{scope}} AND event_type = 'EVENT_DATA_EXPORT' "
+            f"AND sensitivity >= {{min_sensitivity:UInt8}} AND {RANGE} "
+            "ORDER BY event_time DESC LIMIT {limit:UInt32}",
+            (Param("min_sensitivity", "UInt8", default=4), *TIME, LIMIT),
+        ),
+        NamedQuery(
+            "agent_tool_calls",
+            "AI tool calls per agent and tool",
+            "SELECT actor_id AS agent, mcp_tool_name AS tool, count() AS calls, "
+            "countIf(outcome != 'OUTCOME_SUCCESS') AS failed FROM {table} WHERE {scope} "
+            f"AND event_type = 'EVENT_TOOL_INVOCATION' AND {RANGE} "
+            "AND ({agent:String} = '' OR actor_id = {agent:String}) "
+            "GROUP BY agent, tool ORDER BY calls DESC, agent, tool LIMIT {limit:UInt32}",
+            (Param("agent", "String", default=""), *TIME, LIMIT),
+        ),
+        NamedQuery(
+            "model_usage",
+            "Model calls and tokens per provider and model",
+            "SELECT ai_provider AS provider, ai_model AS model, count() AS calls, "
+            "sum(ai_input_tokens) AS input_tokens, sum(ai_output_tokens) AS output_tokens "
+            "FROM {table} WHERE {scope} "
+            f"AND event_type = 'EVENT_MODEL_INFERENCE' AND {RANGE} "
+            "GROUP BY provider, model ORDER BY calls DESC, provider, model LIMIT {limit:UInt32}",
+            (*TIME, LIMIT),
+        ),
+        NamedQuery(
+            "guardrail_denials",
+            "Guardrail checks that blocked something",
+            f"{EVENT_LIST} WHERE {{scope}} AND event_type = 'EVENT_GUARDRAIL_CHECK' "
+            "AND outcome IN ('OUTCOME_FAILURE_DENIED', 'OUTCOME_FAILURE_UNAUTHORIZED') "
+            f"AND {RANGE} "
+            "ORDER BY event_time DESC LIMIT {limit:UInt32}",
+            (*TIME, LIMIT),
+        ),
+        NamedQuery(
+            "privilege_use",
+            "Use of elevated privileges",
+            f"{EVENT_LIST} WHERE {{scope}} AND event_type = 'EVENT_PRIVILEGE_USE' AND {RANGE} "
+            "ORDER BY event_time DESC LIMIT {limit:UInt32}",
+            (*TIME, LIMIT),
+        ),
+        NamedQuery(
+            "config_changes",
+            "Configuration and policy changes",
+            f"{EVENT_LIST} WHERE {{scope}} "
+            f"AND event_type IN ('EVENT_CONFIG_CHANGE', 'EVENT_POLICY_CHANGE') AND {RANGE} "
+            "ORDER BY event_time DESC LIMIT {limit:UInt32}",
+            (*TIME, LIMIT),
+        ),
+    )
+}

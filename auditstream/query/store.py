@@ -1,0 +1,280 @@
+"""`AuditStore`: reading audit events back, always within the caller's tenants.
+
+The store is built with the tenants its caller may see (`tenants=None` for an operator
+with the DSN). Every query it runs is restricted to those tenants by the store itself;
+asking for another tenant raises `AccessDeniedError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditstream.errors import AuditStreamError, ConfigError
+from auditstream.proto.v1 import log_entry_pb2 as pb
+from auditstream.query.named import QUERIES
+from auditstream.sinks.sql import ident
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+ENTRY_COLUMNS = (
+    "event_id",
+    "event_time",
+    "received_time",
+    "tenant_id",
+    "chain_id",
+    "seq",
+    "event_type",
+    "outcome",
+    "severity",
+    "sensitivity",
+    "actor_id",
+    "actor_type",
+    "component",
+    "environment",
+    "resource",
+    "action",
+    "message",
+    "policy_tags",
+    "retention_class",
+    "retain_until",
+    "legal_hold",
+    "detections",
+    "ai_provider",
+    "ai_model",
+    "mcp_tool_name",
+    "trace_id",
+)
+
+
+class AccessDeniedError(AuditStreamError):
+    """The caller asked for a tenant outside its scope."""
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    tenant: str | None = None
+    actor: str | None = None
+    resource: str | None = None
+    event_types: Sequence[str | int] = ()
+    outcome: str | int | None = None
+    min_severity: str | int | None = None
+    min_sensitivity: str | int | None = None
+    policy_tags: Sequence[str] = ()
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    text: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _enum_name(enum: Any, value: str | int, prefix: str) -> str:
+    if isinstance(value, int):
+        return str(enum.Name(value))
+    name = value.upper()
+    names = enum.DESCRIPTOR.values_by_name
+    if name in names:
+        return name
+    if prefix + name in names:
+        return prefix + name
+    raise ConfigError(f"unknown value {value!r}")
+
+
+def _enum_number(enum: Any, value: str | int, prefix: str) -> int:
+    return int(enum.Value(_enum_name(enum, value, prefix)))
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+class AuditStore:
+    def __init__(
+        self,
+        client: Any,
+        database: str = "auditstream",
+        *,
+        tenants: Iterable[str] | None = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self.client = client
+        self.table = f"{ident(database)}.audit_events"
+        self.tenants = None if tenants is None else frozenset(tenants)
+        self._lock = lock or threading.Lock()
+
+    # -- scoping -------------------------------------------------------------------
+    def _scope(self, tenant: str | None) -> tuple[str, dict[str, Any]]:
+        if tenant is not None:
+            if self.tenants is not None and tenant not in self.tenants:
+                raise AccessDeniedError(f"tenant {tenant!r} is outside this caller's scope")
+            return "tenant_id = {scope_tenant:String}", {"scope_tenant": tenant}
+        if self.tenants is None:
+            return "1", {}
+        return "tenant_id IN {scope_tenants:Array(String)}", {"scope_tenants": sorted(self.tenants)}
+
+    def _run(
+        self, sql: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            result = self.client.query(
+                sql, parameters=dict(params), settings=dict(settings or {"readonly": 1})
+            )
+        names = result.column_names
+        return [
+            {n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in result.result_rows
+        ]
+
+    # -- lookups -------------------------------------------------------------------
+    def get_entry(self, event_id: str, *, tenant: str | None = None) -> dict[str, Any] | None:
+        scope, params = self._scope(tenant)
+        rows = self._run(
+            f"SELECT {', '.join(ENTRY_COLUMNS)} FROM {self.table} "  # noqa: S608 - identifiers checked
+            f"WHERE {scope} AND event_id = {{event_id:String}} ORDER BY seq LIMIT 1",
+            {**params, "event_id": event_id},
+        )
+        return rows[0] if rows else None
+
+    def get_entries(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        tenant: str | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> Page:
+        return self.query(
+            AuditQuery(tenant=tenant, start=start, end=end, limit=limit, cursor=cursor)
+        )
+
+    def query(self, q: AuditQuery) -> Page:
+        scope, params = self._scope(q.tenant)
+        where = [
+            scope,
+            "event_time >= {q_start:DateTime64(6)}",
+            "event_time < {q_end:DateTime64(6)}",
+        ]
+        params |= {"q_start": q.start or EPOCH, "q_end": q.end or FAR_FUTURE}
+        if q.actor:
+            where.append("actor_id = {q_actor:String}")
+            params["q_actor"] = q.actor
+        if q.resource:
+            where.append("resource = {q_resource:String}")
+            params["q_resource"] = q.resource
+        if q.event_types:
+            where.append("event_type IN {q_types:Array(String)}")
+            params["q_types"] = [_enum_name(pb.EventType, t, "EVENT_") for t in q.event_types]
+        if q.outcome is not None:
+            where.append("outcome = {q_outcome:String}")
+            params["q_outcome"] = _enum_name(pb.Outcome, q.outcome, "OUTCOME_")
+        if q.min_severity is not None:
+            where.append("severity >= {q_severity:UInt8}")
+            params["q_severity"] = _enum_number(pb.Severity, q.min_severity, "SEVERITY_")
+        if q.min_sensitivity is not None:
+            where.append("sensitivity >= {q_sensitivity:UInt8}")
+            params["q_sensitivity"] = _enum_number(
+                pb.Sensitivity, q.min_sensitivity, "SENSITIVITY_"
+            )
+        if q.policy_tags:
+            where.append("hasAny(policy_tags, {q_tags:Array(String)})")
+            params["q_tags"] = list(q.policy_tags)
+        if q.text:
+            where.append(
+                "(positionCaseInsensitive(message, {q_text:String}) > 0 "
+                "OR positionCaseInsensitive(resource, {q_text:String}) > 0)"
+            )
+            params["q_text"] = q.text
+        if q.cursor:
+            after_time, after_id = _decode_cursor(q.cursor)
+            where.append("(event_time, event_id) < ({c_time:DateTime64(6)}, {c_id:String})")
+            params |= {"c_time": after_time, "c_id": after_id}
+        limit = max(1, min(q.limit, 10_000))
+        rows = self._run(
+            f"SELECT {', '.join(ENTRY_COLUMNS)} FROM {self.table} WHERE {' AND '.join(where)} "  # noqa: S608
+            f"ORDER BY event_time DESC, event_id DESC LIMIT {limit + 1}",
+            params,
+        )
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = _encode_cursor(rows[-1]["event_time"], rows[-1]["event_id"])
+        return Page(rows, next_cursor)
+
+    # -- named queries -------------------------------------------------------------
+    def named(
+        self, name: str, params: Mapping[str, Any] | None = None, *, tenant: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = QUERIES.get(name)
+        if query is None:
+            raise ConfigError(f"unknown query {name!r}; known: {', '.join(sorted(QUERIES))}")
+        given = dict(params or {})
+        unknown = set(given) - {p.name for p in query.params}
+        if unknown:
+            raise ConfigError(f"query {name!r} takes no parameter {sorted(unknown)}")
+        bound: dict[str, Any] = {}
+        for param in query.params:
+            if param.name in given:
+                bound[param.name] = _coerce(param.type, given[param.name])
+            elif param.required:
+                raise ConfigError(f"query {name!r} needs the parameter {param.name!r}")
+            elif param.name == "start":
+                bound["start"] = EPOCH
+            elif param.name == "end":
+                bound["end"] = FAR_FUTURE
+            else:
+                bound[param.name] = param.default
+        scope, scope_params = self._scope(tenant)
+        sql = query.sql.format(table=self.table, scope=scope)
+        return self._run(sql, {**bound, **scope_params})
+
+    def sql(self, statement: str) -> list[dict[str, Any]]:
+        """Raw SQL on a read-only connection, for operators holding the DSN. Not tenant
+        scoped, so scoped stores refuse it."""
+        if self.tenants is not None:
+            raise AccessDeniedError("raw SQL is not available to tenant-scoped callers")
+        return self._run(statement, {}, settings={"readonly": 1})
+
+
+def _coerce(kind: str, value: Any) -> Any:
+    if kind.startswith("DateTime"):
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        parsed = dt.datetime.fromisoformat(str(value))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    if kind.startswith("UInt"):
+        if isinstance(value, str) and not value.isdigit():
+            return _enum_number(pb.Sensitivity, value, "SENSITIVITY_")
+        return int(value)
+    return str(value)
+
+
+def _encode_cursor(event_time: str, event_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([event_time, event_id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        event_time, event_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return dt.datetime.fromisoformat(event_time), str(event_id)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError("invalid cursor") from exc
