@@ -244,7 +244,8 @@ class AuditStore:
             else:
                 bound[param.name] = param.default
         scope, scope_params = self._scope(tenant)
-        sql = query.sql.format(table=self.table, scope=scope)
+        # Not str.format: the SQL's own {name:Type} parameters must stay as they are.
+        sql = query.sql.replace("{table}", self.table).replace("{scope}", scope)
         return self._run(sql, {**bound, **scope_params})
 
     def sql(self, statement: str) -> list[dict[str, Any]]:

@@ -75,9 +75,8 @@ def _engine(target: Target, table: str) -> str:
 
 
 def _table_of(statement: str) -> str:
-    found = re.search(
-        r"(?:TABLE(?: IF NOT EXISTS)?|ALTER TABLE)\s+\S+?\.(\w+?)(?:_local)?[\s(]", statement
-    )
+    """The table a templated statement creates or alters ("{database}.<table>{local}")."""
+    found = re.search(r"\{database\}\.(\w+)", statement)
     return found.group(1) if found else "table"
 
 
