@@ -28,6 +28,15 @@ def register(subparsers: Any) -> None:
     ch.add_argument("--group-id", default="auditstream-sink-clickhouse", help="consumer group")
     ch.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
     ch.set_defaults(func=run_clickhouse)
+    s3 = kinds.add_parser("s3", help="sealed entries into archive segments (S3 or file://)")
+    common.add_settings_args(s3)
+    s3.add_argument("--archive", metavar="URL", help="s3://bucket/prefix or file:///path")
+    s3.add_argument("--max-entries", type=int, default=10_000, help="close a segment at this many")
+    s3.add_argument("--max-bytes", type=int, default=64 * 1024 * 1024, help="or this size")
+    s3.add_argument("--max-age", type=float, default=60.0, help="or after this many seconds")
+    s3.add_argument("--group-id", default="auditstream-sink-archive", help="consumer group")
+    s3.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
+    s3.set_defaults(func=run_archive)
 
 
 def run_clickhouse(args: argparse.Namespace) -> int:
@@ -58,4 +67,37 @@ def run_clickhouse(args: argparse.Namespace) -> int:
     log.info("ClickHouse sink: %s -> %s (%s)", topics.sealed, redact(dsn), database)
     sink.run(common.stop_on_signals())
     log.info("ClickHouse sink stopped after %d rows", sink.rows_inserted)
+    return 0
+
+
+def run_archive(args: argparse.Namespace) -> int:
+    from auditstream.archive.sink import ArchiveConfig, ArchiveSink  # noqa: PLC0415
+    from auditstream.archive.store import open_archive  # noqa: PLC0415
+
+    settings = common.settings_from(args)
+    archive = open_archive(args.archive or settings.effective_archive_url, settings.s3)
+    sink = ArchiveSink(
+        archive,
+        ArchiveConfig(
+            bootstrap=settings.kafka_bootstrap,
+            topics=settings.topics,
+            group_id=args.group_id,
+            max_entries=args.max_entries,
+            max_bytes=args.max_bytes,
+            max_age_s=args.max_age,
+        ),
+    )
+    port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    if port:
+        metrics.serve(
+            port,
+            lambda: {
+                "ok": True,
+                "entries_archived": sink.entries_archived,
+                "segments": sink.segments_written,
+            },
+        )
+    log.info("archive sink: %s -> %s", settings.topics.sealed, archive.url)
+    sink.run(common.stop_on_signals())
+    log.info("archive sink stopped after %d entries", sink.entries_archived)
     return 0

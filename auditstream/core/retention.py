@@ -24,6 +24,9 @@ class RetentionClass:
     name: str
     days: int
     description: str = ""
+    # Optional move to colder storage after `transition_days` (S3 lifecycle).
+    transition_days: int = 0
+    storage_class: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +151,15 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         days = spec.get("days") if isinstance(spec, dict) else None
         if not isinstance(days, int) or days < 1:
             raise ConfigError(f"{source}: class {name!r} needs a positive whole number of days")
-        classes[name] = RetentionClass(name, days, str(spec.get("description", "")))
+        transition = spec.get("transition_days", 0)
+        storage = str(spec.get("storage_class", ""))
+        if not isinstance(transition, int) or transition < 0 or bool(transition) != bool(storage):
+            raise ConfigError(
+                f"{source}: class {name!r}: transition_days and storage_class go together"
+            )
+        classes[name] = RetentionClass(
+            name, days, str(spec.get("description", "")), transition, storage
+        )
     if not classes:
         raise ConfigError(f"{source}: no retention classes defined")
     default = doc.get("default_class", "")

@@ -1,0 +1,1 @@
+"""The archive: immutable segments in S3 (Object Lock) or a local directory."""

@@ -1,0 +1,299 @@
+"""The archive sink: sealed entries into write-once segments, per chain and class.
+
+A segment closes on entry count, size or age. Closing writes the manifest first, then
+the segment and its skeleton; Kafka offsets are committed only up to the oldest entry
+still waiting in an open segment. After a crash, entries already named by a manifest
+are skipped, and a manifest whose objects did not make it is completed from the
+replayed entries (the objects come out byte-identical, checked against the manifest's
+SHA-256). So a replay never creates a second copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from prometheus_client import Counter as Metric
+
+from auditstream.archive import segment as seg
+from auditstream.archive.store import ArchiveStore
+from auditstream.config import Topics
+from auditstream.core.body import decode_body
+from auditstream.errors import AuditStreamError
+from auditstream.proto.v1 import sealed_pb2 as sealed
+from auditstream.sinks.seqs import StoredSeqs
+
+log = logging.getLogger(__name__)
+
+SEGMENTS = Metric("auditstream_archive_segments_total", "Segments written")
+ENTRIES = Metric("auditstream_archive_entries_total", "Entries archived")
+DAY = dt.timedelta(days=1)
+
+
+class ArchiveIntegrityError(AuditStreamError):
+    """Rebuilt objects do not match what their manifest promised."""
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    bootstrap: str
+    topics: Topics
+    group_id: str = "auditstream-sink-archive"
+    max_entries: int = 10_000
+    max_bytes: int = 64 * 1024 * 1024
+    max_age_s: float = 60.0
+    skeleton_days: int = 3650  # skeletons and manifests outlive content by this long
+
+
+@dataclass
+class _Open:
+    entries: list[sealed.SealedEntry] = field(default_factory=list)
+    positions: list[tuple[str, int, int]] = field(default_factory=list)  # topic, partition, offset
+    size: int = 0
+    since: float = 0.0
+
+
+@dataclass
+class _Repair:
+    manifest: seg.Manifest
+    wanted: set[int]
+    got: dict[int, sealed.SealedEntry] = field(default_factory=dict)
+    positions: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+class ArchiveSink:
+    def __init__(
+        self,
+        store: ArchiveStore,
+        config: ArchiveConfig,
+        now: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.archived = StoredSeqs()
+        self.latest_note: dict[str, tuple[int, str]] = {}
+        self.entries_archived = 0
+        self.segments_written = 0
+        self._open: dict[tuple[str, str], _Open] = {}
+        self._pending: Counter[tuple[str, int, int]] = Counter()
+        self._positions: dict[tuple[str, int], int] = {}
+        self._repairs: dict[str, list[_Repair]] = defaultdict(list)
+        self._consumer: Consumer | None = None
+        self._load()
+
+    # -- state from the archive ---------------------------------------------------
+    def _load(self) -> None:
+        newest: dict[tuple[str, str], seg.Manifest] = {}
+        for key in self.store.list("v1/manifests/"):
+            data = self.store.get(key)
+            if data is None:
+                continue
+            manifest = seg.Manifest.from_bytes(data)
+            for seq_number in seg.runs_seqs(manifest.seqs):
+                self.archived.add(manifest.chain_id, seq_number)
+            slot = (manifest.chain_id, manifest.retention_class)
+            if slot not in newest or manifest.last_seq > newest[slot].last_seq:
+                newest[slot] = manifest
+        # Only the last flush of each chain and class can have been cut short.
+        for manifest in newest.values():
+            if (
+                self.store.get(manifest.segment_key) is None
+                or self.store.get(manifest.skeleton_key) is None
+            ):
+                log.warning("manifest %s lacks its objects; they will be rebuilt", manifest.key)
+                self._repairs[manifest.chain_id].append(
+                    _Repair(manifest, set(seg.runs_seqs(manifest.seqs)))
+                )
+
+    # -- consuming ------------------------------------------------------------------
+    def _consumer_for(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer(
+                {
+                    "bootstrap.servers": self.config.bootstrap,
+                    "group.id": self.config.group_id,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",
+                }
+            )
+            topics = self.config.topics
+            self._consumer.subscribe([topics.sealed, topics.checkpoints], on_revoke=self._on_revoke)
+        return self._consumer
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.close_segments(all_segments=True)
+
+    def run(self, stop: threading.Event, on_segment: Callable[[], None] | None = None) -> None:
+        consumer = self._consumer_for()
+        try:
+            while not stop.is_set():
+                for message in consumer.consume(num_messages=2000, timeout=0.2):
+                    self._take(message)
+                if self.close_segments() and on_segment is not None:
+                    on_segment()
+            self.close_segments(all_segments=True)
+        finally:
+            consumer.close()
+            self._consumer = None
+
+    def _take(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("kafka: %s", error)
+            return
+        topic, partition, offset = (
+            message.topic() or "",
+            message.partition() or 0,
+            message.offset() or 0,
+        )
+        self._positions[(topic, partition)] = offset + 1
+        value = message.value() or b""
+        if topic == self.config.topics.checkpoints:
+            self._checkpoint(sealed.Checkpoint.FromString(value))
+            return
+        entry = sealed.SealedEntry.FromString(value)
+        if self.archived.has(entry.chain_id, entry.seq):
+            self._collect_repair(entry, (topic, partition, offset))
+            return
+        body = decode_body(entry.body)
+        slot = (entry.chain_id, body.classification.retention_class or "standard")
+        current = self._open.setdefault(slot, _Open(since=time.monotonic()))
+        current.entries.append(entry)
+        current.positions.append((topic, partition, offset))
+        current.size += len(value)
+        self._pending[(topic, partition, offset)] += 1
+
+    def _checkpoint(self, checkpoint: sealed.Checkpoint) -> None:
+        tenant = checkpoint.chain_id.split("/", 1)[0]
+        key = seg.checkpoint_key(tenant, checkpoint.chain_id, checkpoint.tree_size)
+        retain = self.now() + DAY * self.config.skeleton_days
+        self.store.put(key, checkpoint.SerializeToString(), retain_until=retain)
+        known = self.latest_note.get(checkpoint.chain_id)
+        if known is None or checkpoint.tree_size > known[0]:
+            self.latest_note[checkpoint.chain_id] = (checkpoint.tree_size, checkpoint.note.decode())
+
+    # -- writing ----------------------------------------------------------------------
+    def close_segments(self, *, all_segments: bool = False) -> int:
+        """Write every segment that is due (or all); commit offsets. Returns how many."""
+        due = [
+            slot
+            for slot, current in self._open.items()
+            if current.entries
+            and (
+                all_segments
+                or len(current.entries) >= self.config.max_entries
+                or current.size >= self.config.max_bytes
+                or time.monotonic() - current.since >= self.config.max_age_s
+            )
+        ]
+        for slot in due:
+            current = self._open.pop(slot)
+            self._write(current.entries, slot[1])
+            for position in current.positions:
+                self._release(position)
+        self._commit()
+        return len(due)
+
+    def _write(self, entries: list[sealed.SealedEntry], retention_class: str) -> None:
+        chain_id = entries[0].chain_id
+        note = self.latest_note.get(chain_id, (0, ""))[1]
+        built = seg.build_segment(
+            entries, retention_class=retention_class, checkpoint=note, now=self.now()
+        )
+        manifest = built.manifest
+        retain = dt.datetime.fromisoformat(manifest.retain_until)
+        long_retain = retain + DAY * self.config.skeleton_days
+        self.store.put(
+            manifest.key,
+            manifest.to_bytes(),
+            retain_until=long_retain,
+            legal_hold=manifest.legal_hold,
+        )
+        self.store.put(
+            manifest.segment_key, built.segment, retain_until=retain, legal_hold=manifest.legal_hold
+        )
+        self.store.put(
+            manifest.skeleton_key,
+            built.skeleton,
+            retain_until=long_retain,
+            legal_hold=manifest.legal_hold,
+        )
+        for entry in entries:
+            self.archived.add(chain_id, entry.seq)
+        self.entries_archived += len(entries)
+        self.segments_written += 1
+        SEGMENTS.inc()
+        ENTRIES.inc(len(entries))
+
+    def _collect_repair(self, entry: sealed.SealedEntry, position: tuple[str, int, int]) -> None:
+        for repair in self._repairs.get(entry.chain_id, ()):
+            if entry.seq in repair.wanted:
+                repair.got[entry.seq] = entry
+                repair.positions.append(position)
+                self._pending[position] += 1  # not committed until the repair is done
+                if len(repair.got) == len(repair.wanted):
+                    self._finish_repair(repair)
+                return
+
+    def _finish_repair(self, repair: _Repair) -> None:
+        manifest = repair.manifest
+        entries = [repair.got[s] for s in sorted(repair.got)]
+        built = seg.build_segment(
+            entries,
+            retention_class=manifest.retention_class,
+            checkpoint=manifest.checkpoint,
+            now=self.now(),
+        )
+        for data, digest in (
+            (built.segment, manifest.segment_sha256),
+            (built.skeleton, manifest.skeleton_sha256),
+        ):
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise ArchiveIntegrityError(
+                    f"rebuilt objects of {manifest.key} differ from its manifest"
+                )
+        retain = dt.datetime.fromisoformat(manifest.retain_until)
+        self.store.put(
+            manifest.segment_key, built.segment, retain_until=retain, legal_hold=manifest.legal_hold
+        )
+        self.store.put(
+            manifest.skeleton_key,
+            built.skeleton,
+            retain_until=retain + DAY * self.config.skeleton_days,
+            legal_hold=manifest.legal_hold,
+        )
+        self._repairs[manifest.chain_id].remove(repair)
+        for position in repair.positions:
+            self._release(position)
+        log.info("completed the objects of %s after a restart", manifest.key)
+
+    def _release(self, position: tuple[str, int, int]) -> None:
+        self._pending[position] -= 1
+        if not self._pending[position]:
+            del self._pending[position]
+
+    def _commit(self) -> None:
+        if self._consumer is None or not self._positions:
+            return
+        oldest: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in self._pending:
+            key = (topic, partition)
+            oldest[key] = min(offset, oldest.get(key, offset))
+        offsets = [
+            TopicPartition(topic, partition, oldest.get((topic, partition), position))
+            for (topic, partition), position in self._positions.items()
+        ]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except Exception as exc:  # a rebalance in progress: the next commit catches up
+            log.debug("offset commit deferred: %s", exc)
