@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter as Metric
 
+from auditstream import failpoints
 from auditstream.archive import segment as seg
 from auditstream.archive.store import ArchiveStore
 from auditstream.config import Topics
@@ -219,6 +220,7 @@ class ArchiveSink:
             retain_until=long_retain,
             legal_hold=manifest.legal_hold,
         )
+        failpoints.hit("archive.after_manifest")
         self.store.put(
             manifest.segment_key, built.segment, retain_until=retain, legal_hold=manifest.legal_hold
         )
