@@ -135,18 +135,20 @@ def _map_genai(
 ) -> None:
     ai.request_model = genai.model
     ai.provider = genai.provider
-    # 0.2.0 cannot tell zero from unset; zero stays unset here too.
+    # 0.2.0 cannot tell zero from unset; zero stays unset here too. A double is "set"
+    # when it is not +0.0 (so -0.0, which the wire carries, is kept).
+    present = {field.name for field, _ in genai.ListFields()}
     if genai.input_tokens:
         ai.input_tokens = genai.input_tokens
     if genai.output_tokens:
         ai.output_tokens = genai.output_tokens
     if genai.total_tokens:
         ai.total_tokens = genai.total_tokens
-    if genai.temperature:
+    if "temperature" in present:
         ai.temperature = genai.temperature
     if genai.max_tokens:
         ai.max_tokens = genai.max_tokens
-    if genai.top_p:
+    if "top_p" in present:
         ai.top_p = genai.top_p
     if genai.finish_reason:
         ai.finish_reasons.append(genai.finish_reason)

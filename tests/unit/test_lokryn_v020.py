@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from auditstream.core.content import DigestPolicy
@@ -202,6 +202,7 @@ def log_requests(draw: st.DrawFn) -> v020.LogRequest:
 
 @settings(max_examples=300, deadline=None)
 @given(request=log_requests(), tenant=st.sampled_from(["", "acme", "globex"]))
+@example(request=v020.LogRequest(genai=v020.GenAIPayload(top_p=-0.0)), tenant="")  # was dropped
 def test_random_requests_map_and_preserve_every_field(
     request: v020.LogRequest, tenant: str
 ) -> None:
