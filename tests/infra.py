@@ -195,6 +195,16 @@ def _require_env(name: str) -> str:
     return value
 
 
+def s3_env(settings: S3Settings) -> dict[str, str]:
+    """The AUDITSTREAM_S3_* variables that point a command at these S3 settings."""
+    return {
+        "AUDITSTREAM_S3_ENDPOINT": settings.endpoint,
+        "AUDITSTREAM_S3_REGION": settings.region,
+        "AUDITSTREAM_S3_ACCESS_KEY": settings.access_key.reveal(),
+        "AUDITSTREAM_S3_SECRET_KEY": settings.secret_key.reveal(),
+    }
+
+
 def unique(prefix: str) -> str:
     """A name no other test (or test run) uses: lowercase, S3- and Kafka-safe."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -124,6 +124,9 @@ class ArchiveSink:
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "isolation.level": "read_committed",
+                    # A crashed sink's partitions move to its replacement after 10 s,
+                    # not the default 45 s.
+                    "session.timeout.ms": 10_000,
                 }
             )
             topics = self.config.topics
@@ -208,27 +211,13 @@ class ArchiveSink:
     def _write(self, entries: list[sealed.SealedEntry], retention_class: str) -> None:
         chain_id = entries[0].chain_id
         note = self.latest_note.get(chain_id, (0, ""))[1]
-        built = seg.build_segment(
-            entries, retention_class=retention_class, checkpoint=note, now=self.now()
-        )
-        manifest = built.manifest
-        retain = dt.datetime.fromisoformat(manifest.retain_until)
-        long_retain = retain + DAY * self.config.skeleton_days
-        self.store.put(
-            manifest.key,
-            manifest.to_bytes(),
-            retain_until=long_retain,
-            legal_hold=manifest.legal_hold,
-        )
-        failpoints.hit("archive.after_manifest")
-        self.store.put(
-            manifest.segment_key, built.segment, retain_until=retain, legal_hold=manifest.legal_hold
-        )
-        self.store.put(
-            manifest.skeleton_key,
-            built.skeleton,
-            retain_until=long_retain,
-            legal_hold=manifest.legal_hold,
+        write_segment(
+            self.store,
+            entries,
+            retention_class=retention_class,
+            checkpoint=note,
+            now=self.now(),
+            skeleton_days=self.config.skeleton_days,
         )
         for entry in entries:
             self.archived.add(chain_id, entry.seq)
@@ -299,3 +288,28 @@ class ArchiveSink:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except Exception as exc:  # a rebalance in progress: the next commit catches up
             log.debug("offset commit deferred: %s", exc)
+
+
+def write_segment(
+    store: ArchiveStore,
+    entries: list[sealed.SealedEntry],
+    *,
+    retention_class: str,
+    checkpoint: str,
+    now: dt.datetime,
+    skeleton_days: int,
+) -> seg.Manifest:
+    """Write one segment: the manifest first, then the segment and its skeleton, each
+    locked until its retention date (skeleton and manifest `skeleton_days` longer)."""
+    built = seg.build_segment(
+        entries, retention_class=retention_class, checkpoint=checkpoint, now=now
+    )
+    manifest = built.manifest
+    retain = dt.datetime.fromisoformat(manifest.retain_until)
+    long_retain = retain + DAY * skeleton_days
+    hold = manifest.legal_hold
+    store.put(manifest.key, manifest.to_bytes(), retain_until=long_retain, legal_hold=hold)
+    failpoints.hit("archive.after_manifest")
+    store.put(manifest.segment_key, built.segment, retain_until=retain, legal_hold=hold)
+    store.put(manifest.skeleton_key, built.skeleton, retain_until=long_retain, legal_hold=hold)
+    return manifest

@@ -19,6 +19,14 @@ chain id, the seq where it is and a kind:
     truncated           a signed checkpoint covers more entries than are stored
     content_removed     the body is gone but the skeleton is intact (not tampering)
 
+Archives add three kinds about their objects, and two stores compared add one:
+
+    segment_mismatch    an archive object's bytes differ from its manifest's SHA-256
+    segment_missing     a segment's content is gone before its retention date
+    manifest_mismatch   a manifest's claims (range, count, hashes, root, retention)
+                        differ from the entries its objects hold
+    source_mismatch     two stores hold different entries for the same seq
+
 Memory stays bounded: O(log n) Merkle state, the pending checkpoints, and at most
 `max_findings` findings per chain.
 """
@@ -81,6 +89,10 @@ class Kind(enum.StrEnum):
     CHECKPOINT_MISMATCH = "checkpoint_mismatch"
     TRUNCATED = "truncated"
     CONTENT_REMOVED = "content_removed"
+    SEGMENT_MISMATCH = "segment_mismatch"
+    SEGMENT_MISSING = "segment_missing"
+    MANIFEST_MISMATCH = "manifest_mismatch"
+    SOURCE_MISMATCH = "source_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +194,10 @@ class ChainVerifier:
             self._add_checkpoint(signed, note_verifiers)
         self._pending.sort(key=lambda c: c.tree_size)
 
+    def flag(self, seq: int | None, kind: Kind, detail: str) -> None:
+        """Record a finding that a store-level check made (e.g. about archive objects)."""
+        self._find(seq, kind, detail)
+
     def _find(self, seq: int | None, kind: Kind, detail: str) -> None:
         report = self.report
         if kind is Kind.CONTENT_REMOVED:
@@ -202,13 +218,26 @@ class ChainVerifier:
             return  # before the verified range; cannot be checked from here
         self._pending.append(checkpoint)
 
-    def feed(self, link: StoredLink, columns: Mapping[str, Any] | None = None) -> None:
-        """Check one stored entry. Entries must come in ascending stored-seq order."""
+    def feed(
+        self,
+        link: StoredLink,
+        columns: Mapping[str, Any] | None = None,
+        *,
+        removal_due: bool = True,
+    ) -> None:
+        """Check one stored entry. Entries must come in ascending stored-seq order.
+
+        `removal_due=False` says the store still owes this entry's content (its
+        retention date has not passed, or it is under legal hold): an empty body is
+        then tampering, not expiry.
+        """
         if not self._accept_position(link):
             return
         seq = link.seq
         body = link.body
-        if not body:
+        if not body and not removal_due:
+            self._find(seq, Kind.BODY_MISMATCH, "body removed before its retention date")
+        elif not body:
             self._find(seq, Kind.CONTENT_REMOVED, "body removed; skeleton intact")
         elif sha256(body).digest() != link.body_digest:
             self._find(seq, Kind.BODY_MISMATCH, "stored body does not hash to body_digest")
@@ -224,11 +253,16 @@ class ChainVerifier:
             self._check_mac(link, ehash, self._keyring)
         self._link(link, ehash)
 
-    def feed_many(self, links: Sequence[StoredLink]) -> None:
+    def feed_many(
+        self,
+        links: Sequence[StoredLink],
+        columns: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
         """Check many entries in order; same findings as `feed` on each, faster.
 
         A batch that is entirely well-formed is checked with bulk hashing; a batch
-        with anything unusual in it goes entry by entry through `feed`.
+        with anything unusual in it goes entry by entry through `feed`. `columns`,
+        when given, holds each entry's stored column values (needs a column_extractor).
         """
         start = 0
         while start < len(links):
@@ -238,12 +272,19 @@ class ChainVerifier:
                 # Stop at the next checkpoint so its root can be compared.
                 end = min(end, start + max(1, self._pending[0].tree_size - merkle.size))
             chunk = links[start:end]
-            if not self._fast_path(chunk):
-                for link in chunk:
-                    self.feed(link)
+            chunk_columns = columns[start:end] if columns is not None else None
+            if not self._fast_path(chunk, chunk_columns):
+                if chunk_columns is None:
+                    for link in chunk:
+                        self.feed(link)
+                else:
+                    for link, stored in zip(chunk, chunk_columns, strict=True):
+                        self.feed(link, stored)
             start = end
 
-    def _fast_path(self, links: Sequence[StoredLink]) -> bool:
+    def _fast_path(
+        self, links: Sequence[StoredLink], columns: Sequence[Mapping[str, Any]] | None
+    ) -> bool:
         """Verify and apply `links` in bulk if nothing in them needs a finding."""
         first = self._expected
         count = len(links)
@@ -259,9 +300,16 @@ class ChainVerifier:
         ]:
             return False
         if self._check_bodies:
-            positions = [(b.chain_id, b.seq) for b in map(SealedBody.FromString, bodies)]
+            decoded = [SealedBody.FromString(b) for b in bodies]
+            positions = [(b.chain_id, b.seq) for b in decoded]
             if positions != [(self.chain_id, seq) for seq in range(first, first + count)]:
                 return False
+            extract = self._extract
+            if columns is not None and extract is not None:
+                for body, stored in zip(decoded, columns, strict=True):
+                    expected = extract(body)
+                    if any(stored.get(k, v) != v for k, v in expected.items()):
+                        return False
         hashes = [
             sha256(
                 CHAIN_DOMAIN + link.prev_hash + link.seq.to_bytes(8, "big") + link.body_digest

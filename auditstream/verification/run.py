@@ -1,0 +1,230 @@
+"""Running the verifier over one or two stores, and the report it produces.
+
+With two sources (ClickHouse and the archive) each is verified on its own, both with
+the checkpoints found in either, and their entries are compared seq by seq: the same
+seq must have the same entry hash in both. Entries one store holds beyond the other's
+newest are counted as lag (a sink behind the other), not as a finding.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from auditstream.core.keys import Keyring, NoteVerifier
+from auditstream.core.verify import ChainReport, ChainVerifier, ColumnExtractor, Finding, Kind
+from auditstream.sinks import rows
+from auditstream.verification.sources import Batch, Source
+
+CROSS_CHECK = "cross-check"
+
+
+@dataclass
+class SourceChain:
+    source: str
+    report: ChainReport
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, **self.report.to_json()}
+
+
+@dataclass
+class Report:
+    sources: list[str]
+    chains: list[SourceChain] = field(default_factory=list)
+    lag: dict[str, int] = field(default_factory=dict)  # chain -> entries only at one tail
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(chain.report.ok for chain in self.chains)
+
+    @property
+    def entries(self) -> int:
+        return sum(c.report.entries for c in self.chains if c.source != CROSS_CHECK)
+
+    @property
+    def content_removed(self) -> int:
+        return sum(c.report.content_removed for c in self.chains)
+
+    def findings(self) -> list[Finding]:
+        return [f for c in self.chains for f in c.report.tamper_findings()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "sources": self.sources,
+            "entries": self.entries,
+            "content_removed": self.content_removed,
+            "chains": [c.to_json() for c in self.chains],
+            "lag": self.lag,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Progress:
+    """Entries verified so far, printed to a stream at most every `every` seconds."""
+
+    def __init__(self, stream: TextIO | None, every: float = 2.0) -> None:
+        self.stream = stream
+        self.every = every
+        self.started = time.monotonic()
+        self.last = self.started
+        self.done = 0
+
+    def add(self, count: int, where: str) -> None:
+        self.done += count
+        now = time.monotonic()
+        if self.stream is not None and now - self.last >= self.every:
+            self.last = now
+            rate = self.done / max(now - self.started, 1e-9)
+            print(f"verified {self.done:,} entries ({rate:,.0f}/s), at {where}", file=self.stream)
+
+
+def verify_sources(
+    sources: Sequence[Source],
+    *,
+    note_verifiers: Sequence[NoteVerifier],
+    keyring: Keyring | None = None,
+    chain: str | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Verify every chain of every source; cross-check when there are two."""
+    started = time.monotonic()
+    report = Report([s.name for s in sources])
+    progress = progress or Progress(None)
+    chains = sorted({c for source in sources for c in source.chains(chain)})
+    for chain_id in chains:
+        notes = sorted({n for source in sources for n in source.checkpoints(chain_id)})
+        verifiers = []
+        streams = []
+        for source in sources:
+            extractor: ColumnExtractor | None = rows.verified_columns
+            if source.name != "clickhouse":
+                extractor = None
+            verifier = ChainVerifier(
+                chain_id,
+                keyring=keyring,
+                note_verifiers=note_verifiers,
+                checkpoints=notes,
+                column_extractor=extractor,
+                start=_start(source, chain_id),
+            )
+            verifiers.append(verifier)
+            streams.append(_fed(source.batches(chain_id, verifier.flag), verifier, progress))
+        if len(streams) == 1:
+            for _ in streams[0]:
+                pass
+        else:
+            cross, lag = _cross_check(chain_id, streams[0], streams[1], report.sources)
+            report.chains.append(SourceChain(CROSS_CHECK, cross))
+            if lag:
+                report.lag[chain_id] = lag
+        for source, verifier in zip(sources, verifiers, strict=True):
+            report.chains.append(SourceChain(source.name, verifier.finish()))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _start(source: Source, chain_id: str) -> Any:
+    start_head: Callable[[str], Any] | None = getattr(source, "start_head", None)
+    return start_head(chain_id) if start_head is not None else None
+
+
+def _fed(batches: Iterator[Batch], verifier: ChainVerifier, progress: Progress) -> Iterator[Batch]:
+    """Feed each batch to the verifier, then pass it on (for the cross-check)."""
+    for batch in batches:
+        links = batch.links
+        if all(link.body for link in links):
+            verifier.feed_many(links, batch.columns)
+        else:
+            columns = batch.columns
+            for index, link in enumerate(links):
+                verifier.feed(
+                    link,
+                    columns[index] if columns is not None else None,
+                    removal_due=batch.removal_due[index],
+                )
+        progress.add(len(links), verifier.chain_id)
+        yield batch
+
+
+def _cross_check(
+    chain_id: str, left: Iterator[Batch], right: Iterator[Batch], names: Sequence[str]
+) -> tuple[ChainReport, int]:
+    """Merge-join two seq-ordered streams of one chain on seq; compare entry hashes.
+
+    Returns the findings and the lag: entries one side holds past the other's newest.
+    """
+    report = ChainReport(chain_id)
+    only = _Runs(report)
+    lag = 0
+    a_stream, b_stream = _hashes(left), _hashes(right)
+    a, b = next(a_stream, None), next(b_stream, None)
+    while a is not None or b is not None:
+        if a is not None and b is not None and a[0] == b[0]:
+            report.entries += 1
+            if a[1] != b[1]:
+                detail = f"{names[0]} and {names[1]} hold different entries for this seq"
+                report.findings.append(Finding(chain_id, a[0], Kind.SOURCE_MISMATCH, detail))
+            a, b = next(a_stream, None), next(b_stream, None)
+        elif b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            if b is None:
+                lag += 1
+            else:
+                only.add(a[0], names[0])
+            a = next(a_stream, None)
+        else:
+            if a is None:
+                lag += 1
+            else:
+                only.add(b[0], names[1])
+            b = next(b_stream, None)
+    only.flush()
+    return report, lag
+
+
+def _hashes(stream: Iterator[Batch]) -> Iterator[tuple[int, bytes]]:
+    """(seq, entry hash) in ascending seq, the first stored row of each seq only (a
+    second one is reported by that source's own verifier)."""
+    last = -1
+    for batch in stream:
+        for link in batch.links:
+            if link.seq > last:
+                last = link.seq
+                yield link.seq, link.entry_hash
+
+
+class _Runs:
+    """Seqs only one store holds, reported as runs (one finding per run)."""
+
+    def __init__(self, report: ChainReport) -> None:
+        self.report = report
+        self.run: tuple[int, int, str] | None = None
+
+    def add(self, seq: int, name: str) -> None:
+        run = self.run
+        if run is not None and run[1] == seq - 1 and run[2] == name:
+            self.run = (run[0], seq, name)
+            return
+        self.flush()
+        self.run = (seq, seq, name)
+
+    def flush(self) -> None:
+        if self.run is None:
+            return
+        first, last, name = self.run
+        span = f"{first}" if first == last else f"{first}..{last}"
+        detail = f"seq {span} only in {name}"
+        self.report.findings.append(
+            Finding(self.report.chain_id, first, Kind.SOURCE_MISMATCH, detail)
+        )
+        self.run = None
+
+
+def stderr_progress() -> Progress:
+    return Progress(sys.stderr if sys.stderr.isatty() else None)

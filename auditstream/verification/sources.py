@@ -1,0 +1,52 @@
+"""What a store hands the verifier: one chain's entries in seq order, in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from auditstream.core.verify import Kind
+
+Flag = Callable[[int | None, Kind, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A stored entry's skeleton and body, as the verifier reads it."""
+
+    chain_id: str
+    seq: int
+    prev_hash: bytes
+    body_digest: bytes
+    entry_hash: bytes
+    key_id: str
+    mac: bytes
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Consecutive stored entries of one chain (ascending seq, duplicates included).
+
+    columns      each entry's stored queryable columns, when the store has them
+    removal_due  per entry: whether its content may have expired by now (an empty
+                 body is then `content_removed`, otherwise tampering)
+    """
+
+    links: Sequence[Link]
+    columns: Sequence[Mapping[str, Any]] | None
+    removal_due: Sequence[bool]
+
+
+class Source(Protocol):
+    name: str
+
+    def chains(self, chain: str | None) -> list[str]:
+        """The chains this store holds entries or checkpoints of (one, if `chain`)."""
+
+    def checkpoints(self, chain_id: str) -> list[bytes]:
+        """Every signed checkpoint note the store holds for the chain."""
+
+    def batches(self, chain_id: str, flag: Flag) -> Iterator[Batch]:
+        """The chain's entries in seq order; store-level problems go to `flag`."""
