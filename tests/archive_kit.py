@@ -46,7 +46,7 @@ def sealed_outputs(
         if hipaa_every and n % hipaa_every == 0:
             entry.policy_tags.append("HIPAA")  # a second retention class
     records = [
-        RawRecord("raw", 0, i, now_ms, e.tenant_id.encode(), e.SerializeToString(), ())
+        RawRecord("raw", 0, i, now_ms - count + i, e.tenant_id.encode(), e.SerializeToString(), ())
         for i, e in enumerate(entries)
     ]
     out = Outputs()

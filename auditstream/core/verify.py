@@ -256,13 +256,13 @@ class ChainVerifier:
     def feed_many(
         self,
         links: Sequence[StoredLink],
-        columns: Sequence[Mapping[str, Any]] | None = None,
+        decoded: Sequence[SealedBody] | None = None,
     ) -> None:
         """Check many entries in order; same findings as `feed` on each, faster.
 
         A batch that is entirely well-formed is checked with bulk hashing; a batch
-        with anything unusual in it goes entry by entry through `feed`. `columns`,
-        when given, holds each entry's stored column values (needs a column_extractor).
+        with anything unusual in it goes entry by entry through `feed`. `decoded`, when
+        the caller already parsed the bodies, saves parsing them again.
         """
         start = 0
         while start < len(links):
@@ -272,19 +272,12 @@ class ChainVerifier:
                 # Stop at the next checkpoint so its root can be compared.
                 end = min(end, start + max(1, self._pending[0].tree_size - merkle.size))
             chunk = links[start:end]
-            chunk_columns = columns[start:end] if columns is not None else None
-            if not self._fast_path(chunk, chunk_columns):
-                if chunk_columns is None:
-                    for link in chunk:
-                        self.feed(link)
-                else:
-                    for link, stored in zip(chunk, chunk_columns, strict=True):
-                        self.feed(link, stored)
+            if not self._fast_path(chunk, decoded[start:end] if decoded is not None else None):
+                for link in chunk:
+                    self.feed(link)
             start = end
 
-    def _fast_path(
-        self, links: Sequence[StoredLink], columns: Sequence[Mapping[str, Any]] | None
-    ) -> bool:
+    def _fast_path(self, links: Sequence[StoredLink], decoded: Sequence[SealedBody] | None) -> bool:
         """Verify and apply `links` in bulk if nothing in them needs a finding."""
         first = self._expected
         count = len(links)
@@ -300,16 +293,11 @@ class ChainVerifier:
         ]:
             return False
         if self._check_bodies:
-            decoded = [SealedBody.FromString(b) for b in bodies]
+            if decoded is None:
+                decoded = [SealedBody.FromString(b) for b in bodies]
             positions = [(b.chain_id, b.seq) for b in decoded]
             if positions != [(self.chain_id, seq) for seq in range(first, first + count)]:
                 return False
-            extract = self._extract
-            if columns is not None and extract is not None:
-                for body, stored in zip(decoded, columns, strict=True):
-                    expected = extract(body)
-                    if any(stored.get(k, v) != v for k, v in expected.items()):
-                        return False
         hashes = [
             sha256(
                 CHAIN_DOMAIN + link.prev_hash + link.seq.to_bytes(8, "big") + link.body_digest

@@ -8,7 +8,7 @@ columns were not edited.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from auditstream.core.body import decode_body
@@ -133,6 +133,67 @@ def verified_columns(body: sealed.SealedBody) -> dict[str, Any]:
     """The columns the verifier compares (content columns expire on their own)."""
     values = event_columns(body)
     return {name: values[name] for name in VERIFIED}
+
+
+_EVENT_TYPES = {v.number: v.name for v in pb.EventType.DESCRIPTOR.values}
+_OUTCOMES = {v.number: v.name for v in pb.Outcome.DESCRIPTOR.values}
+# How the verifier reads the time columns back: integers, so no datetime is built.
+COMPARED_SQL: Final = {
+    "event_time": "toUnixTimestamp64Micro(event_time)",
+    "received_time": "toUnixTimestamp64Micro(received_time)",
+    "retain_until": "toUnixTimestamp(retain_until)",
+}
+
+
+def _micros(ts: Any) -> int:
+    return int(ts.seconds * 1_000_000 + ts.nanos // 1000)
+
+
+def compared_columns(bodies: Sequence[sealed.SealedBody]) -> dict[str, list[Any]]:
+    """The `VERIFIED` columns of many bodies, column by column, as the verifier reads
+    them from the store (`COMPARED_SQL`: times as integer microseconds, retain_until in
+    seconds). Equal to `verified_columns` value for value (a unit test holds them so)."""
+    entries = [b.entry for b in bodies]
+    ais = [e.ai for e in entries]
+    classes = [b.classification for b in bodies]
+    return {
+        "event_id": [e.event_id for e in entries],
+        "event_time": [_micros(e.event_time) for e in entries],
+        "received_time": [_micros(b.received_time) for b in bodies],
+        "event_type": [_EVENT_TYPES.get(e.event_type, str(e.event_type)) for e in entries],
+        "outcome": [_OUTCOMES.get(e.outcome, str(e.outcome)) for e in entries],
+        "severity": [e.severity for e in entries],
+        "sensitivity": [e.sensitivity for e in entries],
+        "actor_id": [e.actor_id for e in entries],
+        "actor_type": [e.actor_type for e in entries],
+        "component": [e.component for e in entries],
+        "environment": [e.environment for e in entries],
+        "resource": [e.resource for e in entries],
+        "action": [e.action for e in entries],
+        "policy_tags": [list(e.policy_tags) if len(e.policy_tags) else [] for e in entries],
+        "duration_ms": [e.duration_ms for e in entries],
+        "trace_id": [e.trace_id for e in entries],
+        "session_id": [e.session_id for e in entries],
+        "ai_provider": [a.provider for a in ais],
+        "ai_model": [a.request_model or a.response_model for a in ais],
+        "ai_input_tokens": [max(a.input_tokens, 0) for a in ais],
+        "ai_output_tokens": [max(a.output_tokens, 0) for a in ais],
+        "ai_conversation_id": [a.conversation_id for a in ais],
+        "ai_safety_passed": [a.safety_passed if a.HasField("safety_passed") else None for a in ais],
+        "ai_block_reason": [a.block_reason for a in ais],
+        "mcp_tool_name": [e.mcp.tool_name for e in entries],
+        "change_resource_type": [e.change.resource_type for e in entries],
+        "change_resource_id": [e.change.resource_id for e in entries],
+        "validation_issues": [
+            list(e.validation_issues) if len(e.validation_issues) else [] for e in entries
+        ],
+        "detections": [
+            sorted({d.kind for d in c.detections}) if len(c.detections) else [] for c in classes
+        ],
+        "retention_class": [c.retention_class for c in classes],
+        "retain_until": [c.retain_until.seconds for c in classes],
+        "legal_hold": [c.legal_hold for c in classes],
+    }
 
 
 def row(entry: sealed.SealedEntry) -> list[Any]:

@@ -45,6 +45,10 @@ class ClickHouseSource:
         self.check_columns = columns
         self.now = now or dt.datetime.now(dt.UTC)
         self._ranges: dict[str, tuple[int, int]] = {}
+        self._scan_chains: list[str] | None = None
+        self._scan_iter = _peekable(iter(()))
+        self._last_asked: str | None = None
+        self._notes: dict[str, list[bytes]] | None = None
 
     def _scope(self) -> tuple[str, dict[str, Any]]:
         if self.tenant is None:
@@ -102,43 +106,98 @@ class ClickHouseSource:
         return ChainHead(chain_id, first, head)
 
     def checkpoints(self, chain_id: str) -> list[bytes]:
-        result = self.client.query(
-            f"SELECT note FROM {self.checkpoint_table} WHERE chain_id = {{chain:String}}",  # noqa: S608
-            parameters={"chain": chain_id},
-        )
-        return [str(note).encode() for (note,) in result.result_rows]
+        # All at once: an embedded store runs no query while the row scan is open.
+        if self._notes is None:
+            scope, params = self._scope()
+            result = self.client.query(
+                f"SELECT chain_id, note FROM {self.checkpoint_table} WHERE {scope}",  # noqa: S608
+                parameters=params,
+            )
+            notes: dict[str, list[bytes]] = {}
+            for chain, note in result.result_rows:
+                notes.setdefault(str(chain), []).append(str(note).encode())
+            self._notes = notes
+        return self._notes.get(chain_id, [])
 
     def batches(self, chain_id: str, flag: Flag) -> Iterator[Batch]:
-        wanted = [*SKELETON, *(rows.VERIFIED if self.check_columns else EXPIRY)]
-        where = "chain_id = {chain:String}"
-        params: dict[str, Any] = {"chain": chain_id}
-        seq_range = self._range(chain_id) if (self.start or self.end) else None
+        """One chain's rows. Chains asked for in ascending order (as the verifier does)
+        come from one ordered scan of the table; others from a query of their own."""
+        if self.start is not None or self.end is not None:
+            found = self._range(chain_id)
+            if found is not None:
+                yield from (batch for _, batch in self._scan([chain_id], found))
+            return
+        if self._scan_chains is None:
+            self._scan_chains = self.chains(None)
+            self._scan_iter = _peekable(self._scan(self._scan_chains, None))
+        scan = self._scan_iter
+        if self._last_asked is not None and chain_id <= self._last_asked:
+            # Out of order: a query of its own.
+            yield from (batch for _, batch in self._scan([chain_id], None))
+            return
+        self._last_asked = chain_id
+        while scan.peek() is not None and scan.peek()[0] < chain_id:  # type: ignore[index]
+            next(scan)
+        while scan.peek() is not None and scan.peek()[0] == chain_id:  # type: ignore[index]
+            yield next(scan)[1]
+
+    def _scan(
+        self, chains: list[str], seq_range: tuple[int, int] | None
+    ) -> Iterator[tuple[str, Batch]]:
+        """(chain, batch) for the chains' rows, ordered by chain, seq and entry hash."""
+        names = list(rows.VERIFIED if self.check_columns else EXPIRY)
+        select = [*SKELETON, *(rows.COMPARED_SQL.get(n, n) for n in names)]
+        where = "chain_id IN {chains:Array(String)}"
+        params: dict[str, Any] = {"chains": chains}
         if seq_range is not None:
             where += " AND seq BETWEEN {low:UInt64} AND {high:UInt64}"
             params |= {"low": seq_range[0], "high": seq_range[1]}
         sql = (
-            f"SELECT {', '.join(wanted)} FROM {self.events} WHERE {where} "  # noqa: S608
-            "ORDER BY seq, entry_hash"
+            f"SELECT {', '.join(select)} FROM {self.events} WHERE {where} "  # noqa: S608
+            "ORDER BY chain_id, seq, entry_hash"
         )
-        names = wanted[len(SKELETON) :]
-        now = self.now
-        with self.client.query_row_block_stream(
+        now_s = int(self.now.timestamp())
+        width = len(SKELETON)
+        with self.client.query_column_block_stream(
             sql, parameters=params, column_formats={"body": "bytes"}
         ) as stream:
             for block in stream:
-                for start in range(0, len(block), BATCH_ROWS):
-                    yield _batch(block[start : start + BATCH_ROWS], names, now, self.check_columns)
+                chain_column = block[0]
+                start = 0
+                while start < len(chain_column):
+                    chain_id = chain_column[start]
+                    end = start + 1
+                    limit = min(len(chain_column), start + BATCH_ROWS)
+                    while end < limit and chain_column[end] == chain_id:
+                        end += 1
+                    links = list(map(Link, *(column[start:end] for column in block[:width])))
+                    stored = {
+                        name: list(block[width + i][start:end]) for i, name in enumerate(names)
+                    }
+                    due = [
+                        not hold and until <= now_s
+                        for hold, until in zip(
+                            stored["legal_hold"], stored["retain_until"], strict=True
+                        )
+                    ]
+                    yield chain_id, Batch(links, stored if self.check_columns else None, due)
+                    start = end
 
 
-def _batch(block: Any, names: list[str], now: dt.datetime, with_columns: bool) -> Batch:
-    links = []
-    columns = []
-    due = []
-    width = len(SKELETON)
-    for row in block:
-        links.append(Link(*row[:width]))
-        stored = rows.normalise(dict(zip(names, row[width:], strict=True)))
-        due.append(not stored["legal_hold"] and stored["retain_until"] <= now)
-        if with_columns:
-            columns.append(stored)
-    return Batch(links, columns if with_columns else None, due)
+class _peekable:  # noqa: N801 - reads like the itertools helper it imitates
+    def __init__(self, items: Iterator[tuple[str, Batch]]) -> None:
+        self._items = items
+        self._next: tuple[str, Batch] | None = next(items, None)
+
+    def peek(self) -> tuple[str, Batch] | None:
+        return self._next
+
+    def __iter__(self) -> _peekable:
+        return self
+
+    def __next__(self) -> tuple[str, Batch]:
+        if self._next is None:
+            raise StopIteration
+        current = self._next
+        self._next = next(self._items, None)
+        return current

@@ -4,7 +4,7 @@ An inclusion proof bundle shows that one event is entry `seq` of its chain and t
 signed checkpoint covers it, without revealing any other entry:
 
     {"format": "auditstream.inclusion-proof.v1", "chain_id", "event_id",
-     "entry": {"seq", "prev_hash", "body_digest", "entry_hash", "key_id"},   (hex)
+     "entry": {"seq", "prev_hash", "body_digest", "entry_hash"},   (hashes in hex)
      "body": base64 SealedBody (optional), "leaf_index", "tree_size",
      "audit_path": [hex, ...], "checkpoint": signed note text}
 
@@ -60,7 +60,7 @@ class ProofSource:
             where += " AND tenant_id = {tenant:String}"
             params["tenant"] = tenant
         result = self.client.query(
-            "SELECT chain_id, seq, prev_hash, body_digest, entry_hash, key_id, body "  # noqa: S608
+            "SELECT chain_id, seq, prev_hash, body_digest, entry_hash, body "  # noqa: S608
             f"FROM {self.events} WHERE {where} ORDER BY chain_id, seq LIMIT 2",
             parameters=params,
             column_formats={"body": "bytes"},
@@ -137,7 +137,6 @@ def build_inclusion(
             "prev_hash": bytes(entry["prev_hash"]).hex(),
             "body_digest": bytes(entry["body_digest"]).hex(),
             "entry_hash": bytes(entry["entry_hash"]).hex(),
-            "key_id": entry["key_id"],
         },
         "leaf_index": seq,
         "tree_size": size,

@@ -14,8 +14,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from google.protobuf.message import DecodeError
+
 from auditstream.core.keys import Keyring, NoteVerifier
-from auditstream.core.verify import ChainReport, ChainVerifier, ColumnExtractor, Finding, Kind
+from auditstream.core.verify import ChainReport, ChainVerifier, Finding, Kind
+from auditstream.proto.v1.sealed_pb2 import SealedBody
 from auditstream.sinks import rows
 from auditstream.verification.sources import Batch, Source
 
@@ -102,15 +105,12 @@ def verify_sources(
         verifiers = []
         streams = []
         for source in sources:
-            extractor: ColumnExtractor | None = rows.verified_columns
-            if source.name != "clickhouse":
-                extractor = None
             verifier = ChainVerifier(
                 chain_id,
                 keyring=keyring,
                 note_verifiers=note_verifiers,
                 checkpoints=notes,
-                column_extractor=extractor,
+                column_extractor=_compared_row,
                 start=_start(source, chain_id),
             )
             verifiers.append(verifier)
@@ -134,22 +134,51 @@ def _start(source: Source, chain_id: str) -> Any:
     return start_head(chain_id) if start_head is not None else None
 
 
+def _compared_row(body: SealedBody) -> dict[str, Any]:
+    return {name: values[0] for name, values in rows.compared_columns([body]).items()}
+
+
 def _fed(batches: Iterator[Batch], verifier: ChainVerifier, progress: Progress) -> Iterator[Batch]:
     """Feed each batch to the verifier, then pass it on (for the cross-check)."""
     for batch in batches:
         links = batch.links
-        if all(link.body for link in links):
-            verifier.feed_many(links, batch.columns)
-        else:
-            columns = batch.columns
-            for index, link in enumerate(links):
-                verifier.feed(
-                    link,
-                    columns[index] if columns is not None else None,
-                    removal_due=batch.removal_due[index],
-                )
+        columns = batch.columns
+        odd, bodies = _odd_rows(batch)
+        start = 0
+        for index in [*odd, len(links)]:
+            if start < index:
+                verifier.feed_many(links[start:index], bodies[start:index] if bodies else None)
+            if index < len(links):
+                stored = {n: v[index] for n, v in columns.items()} if columns else None
+                verifier.feed(links[index], stored, removal_due=batch.removal_due[index])
+            start = index + 1
         progress.add(len(links), verifier.chain_id)
         yield batch
+
+
+def _odd_rows(batch: Batch) -> tuple[list[int], list[SealedBody]]:
+    """Rows to check one by one: no body, a body that does not parse, or columns that
+    differ from the body. The rest go through the verifier's bulk path. Also returns
+    the parsed bodies when columns were compared (empty otherwise)."""
+    links = batch.links
+    odd = {i for i, link in enumerate(links) if not link.body}
+    columns = batch.columns
+    if columns is None:
+        return sorted(odd), []
+    bodies = []
+    for index, link in enumerate(links):
+        body = SealedBody()
+        if index not in odd:
+            try:
+                body.ParseFromString(link.body)
+            except DecodeError:
+                odd.add(index)
+        bodies.append(body)
+    for name, expected in rows.compared_columns(bodies).items():
+        stored = columns[name]
+        if stored != expected:
+            odd.update(i for i, (s, e) in enumerate(zip(stored, expected, strict=True)) if s != e)
+    return sorted(odd), bodies
 
 
 def _cross_check(

@@ -29,13 +29,14 @@ class Link:
 class Batch:
     """Consecutive stored entries of one chain (ascending seq, duplicates included).
 
-    columns      each entry's stored queryable columns, when the store has them
+    columns      the stored queryable columns, column by column (name -> one value per
+                 entry, as `rows.compared_columns` computes them), when the store has them
     removal_due  per entry: whether its content may have expired by now (an empty
                  body is then `content_removed`, otherwise tampering)
     """
 
     links: Sequence[Link]
-    columns: Sequence[Mapping[str, Any]] | None
+    columns: Mapping[str, Sequence[Any]] | None
     removal_due: Sequence[bool]
 
 

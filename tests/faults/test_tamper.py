@@ -320,3 +320,19 @@ def test_expired_segments_are_not_tampering(tmp_path: Path, pubkeys: Path) -> No
     report = verify(ArchiveSource(store))
     assert report.ok and report.content_removed == len(old.sealed)
     assert main(["verify", "--archive", store.url, "--public-keys", str(pubkeys)]) == 0
+
+
+def test_time_range_verifies_from_the_entry_before_it(store: Store, outputs: Outputs) -> None:
+    received = store.row(500)["received_time"]
+    since = received.replace(tzinfo=dt.UTC) if received.tzinfo is None else received
+    ranged = verify(ClickHouseSource(store.client, store.database, start=since))
+    chain = next(c.report for c in ranged.chains if c.report.chain_id == CHAIN)
+    assert ranged.ok and chain.first_seq is not None and 0 < chain.first_seq <= 500
+    assert chain.last_seq == chain_length(outputs) - 1
+    store.mutate(
+        "UPDATE actor_id = 'mallory' WHERE chain_id = {c:String} AND seq = {s:UInt64}",
+        c=CHAIN,
+        s=chain.first_seq + 3,
+    )
+    again = verify(ClickHouseSource(store.client, store.database, start=since))
+    assert findings(again) == {("column_mismatch", chain.first_seq + 3)}

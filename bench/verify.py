@@ -1,0 +1,142 @@
+"""Verifying a ClickHouse store end to end, against the in-memory verify loop.
+
+    python bench/verify.py [--quick] [--events N]
+
+Loads N (default 1,000,000; --quick 100,000) sealed events over 100 chains into
+embedded ClickHouse with one signed checkpoint per chain, then times:
+
+    verify_store_events_per_s            `auditstream verify` work: stream rows in seq
+                                         order, recompute hashes and MACs, decode every
+                                         body and compare the queryable columns, check
+                                         checkpoints (goal 200,000/s)
+    verify_store_skeleton_events_per_s   the same without the column comparison
+    store_read_events_per_s              only streaming the rows out (no verifying)
+    ceiling: verify_memory_events_per_s  the core verify loop over the same entries
+                                         already in memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from typing import Any
+
+import _common
+import _sealed
+
+from auditstream.core import merkle
+from auditstream.core.checkpoint import sign_checkpoint
+from auditstream.core.keys import Keyring, NoteSigner
+from auditstream.core.verify import verify_chain
+from auditstream.proto.v1 import sealed_pb2 as sealed
+from auditstream.resources import schemas_dir
+from auditstream.sinks import migrations, rows
+from auditstream.sinks.client import connect
+from auditstream.verification.clickhouse import ClickHouseSource
+from auditstream.verification.run import verify_sources
+from auditstream.verification.sources import Link
+
+SIGNER = NoteSigner.generate("bench-checkpoints")
+KEYRING = Keyring([_sealed.KEY], _sealed.KEY.key_id)
+SKELETON = [rows.COLUMNS.index(name) for name in (*rows.SKELETON[1:], "body")]
+
+
+def load(client: Any, total: int) -> dict[str, tuple[list[Link], bytes]]:
+    """Insert `total` entries and a checkpoint per chain; return each chain's links and
+    checkpoint note."""
+    in_memory: dict[str, tuple[list[Link], bytes]] = {}
+    for chunk in _sealed.sealed_rows(total):
+        for start in range(0, len(chunk), 100_000):
+            client.insert(
+                "bench.audit_events", chunk[start : start + 100_000], column_names=rows.COLUMNS
+            )
+        links = [Link(*(row[i] for i in SKELETON)) for row in chunk]
+        chain_id = links[0].chain_id
+        root = merkle.root([merkle.leaf_hash(link.entry_hash) for link in links])
+        checkpoint = sign_checkpoint(chain_id, len(links), root, SIGNER)
+        in_memory[chain_id] = (links, checkpoint.note)
+        client.insert(
+            "bench.audit_checkpoints",
+            [rows.checkpoint_row(_checkpoint(chain_id, len(links), root, checkpoint.note))],
+            column_names=rows.CHECKPOINT_COLUMNS,
+        )
+    return in_memory
+
+
+def _checkpoint(chain_id: str, size: int, root: bytes, note: bytes) -> sealed.Checkpoint:
+    checkpoint = sealed.Checkpoint(
+        chain_id=chain_id, tree_size=size, root_hash=root, key_name=SIGNER.name, note=note
+    )
+    checkpoint.created_time.GetCurrentTime()
+    return checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100k events")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    total = 100_000 if args.quick else args.events
+    with tempfile.TemporaryDirectory(prefix="as-bench-v-") as tmp:
+        client = connect(f"chdb://{tmp}/store")
+        migrations.migrate(
+            client, schemas_dir() / "clickhouse", migrations.Target(database="bench")
+        )
+        in_memory = load(client, total)
+        client.command("OPTIMIZE TABLE bench.audit_events FINAL")
+
+        def store_run(columns: bool) -> tuple[float, int]:
+            source = ClickHouseSource(client, "bench", columns=columns)
+            begin = time.perf_counter()
+            report = verify_sources([source], note_verifiers=[SIGNER.verifier], keyring=KEYRING)
+            seconds = time.perf_counter() - begin
+            assert report.ok and report.entries == total, report.findings()[:3]
+            assert all(c.report.checkpoints_verified == 1 for c in report.chains)
+            return seconds, report.entries
+
+        full_s, _ = store_run(columns=True)
+        skeleton_s, _ = store_run(columns=False)
+
+        source = ClickHouseSource(client, "bench", columns=False)
+        begin = time.perf_counter()
+        read = 0
+        for chain_id in source.chains(None):
+            for batch in source.batches(chain_id, lambda *_: None):
+                read += len(batch.links)
+        read_s = time.perf_counter() - begin
+
+        begin = time.perf_counter()
+        for chain_id, (links, note) in in_memory.items():
+            verify_chain(
+                links,
+                chain_id,
+                keyring=KEYRING,
+                note_verifiers=[SIGNER.verifier],
+                checkpoints=[note],
+            )
+        memory_s = time.perf_counter() - begin
+
+    ceiling = total / memory_s
+    _common.emit(
+        "verify",
+        {
+            "verify_store_events_per_s": _common.figure(
+                total / full_s, "events/s", ceiling=ceiling, goal=200_000
+            ),
+            "verify_store_skeleton_events_per_s": _common.figure(
+                total / skeleton_s, "events/s", ceiling=ceiling, goal=None
+            ),
+            "store_read_events_per_s": _common.figure(
+                read / read_s, "events/s", ceiling=None, goal=None
+            ),
+            "verify_memory_events_per_s": _common.figure(
+                ceiling, "events/s", ceiling=None, goal=None
+            ),
+        },
+        events=total,
+    )
+
+
+if __name__ == "__main__":
+    main()
