@@ -37,11 +37,11 @@ unit: install
 	$(PY) -m pytest tests/unit
 
 bench: install
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) scripts/run_bench.py
 
 demo: install
-	@echo "make demo: not yet - the end-to-end demo lands with the demo issue (#9)."
-	@echo "Today: 'make test' runs the sealing core; see README.md for status."
+	$(PY) -m auditstream demo
 
 proto: install
 	$(PY) scripts/gen_proto.py

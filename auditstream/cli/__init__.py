@@ -12,14 +12,25 @@ import sys
 from collections.abc import Sequence
 
 from auditstream import __version__
-from auditstream.cli import archive, dev, keys, migrate, query, serve, sink, verify, worker
+from auditstream.cli import (
+    archive,
+    demo,
+    dev,
+    keys,
+    migrate,
+    query,
+    serve,
+    sink,
+    verify,
+    worker,
+)
 from auditstream.errors import AuditStreamError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
-COMMANDS = (dev, worker, sink, serve, migrate, query, verify, archive, keys)
+COMMANDS = (demo, dev, worker, sink, serve, migrate, query, verify, archive, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

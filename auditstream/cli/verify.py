@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from auditstream import keyfiles
 from auditstream.archive.store import open_archive
@@ -24,7 +24,7 @@ from auditstream.sinks.client import connect, redact
 from auditstream.verification import proofs
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.clickhouse import ClickHouseSource
-from auditstream.verification.run import Progress, Report, verify_sources
+from auditstream.verification.run import CROSS_CHECK, Progress, Report, verify_sources
 from auditstream.verification.sources import Source
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        _print_report(report)
+        print_report(report, sys.stdout)
     return EXIT_OK if report.ok else EXIT_FINDINGS
 
 
@@ -174,29 +174,36 @@ def _verify(args: argparse.Namespace) -> Report:
     )
 
 
-def _print_report(report: Report) -> None:
+def print_report(report: Report, out: TextIO) -> None:
+    """The human-readable report: one line per chain and source, then the verdict."""
     for chain in report.chains:
         r = chain.report
         state = "ok" if r.ok else "TAMPERED"
-        span = f"seq {r.first_seq}..{r.last_seq}" if r.first_seq is not None else "no entries"
-        print(
-            f"{state:8} {chain.source:11} {r.chain_id}: {r.entries} entries ({span}), "
-            f"{r.checkpoints_verified} checkpoints verified"
-            + (f", {r.content_removed} with content removed" if r.content_removed else "")
-        )
+        if chain.source == CROSS_CHECK:
+            what = f"{r.entries} entries compared"
+        else:
+            span = f"seq {r.first_seq}..{r.last_seq}" if r.first_seq is not None else "no entries"
+            what = f"{r.entries} entries ({span}), {r.checkpoints_verified} checkpoints verified"
+            if r.content_removed:
+                what += f", {r.content_removed} with content removed"
+        print(f"{state:8} {chain.source:11} {r.chain_id}: {what}", file=out)
         for finding in r.tamper_findings():
-            print(f"         {finding.kind} at seq {finding.seq}: {finding.detail}")
+            print(f"         {finding.kind} at seq {finding.seq}: {finding.detail}", file=out)
         if r.findings_dropped:
-            print(f"         ... and {r.findings_dropped} more findings")
+            print(f"         ... and {r.findings_dropped} more findings", file=out)
     for chain_id, lag in sorted(report.lag.items()):
-        print(f"note     {chain_id}: {lag} newest entries are in only one store (a sink behind)")
+        print(
+            f"note     {chain_id}: {lag} newest entries are in only one store (a sink behind)",
+            file=out,
+        )
     findings = report.findings()
     verdict = "INTACT" if report.ok else f"TAMPERING FOUND ({len(findings)} findings)"
     print(
         f"{verdict}: {report.entries} entries, "
         f"{len({c.report.chain_id for c in report.chains})} chains, "
         f"sources {' + '.join(report.sources)}, {report.content_removed} with content removed "
-        f"by retention, {report.seconds:.1f} s"
+        f"by retention, {report.seconds:.1f} s",
+        file=out,
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.config import S3Settings, Secret
-from auditstream.devstack import clickhouse, kafka, minio
+from auditstream.devstack import clickhouse, kafka, minio, procs
 from auditstream.sinks import s3 as s3util
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,10 @@ def down(state: Path) -> list[str]:
     stopped = []
     if minio.stop(state):
         stopped.append("minio")
+    for pid_file in sorted((state / "demo").glob("*/worker.pid")):  # an interrupted demo's
+        pid = procs.read_pid(pid_file)
+        if pid is not None and procs.stop(pid, str(pid_file.parent), timeout=20):
+            stopped.append(f"demo processor {pid_file.parent.name}")
     if kafka.stop(state):
         stopped.append("kafka")
     (state / "stack.json").unlink(missing_ok=True)

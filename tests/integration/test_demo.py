@@ -1,0 +1,99 @@
+"""`auditstream demo` end to end, twice, on real Kafka, ClickHouse and S3 (MinIO); then
+`auditstream verify` and `auditstream query` on what it left behind.
+
+The demo runs as a child process (as `make demo` runs it): embedded ClickHouse allows
+one process per path, so it gets its own chdb folder unless a server is in use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditstream.config import S3Settings
+from auditstream.examples import SEED_EXAMPLES
+from tests.infra import Infra, s3_env, unique
+
+pytestmark = [pytest.mark.integration]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(
+    argv: list[str], env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "auditstream", *argv],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def demo_env(
+    infra: Infra, kafka_bootstrap: str, s3_settings: S3Settings, lock_bucket: str, tmp_path: Path
+) -> dict[str, str]:
+    state = tmp_path / "state"
+    env = dict(os.environ, **s3_env(s3_settings))
+    env |= {
+        "AUDITSTREAM_STATE_DIR": str(state),
+        "AUDITSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "AUDITSTREAM_ARCHIVE_URL": f"s3://{lock_bucket}/demo",
+    }
+    if infra.embedded_clickhouse:
+        env["AUDITSTREAM_CLICKHOUSE_DSN"] = f"chdb://{tmp_path / 'clickhouse'}"
+    else:
+        env["AUDITSTREAM_CLICKHOUSE_DSN"] = infra.clickhouse_dsn()
+        env["AUDITSTREAM_CLICKHOUSE_DATABASE"] = unique("demo").replace("-", "_")
+    return env
+
+
+def test_demo_twice_then_verify_and_query(demo_env: dict[str, str]) -> None:
+    summaries = []
+    for _ in range(2):
+        done = run(["demo", "--json", "--events", "400", "--tenants", "2"], demo_env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        summaries.append(summary)
+        produced = 400 + len(SEED_EXAMPLES) + 2  # + an AI interaction and a data change
+        assert summary["produced"] == produced
+        assert summary["sealed"] == summary["in_clickhouse"] == summary["archived"] == produced
+        assert summary["dead_lettered"] == 1  # the unparseable record
+        assert summary["verify_ok"] is True
+        assert summary["clickhouse_dsn"] == demo_env["AUDITSTREAM_CLICKHOUSE_DSN"]
+        assert summary["archive_url"].startswith(demo_env["AUDITSTREAM_ARCHIVE_URL"])
+        for example in SEED_EXAMPLES:  # every seed example is in the printed tables
+            assert example["message"] in done.stderr
+    assert summaries[0]["run"] != summaries[1]["run"]
+    assert not set(summaries[0]["chains"]) & set(summaries[1]["chains"])
+
+    pubkey = Path(demo_env["AUDITSTREAM_STATE_DIR"]) / "keys" / "checkpoint.pub"
+    argv = [
+        "verify",
+        "--clickhouse", demo_env["AUDITSTREAM_CLICKHOUSE_DSN"],
+        "--database", demo_env.get("AUDITSTREAM_CLICKHOUSE_DATABASE", "auditstream"),
+        "--archive", demo_env["AUDITSTREAM_ARCHIVE_URL"],
+        "--pubkey", str(pubkey),
+        "--json",
+    ]  # fmt: skip
+    verified = run(argv, demo_env)
+    assert verified.returncode == 0, verified.stderr[-3000:]
+    report = json.loads(verified.stdout)
+    assert report["ok"] and report["sources"] == ["clickhouse", "archive"]
+    assert report["entries"] == 2 * 2 * summaries[0]["produced"]  # two runs, two stores
+
+    queried = run(["query", "guardrail_denials", "--tenant", "acme", "--format", "json"], demo_env)
+    assert queried.returncode == 0, queried.stderr[-3000:]
+    rows = json.loads(queried.stdout)
+    assert {row["chain_id"] for row in rows} == {
+        f"acme/demo-{summary['run']}" for summary in summaries
+    }
+    assert {row["message"] for row in rows} == {"PII detected in agent output, blocked"}
