@@ -56,11 +56,13 @@ def entries_of(
     return [sealed.SealedEntry.FromString(raw) for raw in seg.decode_entries(data)], whole
 
 
-def _skeleton_row(entry: sealed.SealedEntry, tenant: str) -> list[Any]:
-    """A row for an entry whose content expired: skeleton columns, empty content."""
+def _skeleton_row(entry: sealed.SealedEntry, manifest: seg.Manifest) -> list[Any]:
+    """A row for an entry whose content expired: skeleton columns, empty content. It keeps
+    the segment's retain-until and legal hold, so the table's row TTL (retain-until plus
+    the skeleton days) keeps it as long as the sink's row would have been kept."""
     values: dict[str, Any] = dict.fromkeys(rows.COLUMNS, "")
     values |= {
-        "tenant_id": tenant,
+        "tenant_id": manifest.tenant_id,
         "chain_id": entry.chain_id,
         "seq": entry.seq,
         "prev_hash": entry.prev_hash,
@@ -71,14 +73,14 @@ def _skeleton_row(entry: sealed.SealedEntry, tenant: str) -> list[Any]:
         "body": b"",
         "event_time": dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
         "received_time": dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
-        "retain_until": dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+        "retain_until": dt.datetime.fromisoformat(manifest.retain_until),
         "severity": 0,
         "sensitivity": 0,
         "duration_ms": 0.0,
         "ai_input_tokens": 0,
         "ai_output_tokens": 0,
         "ai_safety_passed": None,
-        "legal_hold": False,
+        "legal_hold": manifest.legal_hold,
         "policy_tags": [],
         "validation_issues": [],
         "detections": [],
@@ -123,7 +125,7 @@ def replay(
             if whole:
                 pending.append(rows.row(entry))
             else:
-                pending.append(_skeleton_row(entry, manifest.tenant_id))
+                pending.append(_skeleton_row(entry, manifest))
                 result.skeleton_only += 1
             if len(pending) >= batch:
                 client.insert(table, pending, column_names=rows.COLUMNS)

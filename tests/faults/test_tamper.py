@@ -15,11 +15,14 @@ import pytest
 
 from auditstream.archive import lifecycle
 from auditstream.archive import segment as seg
+from auditstream.archive.replay import replay
 from auditstream.archive.store import FileArchive
 from auditstream.cli import main
 from auditstream.core.body import decode_body, encode_body
 from auditstream.core.chain import CHAIN_DOMAIN
 from auditstream.processors.engine import Outputs
+from auditstream.resources import schemas_dir
+from auditstream.sinks import migrations
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.clickhouse import ClickHouseSource
 from auditstream.verification.run import Report, verify_sources
@@ -320,6 +323,25 @@ def test_expired_segments_are_not_tampering(tmp_path: Path, pubkeys: Path) -> No
     report = verify(ArchiveSource(store))
     assert report.ok and report.content_removed == len(old.sealed)
     assert main(["verify", "--archive", store.url, "--public-keys", str(pubkeys)]) == 0
+
+
+def test_replayed_skeletons_survive_the_row_ttl(
+    tmp_path: Path, clickhouse: Any, ch_database: str
+) -> None:
+    """Disaster recovery after content expiry: the rebuilt rows keep their segment's
+    retain-until, so ClickHouse's row TTL (retain-until + skeleton days) keeps them."""
+    old = sealed_outputs(600, chains=2, age_days=400, hipaa_every=0, only_standard=True)
+    store = FileArchive(tmp_path / "old")
+    load_archive(store, old)
+    lifecycle.apply_file_retention(store, dt.datetime.now(dt.UTC), skeleton_days=3650)
+    migrations.migrate(clickhouse, schemas_dir() / "clickhouse", migrations.Target(ch_database))
+    result = replay(store, clickhouse, ch_database)
+    assert result.rows == result.skeleton_only == len(old.sealed)
+    clickhouse.command(f"OPTIMIZE TABLE {ch_database}.audit_events FINAL")  # applies TTLs
+    kept = clickhouse.query(f"SELECT count() FROM {ch_database}.audit_events").result_rows
+    assert kept[0][0] == len(old.sealed)
+    report = verify(ClickHouseSource(clickhouse, ch_database))
+    assert report.ok and report.content_removed == len(old.sealed)
 
 
 def test_time_range_verifies_from_the_entry_before_it(store: Store, outputs: Outputs) -> None:
