@@ -1,0 +1,181 @@
+"""Archive sink throughput and footprint: sealed entries from Kafka into locked S3 (MinIO).
+
+    python bench/archive.py [--quick] [--events N] [--file]
+
+archive_events_per_s     ArchiveSink consuming a backlog of N sealed entries (and their
+                         checkpoints) until every entry is in a written segment
+    ceiling              write_segment() of the same entries, grouped and sized as the
+                         sink groups them, straight to the same store (no Kafka)
+archive_bytes_per_event  bytes of every object the sink wrote (segments, skeletons,
+                         manifests, checkpoints) per entry
+    ceiling              the sealed entries' own protobuf bytes, uncompressed, per entry
+                         (what a plain copy of the stream would store)
+
+`--file` archives to a file:// folder instead of MinIO (no S3 locking).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import _common
+import _services
+
+from auditstream.archive import lifecycle
+from auditstream.archive.sink import ArchiveConfig, ArchiveSink, write_segment
+from auditstream.archive.store import FileArchive, S3Archive
+from auditstream.config import S3Settings, Topics
+from auditstream.core.body import decode_body
+from auditstream.core.retention import parse_policy
+from auditstream.devstack import minio
+from auditstream.proto.v1 import sealed_pb2 as sealed
+from auditstream.resources import default_policy_file
+from tests.archive_kit import publish, sealed_outputs
+from tests.infra import unique
+from tests.pipeline import create_pipeline
+
+MAX_ENTRIES = 10_000
+
+
+@contextmanager
+def s3_store(state: Path) -> Iterator[tuple[S3Settings, str]]:
+    """A throwaway MinIO and a fresh locked bucket with the policy's lifecycle rules."""
+    info = minio.start(state)
+    try:
+        access, secret = minio.credentials(state)
+        settings = S3Settings(endpoint=info.endpoint, access_key=access, secret_key=secret)
+        bucket = unique("as-bench")
+        policy = parse_policy(default_policy_file().read_text(encoding="utf-8"))
+        lifecycle.init_s3(S3Archive(bucket, "audit", settings), policy, 3650)
+        yield settings, bucket
+    finally:
+        minio.stop(state)
+
+
+def stored_bytes(store: FileArchive | S3Archive, prefix: str) -> int:
+    if isinstance(store, FileArchive):
+        return sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
+    pages = store.client.get_paginator("list_objects_v2").paginate(
+        Bucket=store.bucket, Prefix=f"{store.prefix}/{prefix}"
+    )
+    return sum(obj["Size"] for page in pages for obj in page.get("Contents", []))
+
+
+def groups(entries: list[sealed.SealedEntry]) -> list[tuple[str, list[sealed.SealedEntry]]]:
+    """The sink's segments for a backlog: per (chain, class), in order, MAX_ENTRIES each."""
+    slots: dict[tuple[str, str], list[sealed.SealedEntry]] = defaultdict(list)
+    for entry in entries:
+        retention = decode_body(entry.body).classification.retention_class or "standard"
+        slots[(entry.chain_id, retention)].append(entry)
+    return [
+        (retention, members[start : start + MAX_ENTRIES])
+        for (_, retention), members in slots.items()
+        for start in range(0, len(members), MAX_ENTRIES)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20k events")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--file", action="store_true", help="file:// archive, no MinIO")
+    args = parser.parse_args()
+    total_wanted = 20_000 if args.quick else args.events
+    outputs = sealed_outputs(total_wanted, chains=8)
+    entries = [sealed.SealedEntry.FromString(value) for _, value in outputs.sealed]
+    total = len(entries)
+    raw_bytes = sum(len(value) for _, value in outputs.sealed)
+
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="as-bench-")))
+        bootstrap = stack.enter_context(_services.kafka_bootstrap())
+        if args.file:
+
+            def store(prefix: str) -> FileArchive | S3Archive:
+                return FileArchive(tmp / "archive" / prefix)
+        else:
+            settings, bucket = stack.enter_context(s3_store(tmp / "state"))
+
+            def store(prefix: str) -> FileArchive | S3Archive:
+                return S3Archive(bucket, f"audit/{prefix}", settings)
+
+        topic_names, _ = create_pipeline(bootstrap, 4, tmp)
+        publish(bootstrap, topic_names.prefix, outputs)
+        env = topic_names.env()
+        topics = Topics(
+            raw=env["AUDITSTREAM_TOPIC_RAW"],
+            sealed=env["AUDITSTREAM_TOPIC_SEALED"],
+            checkpoints=env["AUDITSTREAM_TOPIC_CHECKPOINTS"],
+            deadletter=env["AUDITSTREAM_TOPIC_DEADLETTER"],
+            state=env["AUDITSTREAM_TOPIC_STATE"],
+            partitions=4,
+        )
+        via_sink = store("viasink")
+        sink = ArchiveSink(
+            via_sink,
+            ArchiveConfig(
+                bootstrap, topics, group_id=unique("bench"), max_entries=MAX_ENTRIES, max_age_s=2.0
+            ),
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+        started = time.perf_counter()
+        thread.start()
+        while sink.entries_archived < total:
+            if not thread.is_alive():
+                raise SystemExit("the archive sink stopped before archiving every entry")
+            time.sleep(0.05)
+        rate = total / (time.perf_counter() - started)
+        time.sleep(1.0)  # the last checkpoints land too, so the footprint counts them
+        stop.set()
+        thread.join(60)
+        footprint = stored_bytes(via_sink, "viasink")
+
+        planned = groups(entries)
+        now = dt.datetime.now(dt.UTC)
+        runs = itertools.count()
+
+        def bare() -> int:
+            target = store(f"bare{next(runs)}")
+            for retention, members in planned:
+                write_segment(
+                    target,
+                    members,
+                    retention_class=retention,
+                    checkpoint="",
+                    now=now,
+                    skeleton_days=3650,
+                )
+            return total
+
+        ceiling = _common.best_rate(bare, 2)
+
+    _common.emit(
+        "archive",
+        {
+            "archive_events_per_s": _common.figure(rate, "events/s", ceiling=ceiling, goal=None),
+            "archive_bytes_per_event": _common.figure(
+                footprint / total,
+                "bytes/event",
+                ceiling=raw_bytes / total,
+                goal=None,
+                higher_is_better=False,
+            ),
+        },
+        events=total,
+        segments=sink.segments_written,
+        store="file" if args.file else "minio",
+    )
+
+
+if __name__ == "__main__":
+    main()
