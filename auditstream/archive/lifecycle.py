@@ -20,7 +20,11 @@ LONG_PREFIXES = ("v1/skeletons/", "v1/manifests/", "v1/checkpoints/")
 def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[dict[str, Any]]:
     """Expire each class's segments after its days; skeletons, manifests and checkpoints
     after the longest class plus `skeleton_days`. A day more than the Object Lock date,
-    so expiry never races it (S3 would refuse to delete a locked version anyway)."""
+    so expiry never races it (S3 would refuse to delete a locked version anyway).
+
+    The bucket is versioned, so expiring an object only puts a delete marker over it;
+    each rule therefore also removes the hidden (noncurrent) version a day later, and a
+    last rule clears the delete markers left with no versions under them."""
     rules: list[dict[str, Any]] = []
     for retention_class in sorted(policy.classes.values(), key=lambda c: c.name):
         rule: dict[str, Any] = {
@@ -28,6 +32,7 @@ def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[dict[str, Any]]:
             "Filter": {"Prefix": f"v1/segments/{retention_class.name}/"},
             "Status": "Enabled",
             "Expiration": {"Days": retention_class.days + 1},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
         }
         if retention_class.transition_days:
             rule["Transitions"] = [
@@ -45,8 +50,17 @@ def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[dict[str, Any]]:
                 "Filter": {"Prefix": prefix},
                 "Status": "Enabled",
                 "Expiration": {"Days": long_days},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
             }
         )
+    rules.append(
+        {
+            "ID": "delete-markers",
+            "Filter": {"Prefix": "v1/"},
+            "Status": "Enabled",
+            "Expiration": {"ExpiredObjectDeleteMarker": True},
+        }
+    )
     return rules
 
 

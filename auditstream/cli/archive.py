@@ -94,8 +94,12 @@ def run_status(args: argparse.Namespace) -> int:
     for item in found.classes:
         print(f"class {item['class']:10} {item['days']:6d} days  {item['description']}")
     for rule in found.rules:
-        prefix, days = rule["Filter"].get("Prefix", ""), rule["Expiration"]["Days"]
-        print(f"rule  {rule['ID']:24} {prefix} expires after {days} days")
+        prefix, expiration = rule.get("Filter", {}).get("Prefix", ""), rule.get("Expiration", {})
+        if "Days" in expiration:
+            what = f"expires after {expiration['Days']} days"
+        else:
+            what = "removes delete markers with no version left"
+        print(f"rule  {rule['ID']:24} {prefix} {what}")
     print(f"segments: {found.segments}, under legal hold: {found.legal_holds}")
     print(f"oldest retained: {found.oldest_segment_day}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,8 +53,17 @@ ENTRY_COLUMNS = (
 )
 
 
+READING_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN")
+# Leading whitespace, comments and parentheses, then a reading keyword as a whole word.
+READING_STATEMENT = re.compile(
+    r"\A(?:\s+|--[^\n]*\n|/\*.*?\*/|\()*(?:" + "|".join(READING_KEYWORDS) + r")\b",
+    re.IGNORECASE | re.DOTALL,
+)
+INTO_OUTFILE = re.compile(r"\bINTO\s+OUTFILE\b", re.IGNORECASE)
+
+
 class AccessDeniedError(AuditStreamError):
-    """The caller asked for a tenant outside its scope."""
+    """The caller asked for a tenant outside its scope, or raw SQL that writes."""
 
 
 @dataclass(frozen=True)
@@ -249,10 +259,20 @@ class AuditStore:
         return self._run(sql, {**bound, **scope_params})
 
     def sql(self, statement: str) -> list[dict[str, Any]]:
-        """Raw SQL on a read-only connection, for operators holding the DSN. Not tenant
-        scoped, so scoped stores refuse it."""
+        """Raw SQL, read-only, for operators holding the DSN. Not tenant scoped, so scoped
+        stores refuse it.
+
+        Only reading statements are sent, and with `readonly = 1`. The statement check
+        comes first because embedded ClickHouse (chdb) keeps a refused write's
+        `readonly` in its session: every later write of the process would fail."""
         if self.tenants is not None:
             raise AccessDeniedError("raw SQL is not available to tenant-scoped callers")
+        if not READING_STATEMENT.match(statement):
+            raise AccessDeniedError(
+                "raw SQL is read-only: the statement must start with " + ", ".join(READING_KEYWORDS)
+            )
+        if INTO_OUTFILE.search(statement):  # readonly = 1 allows it, and chdb writes locally
+            raise AccessDeniedError("raw SQL is read-only: INTO OUTFILE is refused")
         return self._run(statement, {}, settings={"readonly": 1})
 
 

@@ -168,13 +168,17 @@ def test_segments_locked_per_class_and_replayable(
 
     # Lifecycle rules installed from the policy.
     rules = s3.get_bucket_lifecycle_configuration(Bucket=archive.bucket)["Rules"]
-    installed = {r["ID"]: (r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules}
-    expected = {
-        r["ID"]: (r["Filter"]["Prefix"], r["Expiration"]["Days"])
-        for r in lifecycle.lifecycle_rules(POLICY, SKELETON_DAYS)
-    }
+
+    def summary(rule: dict[str, Any]) -> tuple[str, Any, Any]:
+        noncurrent = rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
+        expiration = rule["Expiration"].get("Days", rule["Expiration"])
+        return rule["Filter"]["Prefix"], expiration, noncurrent
+
+    installed = {r["ID"]: summary(r) for r in rules}
+    expected = {r["ID"]: summary(r) for r in lifecycle.lifecycle_rules(POLICY, SKELETON_DAYS)}
     assert installed == expected
-    assert installed["segments-hipaa"] == ("v1/segments/hipaa/", 2191)
+    assert installed["segments-hipaa"] == ("v1/segments/hipaa/", 2191, 1)
+    assert installed["delete-markers"] == ("v1/", {"ExpiredObjectDeleteMarker": True}, None)
 
     # Locked versions can neither be deleted nor overwritten.
     target = found[0].segment_key

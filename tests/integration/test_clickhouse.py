@@ -228,8 +228,16 @@ def test_tenant_scope_is_enforced_by_the_store(
     assert len(everything) == len(of(entries))
     operator = AuditStore(clickhouse, database)
     assert operator.sql(f"SELECT count() AS n FROM {database}.audit_events") == [{"n": EVENTS}]
-    with pytest.raises(Exception, match=r"(?i)readonly"):
+    with pytest.raises(AccessDeniedError, match="read-only"):
         operator.sql(f"DROP TABLE {database}.audit_events")
+    with pytest.raises(AccessDeniedError, match="OUTFILE"):
+        operator.sql(f"SELECT * FROM {database}.audit_events INTO OUTFILE 'out.csv'")
+    with pytest.raises(Exception, match=r"(?i)readonly"):  # the server's own guard
+        operator.sql("SELECT * FROM system.one SETTINGS readonly = 0")
+    # Refusals leave the connection writable (chdb keeps a failed write's settings).
+    spare = f"{database}_spare"
+    clickhouse.command(f"CREATE DATABASE {spare}")
+    clickhouse.command(f"DROP DATABASE {spare}")
 
 
 def test_stored_columns_equal_the_sealed_bodies(

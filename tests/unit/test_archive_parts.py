@@ -68,6 +68,13 @@ def test_lifecycle_rules_follow_the_policy() -> None:
     assert rules["segments-hipaa"]["Expiration"]["Days"] == 2191
     assert rules["segments-standard"]["Expiration"]["Days"] == 366
     assert rules["v1-manifests"]["Expiration"]["Days"] == POLICY.longest_days + 3650 + 1
+    # A versioned bucket: expiry only hides a version, so each rule removes it too.
+    assert all(
+        r["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+        for r in rules.values()
+        if "Days" in r["Expiration"]
+    )
+    assert rules["delete-markers"]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
 
 
 def test_file_retention_apply(tmp_path: Path) -> None:
