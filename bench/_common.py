@@ -74,3 +74,21 @@ def best_rate(fn: Callable[[], int], repeats: int) -> float:
         elapsed = time.perf_counter() - start
         best = max(best, count / elapsed)
     return best
+
+
+def core_seal_rate(values: list[bytes], repeats: int = 3) -> float:
+    """Events/s of the pure classify + seal engine (no Kafka) on these raw LogEntry
+    bytes: the ceiling of every stage that runs the processor."""
+    from auditstream.core.validate import RawRecord  # noqa: PLC0415 - after sys.path
+    from tests.engine_kit import sealer  # noqa: PLC0415
+
+    now_ms = time.time_ns() // 1_000_000
+    records = [RawRecord("raw", 0, i, now_ms, None, v, ()) for i, v in enumerate(values)]
+
+    def run() -> int:
+        engine = sealer(checkpoint_every=1000)
+        for start in range(0, len(records), 1000):
+            engine.process(records[start : start + 1000], time.time_ns())
+        return len(records)
+
+    return best_rate(run, repeats)

@@ -33,7 +33,7 @@ import _services
 from auditstream.archive import lifecycle
 from auditstream.archive.sink import ArchiveConfig, ArchiveSink, write_segment
 from auditstream.archive.store import FileArchive, S3Archive
-from auditstream.config import S3Settings, Topics
+from auditstream.config import S3Settings
 from auditstream.core.body import decode_body
 from auditstream.core.retention import parse_policy
 from auditstream.devstack import minio
@@ -110,15 +110,7 @@ def main() -> None:
 
         topic_names, _ = create_pipeline(bootstrap, 4, tmp)
         publish(bootstrap, topic_names.prefix, outputs)
-        env = topic_names.env()
-        topics = Topics(
-            raw=env["AUDITSTREAM_TOPIC_RAW"],
-            sealed=env["AUDITSTREAM_TOPIC_SEALED"],
-            checkpoints=env["AUDITSTREAM_TOPIC_CHECKPOINTS"],
-            deadletter=env["AUDITSTREAM_TOPIC_DEADLETTER"],
-            state=env["AUDITSTREAM_TOPIC_STATE"],
-            partitions=4,
-        )
+        topics = topic_names.settings()
         via_sink = store("viasink")
         sink = ArchiveSink(
             via_sink,

@@ -24,9 +24,7 @@ from pathlib import Path
 import _common
 import _services
 
-from auditstream.core.validate import RawRecord
 from auditstream.workload import Workload, generate
-from tests.engine_kit import sealer
 from tests.infra import unique
 from tests.pipeline import Worker, create_pipeline, produce
 
@@ -44,21 +42,6 @@ def sealed_total(port: int) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def core_rate(values: list[bytes]) -> float:
-    now_ms = time.time_ns() // 1_000_000
-    records = [
-        RawRecord("audit.raw.v1", 0, i, now_ms, None, value, ()) for i, value in enumerate(values)
-    ]
-
-    def run() -> int:
-        engine = sealer(checkpoint_every=1000)
-        for start in range(0, len(records), 1000):
-            engine.process(records[start : start + 1000], time.time_ns())
-        return len(records)
-
-    return _common.best_rate(run, 3)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k events")
@@ -70,7 +53,7 @@ def main() -> None:
     for entry in entries:
         entry.event_time.FromNanoseconds(now)
     values = [e.SerializeToString() for e in entries]
-    ceiling = core_rate(values)
+    ceiling = _common.core_seal_rate(values)
     with _services.kafka_bootstrap() as bootstrap, tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         topics, keys = create_pipeline(bootstrap, PARTITIONS, home)

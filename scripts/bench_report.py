@@ -284,16 +284,7 @@ def draw_throughput(table: Sequence[Row], path: Path) -> None:
             label="goal",
             zorder=3,
         )
-    ax.set_xscale("log")
-    ax.set_yticks(list(ys), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("per second (log scale)")
-    ax.set_title("Throughput: value against ceiling")
-    ax.grid(axis="x", which="both", alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(plt, fig, ax, list(ys), labels, "per second", "Throughput: value against ceiling", path)
 
 
 def _stat_order(stat: str) -> tuple[int, float]:
@@ -362,11 +353,19 @@ def draw_latency(found: Sequence[Latency], path: Path) -> None:
                     zorder=3,
                     label=_once("goal", labelled),
                 )
+    ys = list(range(len(labels)))
+    _finish(plt, fig, ax, ys, labels, "milliseconds", "Latency by statistic", path)
+
+
+def _finish(
+    plt: Any, fig: Any, ax: Any, ys: list[int], labels: list[str], unit: str, title: str, path: Path
+) -> None:
+    """Log-scale x axis, one labelled row per y, legend outside; save and close."""
     ax.set_xscale("log")
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_yticks(ys, labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("milliseconds (log scale)")
-    ax.set_title("Latency by statistic")
+    ax.set_xlabel(f"{unit} (log scale)")
+    ax.set_title(title)
     ax.grid(axis="x", which="both", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()

@@ -24,6 +24,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 
 from auditstream import keyfiles
+from auditstream.config import Topics as TopicSettings
 from auditstream.core.body import decode_body
 from auditstream.core.verify import ChainReport, ChainVerifier
 from auditstream.devstack.procs import free_port
@@ -66,6 +67,17 @@ class Topics:
     @property
     def raw(self) -> str:
         return f"{self.prefix}.raw"
+
+    def settings(self) -> TopicSettings:
+        """The same names as the settings object the sinks and the worker take."""
+        return TopicSettings(
+            raw=f"{self.prefix}.raw",
+            sealed=f"{self.prefix}.sealed",
+            checkpoints=f"{self.prefix}.checkpoints",
+            deadletter=f"{self.prefix}.deadletter",
+            state=f"{self.prefix}.state",
+            partitions=self.partitions,
+        )
 
 
 class Worker:
@@ -354,23 +366,11 @@ def check_sealed(bootstrap: str, topics: Topics, keys: Keys, expected: int) -> R
 
 def create_pipeline(bootstrap: str, partitions: int, folder: Path) -> tuple[Topics, Keys]:
     """Fresh, uniquely named pipeline topics and fresh keys."""
-    from auditstream.config import Topics as TopicSettings  # noqa: PLC0415
     from auditstream.processors.topics import ensure_topics  # noqa: PLC0415
     from tests.infra import unique  # noqa: PLC0415
 
     topics = Topics(unique("pipe"), partitions)
-    env = topics.env()
-    ensure_topics(
-        bootstrap,
-        TopicSettings(
-            raw=env["AUDITSTREAM_TOPIC_RAW"],
-            sealed=env["AUDITSTREAM_TOPIC_SEALED"],
-            checkpoints=env["AUDITSTREAM_TOPIC_CHECKPOINTS"],
-            deadletter=env["AUDITSTREAM_TOPIC_DEADLETTER"],
-            state=env["AUDITSTREAM_TOPIC_STATE"],
-            partitions=partitions,
-        ),
-    )
+    ensure_topics(bootstrap, topics.settings())
     return topics, Keys.create(folder / "keys")
 
 

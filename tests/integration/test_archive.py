@@ -21,7 +21,7 @@ from auditstream.archive.replay import replay
 from auditstream.archive.sink import ArchiveConfig, ArchiveSink
 from auditstream.archive.store import ArchiveConflictError, S3Archive
 from auditstream.cli import main
-from auditstream.config import S3Settings, Topics
+from auditstream.config import S3Settings
 from auditstream.processors.engine import Outputs
 from auditstream.resources import schemas_dir
 from auditstream.sinks import migrations, rows
@@ -53,14 +53,7 @@ class Pipeline:
 
     def __init__(self, bootstrap: str, s3: S3Settings, client: Any, database: str, tmp: Path):
         topic_names, _ = create_pipeline(bootstrap, 2, tmp)
-        env = topic_names.env()
-        self.topics = Topics(
-            raw=env["AUDITSTREAM_TOPIC_RAW"],
-            sealed=env["AUDITSTREAM_TOPIC_SEALED"],
-            checkpoints=env["AUDITSTREAM_TOPIC_CHECKPOINTS"],
-            deadletter=env["AUDITSTREAM_TOPIC_DEADLETTER"],
-            state=env["AUDITSTREAM_TOPIC_STATE"],
-        )
+        self.topics = topic_names.settings()
         self.outputs: Outputs = sealed_outputs(3000)
         publish(bootstrap, topic_names.prefix, self.outputs)
         self.bucket = unique("as-archive")

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from auditstream.config import Topics as TopicSettings
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.query import AccessDeniedError, AuditQuery, AuditStore
 from auditstream.resources import schemas_dir
@@ -20,23 +19,11 @@ from auditstream.sinks import migrations
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from auditstream.workload import Workload, generate
 from tests.infra import Infra, unique
-from tests.pipeline import Topics, Worker, create_pipeline, produce
+from tests.pipeline import Worker, create_pipeline, produce
 
 pytestmark = pytest.mark.integration
 TENANT = "tenant-000"
 EVENTS = 3000
-
-
-def settings_topics(topics: Topics) -> TopicSettings:
-    env = topics.env()
-    return TopicSettings(
-        raw=env["AUDITSTREAM_TOPIC_RAW"],
-        sealed=env["AUDITSTREAM_TOPIC_SEALED"],
-        checkpoints=env["AUDITSTREAM_TOPIC_CHECKPOINTS"],
-        deadletter=env["AUDITSTREAM_TOPIC_DEADLETTER"],
-        state=env["AUDITSTREAM_TOPIC_STATE"],
-        partitions=topics.partitions,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +54,7 @@ def stored(
         clickhouse,
         SinkConfig(
             kafka_bootstrap,
-            settings_topics(topics),
+            topics.settings(),
             database,
             group_id=unique("sink"),
             batch_rows=1000,
