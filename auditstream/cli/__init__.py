@@ -7,11 +7,11 @@ Exit codes: 0 success, 1 verification found tampering, 2 usage or IO error.
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
-from auditstream import __version__
+from auditstream import __version__, logs
 from auditstream.cli import (
     archive,
     demo,
@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"auditstream {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    parser.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get(logs.FORMAT_ENV, "text"),
+        help=f"log lines as text or one JSON object each (default: ${logs.FORMAT_ENV} or text)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(subparsers)
@@ -49,12 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "owns_logging", False):  # e.g. the Faust worker sets up its own
-        logging.basicConfig(
-            level=logging.DEBUG if args.verbose else logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-            stream=sys.stderr,
-        )
+    if args.log_format not in logs.FORMATS:
+        parser.error(f"{logs.FORMAT_ENV} must be one of {', '.join(logs.FORMATS)}")
+    if not getattr(args, "owns_logging", False):  # the Faust worker hands this to Faust
+        logs.configure(args.log_format, "DEBUG" if args.verbose else "INFO")
     try:
         result: int = args.func(args)
     except AuditStreamError as exc:

@@ -7,6 +7,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from auditstream import logs
 from auditstream.cli import common
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,12 @@ def run(args: argparse.Namespace) -> int:
     log.info(
         "processor %s on %s, %d partitions", config.app_id, config.bootstrap, topics.partitions
     )
-    worker = faust.Worker(app, loglevel="INFO" if not args.verbose else "DEBUG", quiet=True)
+    level = "DEBUG" if args.verbose else "INFO"
+    worker = faust.Worker(
+        app,
+        loglevel=level,
+        quiet=True,
+        logging_config=logs.dict_config(args.log_format, level),
+    )
     worker.execute_from_commandline()
     return 0
