@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +29,33 @@ SPAN_NS = 90 * 86_400 * 10**9
 END_NS = time.time_ns() - 86_400 * 10**9  # the last event a day ago
 
 
-def seal_chain(tenant: int, shard: int, count: int, seed: int) -> list[list[Any]]:
-    """`count` entries of chain tenant-NNN/shardS spread over 90 days, as table rows."""
+def seal_chain(
+    tenant: int,
+    shard: int,
+    count: int,
+    seed: int,
+    first: int = 0,
+    size: int | None = None,
+    chain: Chain | None = None,
+    rng_state: Any = None,
+) -> tuple[list[list[Any]], Chain, Any]:
+    """Entries `first` .. `first + size` of the `count` entries of chain
+    tenant-NNN/shardS, spread over 90 days, as table rows; with the chain and the random
+    state to continue from, so a long chain is sealed in pieces of bounded memory."""
     rng = random.Random(seed)
+    if rng_state is not None:
+        rng.setstate(rng_state)
     shape = Workload(tenants=1)
     chain_id = f"tenant-{tenant:03d}/shard{shard}"
-    chain = Chain(ChainHead.genesis(chain_id))
+    chain = chain or Chain(ChainHead.genesis(chain_id))
     classifier = Classifier()
     step = SPAN_NS // count
     start = END_NS - SPAN_NS
+    end = count if size is None else min(count, first + size)
     out: list[list[Any]] = []
-    for batch_start in range(0, count, 2000):
+    for batch_start in range(first, end, 2000):
         bodies = []
-        for i in range(batch_start, min(count, batch_start + 2000)):
+        for i in range(batch_start, min(end, batch_start + 2000)):
             time_ns = start + i * step + rng.randrange(step)
             entry = make_event(rng, shape, time_ns)
             entry.tenant_id = f"tenant-{tenant:03d}"
@@ -68,23 +83,40 @@ def seal_chain(tenant: int, shard: int, count: int, seed: int) -> list[list[Any]
             )
         for link in chain.append_many(bodies, KEY):
             out.append(rows.row(link.to_proto()))
-    return out
+    return out, chain, rng.getstate()
 
 
 def sealed_rows(
-    total: int, tenants: int = 10, shards: int = 10, workers: int = 2
+    total: int, tenants: int = 10, shards: int = 10, workers: int = 2, piece: int = 100_000
 ) -> Iterator[list[list[Any]]]:
-    """Rows of `total` entries over tenants x shards chains, one chain's rows at a time."""
+    """Rows of `total` entries over tenants x shards chains, `piece` rows at a time.
+
+    Chains are sealed in parallel, each one piece after the other; at most two pieces
+    per worker are in flight, so memory stays bounded however large `total` is."""
     chains = [(t, s) for t in range(tenants) for s in range(shards)]
     # Busy tenants get more: tenant 0 has about a third of the traffic.
     weights = [1.0 / (t + 1) ** 0.8 for t, _ in chains]
     scale = total / sum(weights)
     counts = [max(1, int(w * scale)) for w in weights]
     counts[0] += total - sum(counts)
+    progress: list[tuple[int, Chain | None, Any]] = [(0, None, None)] * len(chains)
+    ready = deque(range(len(chains)))
     with ProcessPoolExecutor(workers) as pool:
-        futures = [
-            pool.submit(seal_chain, t, s, n, seed=1000 * t + s)
-            for (t, s), n in zip(chains, counts, strict=True)
-        ]
-        for future in futures:
-            yield future.result()
+        in_flight: dict[Future[tuple[list[list[Any]], Chain, Any]], int] = {}
+        while ready or in_flight:
+            while ready and len(in_flight) < 2 * workers:
+                n = ready.popleft()
+                (t, s), (done, chain, state) = chains[n], progress[n]
+                future = pool.submit(
+                    seal_chain, t, s, counts[n], 1000 * t + s, done, piece, chain, state
+                )
+                in_flight[future] = n
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                n = in_flight.pop(future)
+                out, chain, state = future.result()
+                done = progress[n][0] + len(out)
+                progress[n] = (done, chain, state)
+                if done < counts[n]:
+                    ready.append(n)
+                yield out

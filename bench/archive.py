@@ -37,6 +37,7 @@ from auditstream.config import S3Settings
 from auditstream.core.body import decode_body
 from auditstream.core.retention import parse_policy
 from auditstream.devstack import minio
+from auditstream.devstack import stack as devstack
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.resources import default_policy_file
 from tests.archive_kit import publish, sealed_outputs
@@ -51,8 +52,7 @@ def s3_store(state: Path) -> Iterator[tuple[S3Settings, str]]:
     """A throwaway MinIO and a fresh locked bucket with the policy's lifecycle rules."""
     info = minio.start(state)
     try:
-        access, secret = minio.credentials(state)
-        settings = S3Settings(endpoint=info.endpoint, access_key=access, secret_key=secret)
+        settings = devstack.s3_settings(state, info.endpoint)
         bucket = unique("as-bench")
         policy = parse_policy(default_policy_file().read_text(encoding="utf-8"))
         lifecycle.init_s3(S3Archive(bucket, "audit", settings), policy, 3650)

@@ -45,14 +45,16 @@ SKELETON = [rows.COLUMNS.index(name) for name in (*rows.SKELETON[1:], "body")]
 def load(client: Any, total: int) -> dict[str, tuple[list[Link], bytes]]:
     """Insert `total` entries and a checkpoint per chain; return each chain's links and
     checkpoint note."""
-    in_memory: dict[str, tuple[list[Link], bytes]] = {}
-    for chunk in _sealed.sealed_rows(total):
+    chains: dict[str, list[Link]] = {}
+    for chunk in _sealed.sealed_rows(total):  # pieces of chains, each piece in seq order
         for start in range(0, len(chunk), 100_000):
             client.insert(
                 "bench.audit_events", chunk[start : start + 100_000], column_names=rows.COLUMNS
             )
         links = [Link(*(row[i] for i in SKELETON)) for row in chunk]
-        chain_id = links[0].chain_id
+        chains.setdefault(links[0].chain_id, []).extend(links)
+    in_memory: dict[str, tuple[list[Link], bytes]] = {}
+    for chain_id, links in chains.items():
         root = merkle.root([merkle.leaf_hash(link.entry_hash) for link in links])
         checkpoint = sign_checkpoint(chain_id, len(links), root, SIGNER)
         in_memory[chain_id] = (links, checkpoint.note)

@@ -5,7 +5,8 @@ bench/report.md with charts (bench/throughput.png, bench/latency.png).
     python scripts/run_bench.py --report-only [--results PATH]
 
 Each bench prints one JSON object as its last stdout line (DESIGN.md §9). A bench
-that fails is recorded with its exit code and stderr tail; the run continues. The
+that fails is recorded with its exit code and stderr tail; the run continues. Naming
+benches re-runs only those and replaces their entries in the results file. The
 report and charts are written next to the results file; charts need matplotlib
 (`pip install 'auditstream[bench]'`), without it only report.md is written.
 """
@@ -108,6 +109,10 @@ def main() -> int:
         render(results, path)
         return 0
     results, failed = run_benches(args.names, args.quick)
+    if args.names and path.exists():  # a partial run replaces only the benches it ran
+        rerun = {r["bench"] for r in results}
+        kept = [r for r in json.loads(path.read_text(encoding="utf-8")) if r["bench"] not in rerun]
+        results = sorted(kept + results, key=lambda r: str(r["bench"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {_shown(path)} ({len(results)} benches, {failed} failed)", file=sys.stderr)
