@@ -64,10 +64,15 @@ def publish(bootstrap: str, prefix: str, outputs: Outputs) -> None:
     producer = Producer(
         {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 10}
     )
-    for chain_id, value in outputs.sealed:
-        producer.produce(f"{prefix}.sealed", key=chain_id.encode(), value=value)
-    for chain_id, value in outputs.checkpoints:
-        producer.produce(f"{prefix}.checkpoints", key=chain_id.encode(), value=value)
+    records = [(f"{prefix}.sealed", chain_id, value) for chain_id, value in outputs.sealed]
+    records += [(f"{prefix}.checkpoints", c, value) for c, value in outputs.checkpoints]
+    for topic, chain_id, value in records:
+        while True:
+            try:
+                producer.produce(topic, key=chain_id.encode(), value=value)
+                break
+            except BufferError:  # librdkafka's queue is full: let it drain
+                producer.poll(0.1)
     assert producer.flush(120) == 0
 
 
