@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from auditstream.config import S3Settings
+from auditstream.devstack import procs
 from auditstream.examples import SEED_EXAMPLES
 from tests.infra import Infra, s3_env, unique
 
@@ -97,3 +100,38 @@ def test_demo_twice_then_verify_and_query(demo_env: dict[str, str]) -> None:
         f"acme/demo-{summary['run']}" for summary in summaries
     }
     assert {row["message"] for row in rows} == {"PII detected in agent output, blocked"}
+
+
+def test_keep_serves_queries_and_ctrl_c_leaves_nothing_behind(demo_env: dict[str, str]) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "auditstream", "demo", "--keep", "--events", "200"],
+        env=demo_env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        api = token = None
+        for line in demo.stdout:
+            found = re.search(r"query API\s+(\S+)\s+\(token in (\S+)\)", line)
+            if found:
+                api, token = found.groups()
+            if line.startswith("try: auditstream query"):
+                break
+        assert api and token, "the demo did not report its query API"
+        asked = run(
+            ["query", "guardrail_denials", "--api", api, "--token-file", token, "--format", "json"],
+            demo_env,
+        )
+        assert asked.returncode == 0, asked.stderr[-2000:]
+        assert "PII detected in agent output, blocked" in asked.stdout
+        pid_files = list(Path(demo_env["AUDITSTREAM_STATE_DIR"]).glob("demo/*/worker.pid"))
+        worker = int(pid_files[0].read_text())
+        assert procs.alive(worker)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        code = demo.wait(120)
+    assert code == 130
+    assert not procs.alive(worker)
