@@ -61,11 +61,12 @@ def s3_store(state: Path) -> Iterator[tuple[S3Settings, str]]:
         minio.stop(state)
 
 
-def stored_bytes(store: FileArchive | S3Archive, prefix: str) -> int:
+def stored_bytes(store: FileArchive | S3Archive) -> int:
+    """Bytes of every object under the store's root or prefix."""
     if isinstance(store, FileArchive):
         return sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
     pages = store.client.get_paginator("list_objects_v2").paginate(
-        Bucket=store.bucket, Prefix=f"{store.prefix}/{prefix}"
+        Bucket=store.bucket, Prefix=store.prefix
     )
     return sum(obj["Size"] for page in pages for obj in page.get("Contents", []))
 
@@ -130,7 +131,7 @@ def main() -> None:
         time.sleep(1.0)  # the last checkpoints land too, so the footprint counts them
         stop.set()
         thread.join(60)
-        footprint = stored_bytes(via_sink, "viasink")
+        footprint = stored_bytes(via_sink)
 
         planned = groups(entries)
         now = dt.datetime.now(dt.UTC)
