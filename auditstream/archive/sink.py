@@ -29,6 +29,7 @@ from auditstream.config import Topics
 from auditstream.core.body import decode_body
 from auditstream.errors import AuditStreamError
 from auditstream.proto.v1 import sealed_pb2 as sealed
+from auditstream.sinks.consumer import sink_consumer
 from auditstream.sinks.seqs import StoredSeqs
 
 log = logging.getLogger(__name__)
@@ -117,18 +118,7 @@ class ArchiveSink:
     # -- consuming ------------------------------------------------------------------
     def _consumer_for(self) -> Consumer:
         if self._consumer is None:
-            self._consumer = Consumer(
-                {
-                    "bootstrap.servers": self.config.bootstrap,
-                    "group.id": self.config.group_id,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "isolation.level": "read_committed",
-                    # A crashed sink's partitions move to its replacement after 10 s,
-                    # not the default 45 s.
-                    "session.timeout.ms": 10_000,
-                }
-            )
+            self._consumer = sink_consumer(self.config.bootstrap, self.config.group_id)
             topics = self.config.topics
             self._consumer.subscribe([topics.sealed, topics.checkpoints], on_revoke=self._on_revoke)
         return self._consumer
