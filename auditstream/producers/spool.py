@@ -169,12 +169,17 @@ class Spool:
         segment a last record that runs to the end and fails its checksum is a write
         cut short by a crash, and is skipped; anything else that fails is corruption."""
         data = path.read_bytes()
-        used = len(data.rstrip(b"\0"))  # preallocated segments end in zeros
+
+        def used() -> int:
+            # Preallocated segments end in zeros. Only asked on the rare paths: stripping
+            # megabytes of them holds the GIL, and the spool is read while callers log.
+            return len(data.rstrip(b"\0"))
+
         pos = 0
         while pos + _HEAD.size <= len(data):
             length, crc, seq = _HEAD.unpack_from(data, pos)
             if length == 0:
-                if pos < used and not final:
+                if not final and pos < used():
                     raise SpoolError(f"spool segment {path.name} is corrupt at byte {pos}")
                 return
             end = pos + _HEAD.size + length
@@ -184,7 +189,7 @@ class Spool:
                 pos = end
                 continue
             # A copy cut short by a crash can only be the last thing written.
-            if final and used <= end:
+            if final and used() <= end:
                 return
             raise SpoolError(f"spool segment {path.name} is corrupt at byte {pos}")
 
