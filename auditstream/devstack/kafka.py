@@ -60,10 +60,12 @@ def start(
     timeout: float = 90.0,
     port: int | None = None,
     controller_port: int | None = None,
+    niceness: int = 0,
 ) -> KafkaInfo:
     """Format storage (first time only) and start the broker; waits until it is ready.
 
-    Ports default to free ones; pass the previous ones to restart in place.
+    Ports default to free ones; pass the previous ones to restart in place. A positive
+    `niceness` runs the broker at a lower CPU priority than the processes beside it.
     """
     jars = kafka_jars(version)
     home = state / "kafka"
@@ -102,6 +104,7 @@ def start(
         _java(jars, "kafka.Kafka", str(config), heap=HEAP),
         log_file=log_file,
         pid_file=home / "broker.pid",
+        niceness=niceness,
     )
     bootstrap = f"127.0.0.1:{port}"
     try:
@@ -132,14 +135,20 @@ def running(state: Path) -> KafkaInfo | None:
     return None
 
 
-def restart(state: Path, *, down_for: float = 0.0) -> KafkaInfo:
+def restart(state: Path, *, down_for: float = 0.0, niceness: int = 0) -> KafkaInfo:
     """Stop the broker and start it again on the same ports, keeping its data."""
     home = state / "kafka"
     info = KafkaInfo(**json.loads((home / "kafka.json").read_text()))
     stop(state)
     time.sleep(down_for)
     port = int(info.bootstrap.rsplit(":", 1)[1])
-    return start(state, version=info.version, port=port, controller_port=info.controller_port)
+    return start(
+        state,
+        version=info.version,
+        port=port,
+        controller_port=info.controller_port,
+        niceness=niceness,
+    )
 
 
 def stop(state: Path) -> bool:

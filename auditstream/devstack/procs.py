@@ -36,9 +36,17 @@ def start_detached(
     pid_file: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    niceness: int = 0,
 ) -> int:
-    """Start a process in its own session, output to `log_file`; returns its pid."""
+    """Start a process in its own session, output to `log_file`; returns its pid.
+
+    A positive `niceness` lowers its CPU priority. Linux schedules each session as one
+    group (autogroup) and shares the CPU fairly between groups whatever their processes'
+    nice values, so the group's own nice value is set as well.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    if niceness:
+        argv = ["nice", "-n", str(niceness), *argv]
     with log_file.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - argv is built by this package
             list(argv),
@@ -50,6 +58,9 @@ def start_detached(
             start_new_session=True,
         )
     pid_file.write_text(str(proc.pid))
+    if niceness:
+        with contextlib.suppress(OSError):  # a kernel without autogroups
+            Path(f"/proc/{proc.pid}/autogroup").write_text(str(niceness))
     return proc.pid
 
 

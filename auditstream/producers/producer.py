@@ -12,7 +12,6 @@ a replay may create carry the same event id; the processor drops them.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -82,6 +81,51 @@ class Stats:
         return dict(self.__dict__)
 
 
+class InFlight:
+    """The spool seqs of the records librdkafka holds, by record value.
+
+    A delivery report carries the record but not its seq. A callback object per record
+    could carry it, but a broker outage leaves tens of thousands of them queued, each
+    one more object for every full garbage collection of the host process to walk: the
+    pauses grew past what a caller may wait. A dict of bytes to ints is not tracked by
+    the collector. A value in flight twice (a replay while the first copy is still
+    queued, or one entry emitted twice) holds a list of its seqs, oldest first.
+    """
+
+    def __init__(self) -> None:
+        self._seqs: dict[bytes, int | list[int]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, value: bytes, seq: int) -> None:
+        with self._lock:
+            held = self._seqs.get(value)
+            if held is None:
+                self._seqs[value] = seq
+            elif isinstance(held, list):
+                held.append(seq)
+            else:
+                self._seqs[value] = [held, seq]
+
+    def take(self, value: bytes) -> int | None:
+        """The oldest seq in flight with this value, forgotten; None if there is none."""
+        with self._lock:
+            held = self._seqs.pop(value, None)
+            if not isinstance(held, list):
+                return held
+            seq = held.pop(0)
+            if held:
+                self._seqs[value] = held if len(held) > 1 else held[0]
+            return seq
+
+    def discard(self, value: bytes, seq: int) -> None:
+        """Forget one copy that librdkafka refused."""
+        with self._lock:
+            held = self._seqs.pop(value, None)
+            if isinstance(held, list):
+                held.remove(seq)
+                self._seqs[value] = held if len(held) > 1 else held[0]
+
+
 class ProducerCore:
     """Spool, Kafka client and replayer. `AuditProducer` adds the event helpers."""
 
@@ -105,6 +149,10 @@ class ProducerCore:
         self._healthy = True
         self._replay_from: int | None = None
         self._acked: set[int] = set()
+        self._in_flight = InFlight()
+        # One bound method for every record: a new one per record would be what the
+        # in-flight map exists to avoid (see InFlight).
+        self._on_delivery = self._delivered
         self._ack_lock = threading.Lock()
         self._acked_below = 0
         self._wake = threading.Event()
@@ -260,22 +308,30 @@ class ProducerCore:
 
     def _send(self, seq: int, key: bytes | None, value: bytes, hdrs: Any) -> bool:
         """Hand one record to librdkafka; on a full queue switch to spool-only."""
+        if self._produce(seq, self.config.topic, key, value, hdrs):
+            return True
+        self._degrade(seq)
+        return False
+
+    def _produce(self, seq: int, topic: str, key: bytes | None, value: bytes, hdrs: Any) -> bool:
+        """Hand one record to librdkafka; False when its queue is full."""
         assert self._kafka is not None
+        self._in_flight.add(value, seq)
         try:
             self._kafka.produce(
-                self.config.topic,
-                key=key,
-                value=value,
-                headers=list(hdrs),
-                on_delivery=functools.partial(self._delivered, seq),
+                topic, key=key, value=value, headers=list(hdrs), on_delivery=self._on_delivery
             )
         except BufferError:
-            self._degrade(seq)
+            self._in_flight.discard(value, seq)
             return False
         self._stats.sent += 1
         return True
 
-    def _delivered(self, seq: int, err: KafkaError | None, msg: Message) -> None:
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        seq = self._in_flight.take(msg.value() or b"")
+        if seq is None:
+            log.error("delivery report for a record not in flight (error: %s)", err)
+            return
         if err is None:
             self._acked.add(seq)
             self._stats.acked += 1
@@ -332,7 +388,9 @@ class ProducerCore:
                 if record.seq < self._acked_below or record.seq in self._acked:
                     position = record.seq + 1
                     continue
-                while not self._stop.is_set() and not self._resend(record):
+                while not self._stop.is_set() and not self._produce(
+                    record.seq, record.topic, record.key, record.value, record.headers
+                ):
                     self._kafka.poll(0.2)
                 self._stats.replayed += 1
                 position = record.seq + 1
@@ -345,18 +403,3 @@ class ProducerCore:
                     self._healthy = True
                     log.info("spool replay caught up at seq %d", position)
                     return
-
-    def _resend(self, record: Any) -> bool:
-        assert self._kafka is not None
-        try:
-            self._kafka.produce(
-                record.topic,
-                key=record.key,
-                value=record.value,
-                headers=list(record.headers),
-                on_delivery=functools.partial(self._delivered, record.seq),
-            )
-        except BufferError:
-            return False
-        self._stats.sent += 1
-        return True

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from pathlib import Path
 
 import pytest
 
 from auditstream.core.keys import HmacKey, Keyring
-from auditstream.producers import events, validation
+from auditstream.producers import AuditProducer, ProducerConfig, events, validation
+from auditstream.producers.producer import InFlight
 from auditstream.producers.spool import Spool, SpoolError, SpoolFullError
 from auditstream.producers.vault import (
     ContentDecryptionError,
@@ -60,6 +62,37 @@ def test_a_torn_tail_is_cut_off_and_corruption_in_the_middle_raises(tmp_path: Pa
     segment.write_bytes(bytes(data))
     with pytest.raises(SpoolError, match="corrupt"):
         list(Spool(tmp_path).pending())
+
+
+def test_in_flight_hands_back_each_copy_of_a_value_once_oldest_first() -> None:
+    flight = InFlight()
+    flight.add(b"a", 1)
+    flight.add(b"b", 2)
+    flight.add(b"a", 3)  # the same record queued again (a replay)
+    flight.add(b"a", 4)
+    flight.discard(b"a", 4)  # librdkafka refused that copy
+    assert flight.take(b"b") == 2 and flight.take(b"b") is None
+    assert [flight.take(b"a"), flight.take(b"a"), flight.take(b"a")] == [1, 3, None]
+    flight.add(b"c", 5)
+    gc.collect()
+    assert not gc.is_tracked(flight._seqs)  # bytes to ints: nothing for the collector
+
+
+def test_records_queued_for_an_unreachable_broker_add_nothing_for_the_collector(
+    tmp_path: Path,
+) -> None:
+    """A broker outage queues every record; none may leave an object behind for each
+    full garbage collection of the host process to walk."""
+    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path, kafka={"log_level": "0"})
+    with AuditProducer(config) as producer:
+        gc.collect()
+        before = len(gc.get_objects())
+        for n in range(5000):
+            producer.login(f"user-{n}", resource="auth/login")
+        gc.collect()
+        assert producer.stats()["sent"] == 5000
+        assert len(gc.get_objects()) - before < 100
+        producer.close(timeout=0)
 
 
 def test_spool_cap(tmp_path: Path) -> None:
