@@ -15,10 +15,8 @@ RUN useradd --create-home --uid 10001 --user-group auditstream \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY auditstream ./auditstream
-COPY schemas ./schemas
-# Editable on purpose: auditstream.resources finds migrations and the default retention
-# policy in schemas/ beside the package, and schemas/ is not part of a wheel.
-RUN pip install -e '.[all]'
+# A regular install: the migrations and the default policy ship inside the package.
+RUN pip install '.[all]'
 
 USER auditstream
 ENTRYPOINT ["auditstream"]

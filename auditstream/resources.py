@@ -1,4 +1,4 @@
-"""Files shipped beside the package: migrations and policy defaults in `schemas/`."""
+"""Files shipped inside the package: migrations and policy defaults in `schemas/`."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from pathlib import Path
 
 from auditstream.errors import ConfigError
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 
 def schemas_dir() -> Path:
-    """The `schemas/` folder of a source checkout or image (not part of a wheel)."""
+    """`auditstream/schemas/`: the ClickHouse migrations and the default policy."""
     if not SCHEMAS.is_dir():
         raise ConfigError(
-            f"{SCHEMAS} not found: pass explicit paths (--policy, --migrations) when "
-            "auditstream is installed without its source tree"
+            f"{SCHEMAS} not found: this installation of auditstream is incomplete; "
+            "reinstall it, or pass explicit paths (--policy, --migrations)"
         )
     return SCHEMAS
 

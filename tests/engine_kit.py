@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from auditstream.core.classify import Classifier
 from auditstream.core.content import DigestPolicy
 from auditstream.core.keys import HmacKey
@@ -11,9 +9,10 @@ from auditstream.core.retention import parse_policy
 from auditstream.core.validate import Limits, RawRecord, Validator
 from auditstream.processors.engine import EngineConfig, PartitionSealer
 from auditstream.proto.v1 import log_entry_pb2 as pb
+from auditstream.resources import default_policy_file
 from tests.chains import KEYRING, SIGNER
 
-POLICY = parse_policy((Path(__file__).parents[1] / "schemas" / "policy.toml").read_text())
+POLICY = parse_policy(default_policy_file().read_text())
 CONTENT = DigestPolicy(HmacKey("salt", bytes(range(50, 90))))
 T0_MS = 1_767_225_600_000
 

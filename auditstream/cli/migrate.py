@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
         help="days the chain skeleton outlives content",
     )
     parser.add_argument(
-        "--migrations", type=Path, help="migrations folder (default: schemas/clickhouse)"
+        "--migrations", type=Path, help="migrations folder (default: the packaged ones)"
     )
     parser.add_argument("--print", action="store_true", help="print the SQL instead of running it")
     parser.set_defaults(func=run)

@@ -1,4 +1,4 @@
-"""Numbered ClickHouse migrations from `schemas/clickhouse/`, applied once each.
+"""Numbered ClickHouse migrations from `auditstream/schemas/clickhouse/`, applied once each.
 
 Files are SQL templates named `NNNN_name.sql` with placeholders `{database}`,
 `{on_cluster}`, `{local}`, `{engine}` and `{skeleton_days}`. On one server they render

@@ -15,9 +15,10 @@ from auditstream.core import merkle
 from auditstream.core.retention import parse_policy
 from auditstream.errors import FormatError
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
+from auditstream.resources import default_policy_file
 from tests.archive_kit import sealed_outputs
 
-POLICY = parse_policy((Path(__file__).parents[2] / "schemas" / "policy.toml").read_text())
+POLICY = parse_policy(default_policy_file().read_text())
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 
 

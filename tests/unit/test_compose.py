@@ -55,7 +55,7 @@ PIPELINE = {"keys generate", "migrate", "archive init", "worker", "sink clickhou
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 SHELL_OPERATORS = {">", ">>", "<", "|", "||", "&&", ";", "&", "2>&1"}
 # What the image build reads (pyproject's readme is README.md; see auditstream.resources).
-BUILD_INPUTS = ("pyproject.toml", "README.md", "auditstream", "schemas")
+BUILD_INPUTS = ("pyproject.toml", "README.md", "auditstream")
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from auditstream.errors import ConfigError
+from auditstream.resources import schemas_dir
 from auditstream.sinks import migrations
 
-FOLDER = Path(__file__).parents[2] / "schemas" / "clickhouse"
+FOLDER = schemas_dir() / "clickhouse"
 
 
 def all_sql(target: migrations.Target) -> str:
