@@ -146,6 +146,18 @@ class Worker:
         except OSError:
             return {}
 
+    def metric(self, name: str) -> dict[str, float]:
+        """The samples of one metric from /metrics, by their label text."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            text = r.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                labels, _, value = line[len(name) :].rpartition(" ")
+                samples[labels] = float(value)
+        return samples
+
     def wait_batches(self, count: int, timeout: float = 120) -> None:
         """Wait until this worker has sealed `count` batches (so a kill hits it busy)."""
         deadline = time.monotonic() + timeout

@@ -179,6 +179,7 @@ class ProcessorService:
         now_ns = time.time_ns()
         out = engine.process(records, now_ns) if records else engine.due(now_ns)
         await self.publish(partition, out)
+        UNCHECKPOINTED.labels(str(partition)).set(engine.unchecked_entries)
         self.last_batch[partition] = time.monotonic()
 
     async def publish(self, partition: int, out: Outputs) -> None:

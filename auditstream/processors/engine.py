@@ -127,6 +127,11 @@ class PartitionSealer:
     def chain_heads(self) -> dict[str, ChainHead]:
         return {chain_id: state.chain.head for chain_id, state in self._chains.items()}
 
+    @property
+    def unchecked_entries(self) -> int:
+        """Entries sealed here that no signed checkpoint covers yet."""
+        return sum(s.chain.next_seq - s.checkpoint_size for s in self._chains.values())
+
     # -- processing ----------------------------------------------------------------
     def process(self, records: Sequence[RawRecord], now_ns: int) -> Outputs:
         out = Outputs()

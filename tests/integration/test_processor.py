@@ -45,8 +45,16 @@ def test_real_lokryn_bytes_are_sealed_with_their_meaning(
     try:
         worker.wait_ready()
         sealed_bodies = bodies(kafka_bootstrap, f"{topics.prefix}.sealed", len(records))
+        # The time-based checkpoint (3 s) covers everything; the gauge follows.
+        deadline = time.monotonic() + 60
+        gauge = "auditstream_processor_unchecked_entries"
+        while set((unchecked := worker.metric(gauge)).values()) != {0.0}:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
         worker.stop()
+    assert set(unchecked.values()) == {0.0}, unchecked  # the "acme" chain's partition
     assert len(sealed_bodies) == 14
     by_origin: dict[str, list[pb.LogEntry]] = {"native": [], "v020": []}
     for body in sealed_bodies:

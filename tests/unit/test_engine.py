@@ -92,9 +92,11 @@ def test_time_based_checkpoints_and_snapshots() -> None:
     engine = sealer(checkpoint_every=1000, checkpoint_interval_s=5)
     out = engine.process([record(0, login(1))], NOW)
     assert not out.checkpoints and [c for c, _ in out.snapshots] == ["acme"]
+    assert engine.unchecked_entries == 1
     assert not engine.due(NOW + 4 * 10**9).checkpoints
     due = engine.due(NOW + 6 * 10**9)
     assert [c for c, _ in due.checkpoints] == ["acme"]
+    assert engine.unchecked_entries == 0
     snap = sealed.ChainSnapshot.FromString(due.snapshots[0][1])
     assert (snap.next_seq, snap.checkpoint_size) == (1, 1)
     assert not engine.due(NOW + 60 * 10**9).checkpoints  # nothing new since
