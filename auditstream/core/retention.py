@@ -1,9 +1,10 @@
 """Retention policy: which class an event belongs to and until when it is kept (pure).
 
-The policy is TOML (see auditstream/schemas/policy.toml): named classes with a number of days, and
-rules with conditions. Every matching rule contributes its class; the longest retention
-wins (between equals, the earlier rule), and nothing goes below the default class, so
-no rule can shorten what another requires. A matching rule may also set legal hold.
+The policy is TOML (see auditstream/schemas/policy.toml): named classes with a number
+of days, and rules with conditions. Every matching rule contributes its class; the
+longest retention wins (between equals, the earlier rule), and nothing goes below the
+default class, so no rule can shorten what another requires. A matching rule may also
+set legal hold.
 """
 
 from __future__ import annotations

@@ -113,8 +113,7 @@ class InFlight:
             if not isinstance(held, list):
                 return held
             seq = held.pop(0)
-            if held:
-                self._seqs[value] = held if len(held) > 1 else held[0]
+            self._keep(value, held)
             return seq
 
     def discard(self, value: bytes, seq: int) -> None:
@@ -123,7 +122,11 @@ class InFlight:
             held = self._seqs.pop(value, None)
             if isinstance(held, list):
                 held.remove(seq)
-                self._seqs[value] = held if len(held) > 1 else held[0]
+                self._keep(value, held)
+
+    def _keep(self, value: bytes, rest: list[int]) -> None:
+        # A list only ever holds two or more seqs, so `rest` has at least one.
+        self._seqs[value] = rest if len(rest) > 1 else rest[0]
 
 
 class ProducerCore:
