@@ -80,7 +80,7 @@ def core_seal_rate(values: list[bytes], repeats: int = 3) -> float:
     """Events/s of the pure classify + seal engine (no Kafka) on these raw LogEntry
     bytes: the ceiling of every stage that runs the processor."""
     from auditstream.core.validate import RawRecord  # noqa: PLC0415 - after sys.path
-    from tests.engine_kit import sealer  # noqa: PLC0415
+    from tests.support.engine_kit import sealer  # noqa: PLC0415
 
     now_ms = time.time_ns() // 1_000_000
     records = [RawRecord("raw", 0, i, now_ms, None, v, ()) for i, v in enumerate(values)]

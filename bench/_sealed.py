@@ -11,20 +11,20 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from pathlib import Path
 from typing import Any
 
+from auditstream.clickhouse import schema
 from auditstream.core.body import encode_body
 from auditstream.core.chain import Chain, ChainHead
 from auditstream.core.classify import Classifier
 from auditstream.core.keys import HmacKey
 from auditstream.core.retention import parse_policy
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from auditstream.sinks import rows
-from auditstream.workload import Workload, make_event
+from auditstream.samples.workload import Workload, make_event
+from auditstream.settings.resources import default_policy_file
 
 KEY = HmacKey("bench-k1", bytes(range(32)))
-POLICY = parse_policy((Path(__file__).resolve().parents[1] / "schemas" / "policy.toml").read_text())
+POLICY = parse_policy(default_policy_file().read_text(encoding="utf-8"))
 SPAN_NS = 90 * 86_400 * 10**9
 END_NS = time.time_ns() - 86_400 * 10**9  # the last event a day ago
 
@@ -82,7 +82,7 @@ def seal_chain(
                 )
             )
         for link in chain.append_many(bodies, KEY):
-            out.append(rows.row(link.to_proto()))
+            out.append(schema.row(link.to_proto()))
     return out, chain, rng.getstate()
 
 

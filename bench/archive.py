@@ -31,18 +31,18 @@ import _common
 import _services
 
 from auditstream.archive import lifecycle
-from auditstream.archive.sink import ArchiveConfig, ArchiveSink, write_segment
 from auditstream.archive.store import FileArchive, S3Archive
-from auditstream.config import S3Settings
 from auditstream.core.body import decode_body
 from auditstream.core.retention import parse_policy
 from auditstream.devstack import minio
 from auditstream.devstack import stack as devstack
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from auditstream.resources import default_policy_file
-from tests.archive_kit import publish, sealed_outputs
-from tests.infra import unique
-from tests.pipeline import create_pipeline
+from auditstream.settings.config import S3Settings
+from auditstream.settings.resources import default_policy_file
+from auditstream.sinks.archive import ArchiveConfig, ArchiveSink, write_segment
+from tests.support.archive_kit import publish, sealed_outputs
+from tests.support.infra import unique
+from tests.support.pipeline import create_pipeline
 
 MAX_ENTRIES = 10_000
 

@@ -21,11 +21,12 @@ from hashlib import sha256
 import _common
 
 from auditstream.core.body import encode_body
-from auditstream.core.chain import CHAIN_DOMAIN, Chain, ChainHead, Link
+from auditstream.core.chain import Chain, ChainHead, Link
+from auditstream.core.hashes import CHAIN_DOMAIN
 from auditstream.core.keys import HmacKey, Keyring
 from auditstream.core.verify import ChainVerifier
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
-from auditstream.workload import generate
+from auditstream.samples.workload import generate
 
 CHAIN_ID = "bench-tenant"
 BATCH = 1000

@@ -26,14 +26,14 @@ from typing import Any
 import _common
 import _services
 
+from auditstream.clickhouse import migrations
+from auditstream.clickhouse.client import connect
 from auditstream.producers import AuditProducer, ProducerConfig
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations
+from auditstream.samples.workload import Workload, generate
+from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
-from auditstream.sinks.client import connect
-from auditstream.workload import Workload, generate
-from tests.infra import unique
-from tests.pipeline import Worker, create_pipeline
+from tests.support.infra import unique
+from tests.support.pipeline import Worker, create_pipeline
 
 PARTITIONS = 2
 TENANTS = 4

@@ -24,9 +24,9 @@ from pathlib import Path
 import _common
 import _services
 
-from auditstream.workload import Workload, generate
-from tests.infra import unique
-from tests.pipeline import Worker, create_pipeline, produce
+from auditstream.samples.workload import Workload, generate
+from tests.support.infra import unique
+from tests.support.pipeline import Worker, create_pipeline, produce
 
 PARTITIONS = 4
 CHAINS = 10

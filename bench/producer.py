@@ -23,7 +23,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.producers.events import build_entry
-from tests.infra import unique
+from tests.support.infra import unique
 
 
 def p99(samples: list[float]) -> float:

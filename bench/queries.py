@@ -18,11 +18,11 @@ import time
 import _common
 import _sealed
 
+from auditstream.clickhouse import migrations, schema
+from auditstream.clickhouse.client import connect
 from auditstream.query import AuditStore
 from auditstream.query.named import QUERIES
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations, rows
-from auditstream.sinks.client import connect
+from auditstream.settings.resources import schemas_dir
 
 TENANT = "tenant-000"
 
@@ -43,7 +43,7 @@ def main() -> None:
         for chunk in _sealed.sealed_rows(total):
             for i in range(0, len(chunk), 100_000):
                 client.insert(
-                    "bench.audit_events", chunk[i : i + 100_000], column_names=rows.COLUMNS
+                    "bench.audit_events", chunk[i : i + 100_000], column_names=schema.COLUMNS
                 )
             loaded += len(chunk)
         load_s = time.perf_counter() - started

@@ -20,14 +20,14 @@ import _sealed
 import _services
 from confluent_kafka import Producer
 
-from auditstream.config import Topics
+from auditstream.clickhouse import migrations, schema
+from auditstream.clickhouse.client import connect
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations, rows
+from auditstream.settings.config import Topics
+from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
-from auditstream.sinks.client import connect
-from tests.infra import unique
-from tests.pipeline import create_pipeline
+from tests.support.infra import unique
+from tests.support.pipeline import create_pipeline
 
 
 def main() -> None:
@@ -92,7 +92,7 @@ def main() -> None:
         def bare() -> int:
             for i in range(0, len(table_rows), 10_000):
                 client.insert(
-                    "bare.audit_events", table_rows[i : i + 10_000], column_names=rows.COLUMNS
+                    "bare.audit_events", table_rows[i : i + 10_000], column_names=schema.COLUMNS
                 )
             return len(table_rows)
 

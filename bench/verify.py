@@ -25,21 +25,21 @@ from typing import Any
 import _common
 import _sealed
 
-from auditstream.core import merkle
+from auditstream.clickhouse import migrations, schema
+from auditstream.clickhouse.client import connect
+from auditstream.core import hashes, merkle
+from auditstream.core.chain import Link
 from auditstream.core.checkpoint import sign_checkpoint
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.verify import verify_chain
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations, rows
-from auditstream.sinks.client import connect
+from auditstream.settings.resources import schemas_dir
 from auditstream.verification.clickhouse import ClickHouseSource
 from auditstream.verification.run import verify_sources
-from auditstream.verification.sources import Link
 
 SIGNER = NoteSigner.generate("bench-checkpoints")
 KEYRING = Keyring([_sealed.KEY], _sealed.KEY.key_id)
-SKELETON = [rows.COLUMNS.index(name) for name in (*rows.SKELETON[1:], "body")]
+SKELETON = [schema.COLUMNS.index(name) for name in (*schema.SKELETON[1:], "body")]
 
 
 def load(client: Any, total: int) -> dict[str, tuple[list[Link], bytes]]:
@@ -49,19 +49,19 @@ def load(client: Any, total: int) -> dict[str, tuple[list[Link], bytes]]:
     for chunk in _sealed.sealed_rows(total):  # pieces of chains, each piece in seq order
         for start in range(0, len(chunk), 100_000):
             client.insert(
-                "bench.audit_events", chunk[start : start + 100_000], column_names=rows.COLUMNS
+                "bench.audit_events", chunk[start : start + 100_000], column_names=schema.COLUMNS
             )
         links = [Link(*(row[i] for i in SKELETON)) for row in chunk]
         chains.setdefault(links[0].chain_id, []).extend(links)
     in_memory: dict[str, tuple[list[Link], bytes]] = {}
     for chain_id, links in chains.items():
-        root = merkle.root([merkle.leaf_hash(link.entry_hash) for link in links])
+        root = merkle.root([hashes.leaf_hash(link.entry_hash) for link in links])
         checkpoint = sign_checkpoint(chain_id, len(links), root, SIGNER)
         in_memory[chain_id] = (links, checkpoint.note)
         client.insert(
             "bench.audit_checkpoints",
-            [rows.checkpoint_row(_checkpoint(chain_id, len(links), root, checkpoint.note))],
-            column_names=rows.CHECKPOINT_COLUMNS,
+            [schema.checkpoint_row(_checkpoint(chain_id, len(links), root, checkpoint.note))],
+            column_names=schema.CHECKPOINT_COLUMNS,
         )
     return in_memory
 

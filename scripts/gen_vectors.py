@@ -19,14 +19,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditstream.core import merkle
+from auditstream.core import hashes, merkle
 from auditstream.core.body import encode_body
 from auditstream.core.chain import Chain, ChainHead
 from auditstream.core.checkpoint import sign_checkpoint
 from auditstream.core.content import DigestPolicy
 from auditstream.core.keys import HmacKey, NoteSigner
-from auditstream.examples import SEED_EXAMPLES, entry_fields
 from auditstream.proto.v1 import log_entry_pb2 as pb
+from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "auditstream-v1.json"
 CHAIN_ID = "vector-tenant"
@@ -73,7 +73,7 @@ def build() -> dict[str, Any]:
                 "sealed_entry": link.encode().hex(),
             }
         )
-    leaves = [merkle.leaf_hash(bytes.fromhex(e["entry_hash"])) for e in entries]
+    leaves = [hashes.leaf_hash(bytes.fromhex(e["entry_hash"])) for e in entries]
     size = len(leaves)
     checkpoint = sign_checkpoint(CHAIN_ID, size, chain.root(), note_signer)
     old_size = 3

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real lokryn packages, and real services (tests/infra.py)."""
+"""Shared fixtures: the real lokryn packages, and real services (tests/support/infra.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from auditstream.config import S3Settings
-from auditstream.sinks import s3
-from tests.infra import Infra, clickhouse_client, session_infra, unique
-from tests.lokryn import Lokryn
+from auditstream.archive import s3
+from auditstream.settings.config import S3Settings
+from tests.support.infra import Infra, clickhouse_client, session_infra, unique
+from tests.support.lokryn import Lokryn
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from auditstream.archive import s3 as s3util
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
 from auditstream.core.retention import Policy
-from auditstream.sinks import s3 as s3util
 
 log = logging.getLogger(__name__)
 LONG_PREFIXES = ("v1/skeletons/", "v1/manifests/", "v1/checkpoints/")

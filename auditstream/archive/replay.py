@@ -11,11 +11,11 @@ from typing import Any
 
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
+from auditstream.clickhouse import schema
+from auditstream.clickhouse.seqs import StoredSeqs
+from auditstream.clickhouse.sql import ident
 from auditstream.errors import FormatError
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from auditstream.sinks import rows
-from auditstream.sinks.seqs import StoredSeqs
-from auditstream.sinks.sql import ident
 
 log = logging.getLogger(__name__)
 
@@ -60,32 +60,12 @@ def _skeleton_row(entry: sealed.SealedEntry, manifest: seg.Manifest) -> list[Any
     """A row for an entry whose content expired: skeleton columns, empty content. It keeps
     the segment's retain-until and legal hold, so the table's row TTL (retain-until plus
     the skeleton days) keeps it as long as the sink's row would have been kept."""
-    values: dict[str, Any] = dict.fromkeys(rows.COLUMNS, "")
-    values |= {
-        "tenant_id": manifest.tenant_id,
-        "chain_id": entry.chain_id,
-        "seq": entry.seq,
-        "prev_hash": entry.prev_hash,
-        "body_digest": entry.body_digest,
-        "entry_hash": entry.entry_hash,
-        "key_id": entry.key_id,
-        "mac": entry.mac,
-        "body": b"",
-        "event_time": dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
-        "received_time": dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
-        "retain_until": dt.datetime.fromisoformat(manifest.retain_until),
-        "severity": 0,
-        "sensitivity": 0,
-        "duration_ms": 0.0,
-        "ai_input_tokens": 0,
-        "ai_output_tokens": 0,
-        "ai_safety_passed": None,
-        "legal_hold": manifest.legal_hold,
-        "policy_tags": [],
-        "validation_issues": [],
-        "detections": [],
-    }
-    return [values[c] for c in rows.COLUMNS]
+    return schema.skeleton_row(
+        entry,
+        manifest.tenant_id,
+        retain_until=dt.datetime.fromisoformat(manifest.retain_until),
+        legal_hold=manifest.legal_hold,
+    )
 
 
 def replay(
@@ -123,16 +103,16 @@ def replay(
                 continue
             stored.add(entry.chain_id, entry.seq)
             if whole:
-                pending.append(rows.row(entry))
+                pending.append(schema.row(entry))
             else:
                 pending.append(_skeleton_row(entry, manifest))
                 result.skeleton_only += 1
             if len(pending) >= batch:
-                client.insert(table, pending, column_names=rows.COLUMNS)
+                client.insert(table, pending, column_names=schema.COLUMNS)
                 result.rows += len(pending)
                 pending = []
     if pending:
-        client.insert(table, pending, column_names=rows.COLUMNS)
+        client.insert(table, pending, column_names=schema.COLUMNS)
         result.rows += len(pending)
     result.checkpoints = _replay_checkpoints(archive, client, database, tenant)
     return result
@@ -151,7 +131,7 @@ def _replay_checkpoints(
             continue
         checkpoint = sealed.Checkpoint.FromString(data)
         if (checkpoint.chain_id, checkpoint.tree_size) not in have:
-            new.append(rows.checkpoint_row(checkpoint))
+            new.append(schema.checkpoint_row(checkpoint))
     if new:
-        client.insert(table, new, column_names=rows.CHECKPOINT_COLUMNS)
+        client.insert(table, new, column_names=schema.CHECKPOINT_COLUMNS)
     return len(new)

@@ -30,7 +30,7 @@ from typing import Any
 
 import zstandard
 
-from auditstream.core import merkle
+from auditstream.core import hashes, merkle
 from auditstream.core.body import decode_body
 from auditstream.core.wire_varint import read_varint, varint
 from auditstream.errors import FormatError
@@ -188,7 +188,7 @@ def build_segment(
         count=len(entries),
         first_prev_hash=first.prev_hash.hex(),
         last_entry_hash=last.entry_hash.hex(),
-        merkle_root=merkle.root([merkle.leaf_hash(e.entry_hash) for e in entries]).hex(),
+        merkle_root=merkle.root([hashes.leaf_hash(e.entry_hash) for e in entries]).hex(),
         segment_key=seg_key,
         segment_sha256=hashlib.sha256(segment).hexdigest(),
         segment_bytes=len(segment),

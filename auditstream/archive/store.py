@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from auditstream.config import S3Settings
+from auditstream.archive import s3 as s3util
 from auditstream.errors import AuditStreamError, ConfigError
-from auditstream.sinks import s3 as s3util
+from auditstream.settings.config import S3Settings
 
 
 class ArchiveConflictError(AuditStreamError):

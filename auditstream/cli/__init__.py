@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from auditstream import __version__, logs
+from auditstream import __version__
 from auditstream.cli import (
     archive,
     demo,
@@ -25,6 +25,7 @@ from auditstream.cli import (
     worker,
 )
 from auditstream.errors import AuditStreamError
+from auditstream.runtime import logs
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

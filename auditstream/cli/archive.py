@@ -12,10 +12,10 @@ from auditstream.archive import lifecycle
 from auditstream.archive.replay import replay
 from auditstream.archive.store import FileArchive, S3Archive, open_archive
 from auditstream.cli import common
-from auditstream.config import Settings
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations
-from auditstream.sinks.client import connect
+from auditstream.clickhouse import migrations
+from auditstream.clickhouse.client import connect
+from auditstream.settings.config import Settings
+from auditstream.settings.resources import schemas_dir
 
 SKELETON_DAYS = migrations.DEFAULT_SKELETON_DAYS
 

@@ -8,13 +8,13 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from auditstream import keyfiles
-from auditstream.config import Settings, load_settings
 from auditstream.core.content import DigestPolicy
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.retention import Policy, parse_policy
 from auditstream.errors import ConfigError
-from auditstream.resources import default_policy_file
+from auditstream.settings import keyfiles
+from auditstream.settings.config import Settings, load_settings
+from auditstream.settings.resources import default_policy_file
 
 
 def add_settings_args(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from auditstream import keyfiles
+from auditstream.settings import keyfiles
 
 
 def register(subparsers: Any) -> None:

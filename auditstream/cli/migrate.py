@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.cli import common
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations
-from auditstream.sinks.client import connect, redact
+from auditstream.clickhouse import migrations
+from auditstream.clickhouse.client import connect, redact
+from auditstream.settings.resources import schemas_dir
 
 
 def register(subparsers: Any) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.cli import common
+from auditstream.clickhouse.client import connect
 from auditstream.errors import ConfigError
 from auditstream.query.named import QUERIES
 from auditstream.query.store import AuditStore
-from auditstream.sinks.client import connect
 
 
 def register(subparsers: Any) -> None:

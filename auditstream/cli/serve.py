@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.cli import common
+from auditstream.clickhouse import migrations
+from auditstream.clickhouse.client import connect, redact
 from auditstream.query.api import QueryApi, load_tokens
 from auditstream.query.api import serve as serve_api
 from auditstream.query.store import AuditStore
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations
-from auditstream.sinks.client import connect, redact
+from auditstream.settings.resources import schemas_dir
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from auditstream import metrics
 from auditstream.cli import common
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations
-from auditstream.sinks.client import connect, redact
+from auditstream.clickhouse import migrations
+from auditstream.clickhouse.client import connect, redact
+from auditstream.runtime import metrics
+from auditstream.settings.resources import schemas_dir
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ def run_clickhouse(args: argparse.Namespace) -> int:
 
 
 def run_archive(args: argparse.Namespace) -> int:
-    from auditstream.archive.sink import ArchiveConfig, ArchiveSink  # noqa: PLC0415
     from auditstream.archive.store import open_archive  # noqa: PLC0415
+    from auditstream.sinks.archive import ArchiveConfig, ArchiveSink  # noqa: PLC0415
 
     settings = common.settings_from(args)
     archive = open_archive(args.archive or settings.effective_archive_url, settings.s3)

@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from auditstream import keyfiles
 from auditstream.archive.store import open_archive
 from auditstream.cli import common
+from auditstream.clickhouse.client import connect, redact
 from auditstream.core.keys import Keyring, NoteVerifier
+from auditstream.core.proofs import Checked, check_consistency, check_inclusion
 from auditstream.errors import AuditStreamError, ConfigError
-from auditstream.sinks.client import connect, redact
+from auditstream.settings import keyfiles
 from auditstream.verification import proofs
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.clickhouse import ClickHouseSource
@@ -252,13 +253,13 @@ def _read_bundle(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _verdict(checked: proofs.Checked) -> int:
+def _verdict(checked: Checked) -> int:
     print(("VALID: " if checked.ok else "INVALID: ") + checked.message)
     return EXIT_OK if checked.ok else EXIT_FINDINGS
 
 
 def run_verify_proof(args: argparse.Namespace) -> int:
-    return _verdict(proofs.check_inclusion(_read_bundle(args.file), _verifiers(args)))
+    return _verdict(check_inclusion(_read_bundle(args.file), _verifiers(args)))
 
 
 def run_verify_consistency(args: argparse.Namespace) -> int:
@@ -268,4 +269,4 @@ def run_verify_consistency(args: argparse.Namespace) -> int:
             held = args.held.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read {args.held}: {exc.strerror}") from None
-    return _verdict(proofs.check_consistency(_read_bundle(args.file), _verifiers(args), held))
+    return _verdict(check_consistency(_read_bundle(args.file), _verifiers(args), held))

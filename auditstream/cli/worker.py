@@ -7,8 +7,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from auditstream import logs
 from auditstream.cli import common
+from auditstream.runtime import logs
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
     # The worker extra (faust) is imported only when this command runs.
     import faust  # noqa: PLC0415
 
-    from auditstream import metrics  # noqa: PLC0415
     from auditstream.core.validate import Limits  # noqa: PLC0415
     from auditstream.processors.app import WorkerConfig, build_app  # noqa: PLC0415
     from auditstream.processors.engine import EngineConfig  # noqa: PLC0415
     from auditstream.processors.topics import ensure_topics  # noqa: PLC0415
+    from auditstream.runtime import metrics  # noqa: PLC0415
 
     settings = common.settings_from(args)
     topics = settings.topics

@@ -1,27 +1,33 @@
 """The hash chain of DESIGN.md §3: one chain per chain_id, seq = 0, 1, 2, ...
 
-    body_digest = SHA-256(body)
-    entry_hash  = SHA-256("auditstream.v1.chain" || 0x00 || prev_hash || u64be(seq) || body_digest)
-    mac         = HMAC-SHA256(key[key_id], entry_hash)
+Each entry commits to its body through `body_digest` and to the entry before it through
+`entry_hash` (the formulas are in `auditstream.core.hashes`), and carries
 
-prev_hash of seq 0 is 32 zero bytes.
+    mac = HMAC-SHA256(key[key_id], entry_hash)
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 from typing import NamedTuple
 
+from auditstream.core.hashes import (
+    GENESIS_HASH,
+    body_digest,
+    body_digests,
+    chained_hashes,
+    entry_hash,
+    leaf_hash,
+    leaf_hashes,
+)
 from auditstream.core.keys import HmacKey
 from auditstream.core.merkle import CompactRange
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
 
-GENESIS_HASH = bytes(32)
-CHAIN_DOMAIN = b"auditstream.v1.chain\x00"
 CHAIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
 MAX_SEQ = 2**64 - 1
 
@@ -30,10 +36,6 @@ MAX_SEQ = 2**64 - 1
 def is_valid_chain_id(chain_id: str) -> bool:
     """Chain ids are 1-128 characters of [A-Za-z0-9._:@/-], starting alphanumeric."""
     return CHAIN_ID_RE.match(chain_id) is not None
-
-
-def entry_hash(prev_hash: bytes, seq: int, body_digest: bytes) -> bytes:
-    return sha256(CHAIN_DOMAIN + prev_hash + seq.to_bytes(8, "big") + body_digest).digest()
 
 
 class Link(NamedTuple):
@@ -56,16 +58,7 @@ class Link(NamedTuple):
     body: bytes
 
     def to_proto(self) -> SealedEntry:
-        return SealedEntry(
-            chain_id=self.chain_id,
-            seq=self.seq,
-            prev_hash=self.prev_hash,
-            body_digest=self.body_digest,
-            entry_hash=self.entry_hash,
-            key_id=self.key_id,
-            mac=self.mac,
-            body=self.body,
-        )
+        return SealedEntry(**self._asdict())
 
     def encode(self) -> bytes:
         """The SealedEntry bytes published on audit.sealed.v1."""
@@ -73,16 +66,7 @@ class Link(NamedTuple):
 
     @classmethod
     def from_proto(cls, entry: SealedEntry) -> Link:
-        return cls(
-            chain_id=entry.chain_id,
-            seq=entry.seq,
-            prev_hash=entry.prev_hash,
-            body_digest=entry.body_digest,
-            entry_hash=entry.entry_hash,
-            key_id=entry.key_id,
-            mac=entry.mac,
-            body=entry.body,
-        )
+        return cls._make(_LINK_FIELDS(entry))
 
     @classmethod
     def decode(cls, data: bytes) -> Link:
@@ -93,6 +77,9 @@ class Link(NamedTuple):
 
     def without_body(self) -> Link:
         return self._replace(body=b"")
+
+
+_LINK_FIELDS = operator.attrgetter(*Link._fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +101,8 @@ class ChainHead:
 
 def seal(head: ChainHead, body: bytes, key: HmacKey) -> Link:
     """The link that appends `body` to the chain at `head`."""
-    digest = sha256(body).digest()
-    ehash = sha256(
-        CHAIN_DOMAIN + head.head_hash + head.next_seq.to_bytes(8, "big") + digest
-    ).digest()
+    digest = body_digest(body)
+    ehash = entry_hash(head.head_hash, head.next_seq, digest)
     mac = key.mac(ehash)
     return Link(head.chain_id, head.next_seq, head.head_hash, digest, ehash, key.key_id, mac, body)
 
@@ -148,17 +133,12 @@ class Chain:
 
     def append(self, body: bytes, key: HmacKey) -> Link:
         """Seal `body` as the next entry and advance the head."""
-        seq = self.next_seq
-        if seq > MAX_SEQ:
+        if self.next_seq > MAX_SEQ:
             raise OverflowError(f"chain {self.chain_id!r} is full")
-        digest = sha256(body).digest()
-        ehash = sha256(CHAIN_DOMAIN + self.head_hash + seq.to_bytes(8, "big") + digest).digest()
-        link = Link(
-            self.chain_id, seq, self.head_hash, digest, ehash, key.key_id, key.mac(ehash), body
-        )
-        self.merkle.append(sha256(b"\x00" + ehash).digest())
-        self.next_seq = seq + 1
-        self.head_hash = ehash
+        link = seal(self.head, body, key)
+        self.merkle.append(leaf_hash(link.entry_hash))
+        self.next_seq = link.seq + 1
+        self.head_hash = link.entry_hash
         return link
 
     def append_many(self, bodies: Sequence[bytes], key: HmacKey) -> list[Link]:
@@ -170,20 +150,17 @@ class Chain:
         first, chain_id, key_id = self.next_seq, self.chain_id, key.key_id
         if first + len(bodies) - 1 > MAX_SEQ:
             raise OverflowError(f"chain {chain_id!r} is full")
-        digests = [sha256(body).digest() for body in bodies]
-        prevs, hashes = [], []
-        head = self.head_hash
-        for seq, digest in enumerate(digests, start=first):
-            prevs.append(head)
-            head = sha256(CHAIN_DOMAIN + head + seq.to_bytes(8, "big") + digest).digest()
-            hashes.append(head)
-        macs = [key.mac(ehash) for ehash in hashes]
-        self.merkle.extend([sha256(b"\x00" + ehash).digest() for ehash in hashes])
-        self.next_seq = first + len(bodies)
-        self.head_hash = head
+        digests = body_digests(bodies)
+        hashes = chained_hashes(self.head_hash, first, digests)
+        prevs = [self.head_hash, *hashes[:-1]]
+        mac = key.mac
+        self.merkle.extend(leaf_hashes(hashes))
+        if hashes:
+            self.next_seq = first + len(bodies)
+            self.head_hash = hashes[-1]
         return [
-            Link(chain_id, first + i, prevs[i], digests[i], hashes[i], key_id, macs[i], body)
-            for i, body in enumerate(bodies)
+            Link(chain_id, first + i, prevs[i], digests[i], ehash, key_id, mac(ehash), bodies[i])
+            for i, ehash in enumerate(hashes)
         ]
 
     def accept(self, link: Link) -> None:
@@ -195,7 +172,7 @@ class Chain:
             )
         if link.prev_hash != self.head_hash:
             raise ValueError(f"link {link.chain_id}/{link.seq} does not extend the head hash")
-        self.merkle.append(sha256(b"\x00" + link.entry_hash).digest())
+        self.merkle.append(leaf_hash(link.entry_hash))
         self.next_seq = link.seq + 1
         self.head_hash = link.entry_hash
 

@@ -1,6 +1,6 @@
 """Key objects: HMAC keys for entry MACs, Ed25519 note keys for checkpoints.
 
-No function here reads files or the environment (see `auditstream.keyfiles`), and no
+No function here reads files or the environment (see `auditstream.settings.keyfiles`), and no
 repr, str or exception message contains key bytes.
 
 Note keys use the string formats of the C2SP signed-note ecosystem

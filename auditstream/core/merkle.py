@@ -2,8 +2,9 @@
 
     leaf = SHA-256(0x00 || data)        node = SHA-256(0x01 || left || right)
 
-Functions taking `leaves` expect leaf hashes (already through `leaf_hash`). The tree of
-n leaves splits at the largest power of two smaller than n.
+The hash formulas are in `auditstream.core.hashes`. Functions taking `leaves` expect
+leaf hashes (already through `leaf_hash`). The tree of n leaves splits at the largest
+power of two smaller than n.
 """
 
 from __future__ import annotations
@@ -11,18 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from auditstream.core.hashes import HASH_SIZE, node_hash, node_hashes
 from auditstream.errors import ProofError
 
-HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 def _split(n: int) -> int:
@@ -57,7 +50,7 @@ class CompactRange:
         # Each trailing 1 bit of the old size is a subtree the new leaf completes.
         while size & 1:
             right = hashes.pop()
-            hashes[-1] = hashlib.sha256(b"\x01" + hashes[-1] + right).digest()
+            hashes[-1] = node_hash(hashes[-1], right)
             size >>= 1
         self.size += 1
 
@@ -76,10 +69,7 @@ class CompactRange:
             block = min(align, 1 << ((n - i).bit_length() - 1))
             level = list(leaves[i : i + block])
             while len(level) > 1:
-                level = [
-                    hashlib.sha256(b"\x01" + left + right).digest()
-                    for left, right in zip(level[0::2], level[1::2], strict=True)
-                ]
+                level = node_hashes(level)
             self._push(level[0], block)
             i += block
 
@@ -90,7 +80,7 @@ class CompactRange:
         carry = self.size // width
         while carry & 1:
             right = hashes.pop()
-            hashes[-1] = hashlib.sha256(b"\x01" + hashes[-1] + right).digest()
+            hashes[-1] = node_hash(hashes[-1], right)
             carry >>= 1
         self.size += width
 

@@ -37,13 +37,20 @@ import enum
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from hashlib import sha256
-from typing import Any, Protocol
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from auditstream.core.chain import CHAIN_DOMAIN, ChainHead
+from auditstream.core.chain import ChainHead, Link
 from auditstream.core.checkpoint import SignedCheckpoint, verify_checkpoint
+from auditstream.core.hashes import (
+    body_digest,
+    body_digests,
+    entry_hash,
+    entry_hashes,
+    leaf_hash,
+    leaf_hashes,
+)
 from auditstream.core.keys import Keyring, NoteVerifier
 from auditstream.core.merkle import CompactRange
 from auditstream.errors import NoteError
@@ -51,28 +58,6 @@ from auditstream.proto.v1.sealed_pb2 import SealedBody
 
 ColumnExtractor = Callable[[SealedBody], Mapping[str, Any]]
 BATCH = 1024  # entries checked together by verify_chain
-
-
-class StoredLink(Protocol):
-    """What the verifier reads of an entry: a `Link`, a `SealedEntry` message, or a
-    store row with the same attributes. An empty body means content removed."""
-
-    @property
-    def chain_id(self) -> str: ...
-    @property
-    def seq(self) -> int: ...
-    @property
-    def prev_hash(self) -> bytes: ...
-    @property
-    def body_digest(self) -> bytes: ...
-    @property
-    def entry_hash(self) -> bytes: ...
-    @property
-    def key_id(self) -> str: ...
-    @property
-    def mac(self) -> bytes: ...
-    @property
-    def body(self) -> bytes: ...
 
 
 class Kind(enum.StrEnum):
@@ -183,8 +168,7 @@ class ChainVerifier:
         self._max_findings = max_findings
         self._expected = head.next_seq
         self._head = head.head_hash
-        self._last: StoredLink | None = None
-        self._last_hash = b""
+        self._last: Link | None = None
         if start is None:
             self._merkle: CompactRange | None = CompactRange()
         else:
@@ -220,7 +204,7 @@ class ChainVerifier:
 
     def feed(
         self,
-        link: StoredLink,
+        link: Link,
         columns: Mapping[str, Any] | None = None,
         *,
         removal_due: bool = True,
@@ -239,14 +223,12 @@ class ChainVerifier:
             self._find(seq, Kind.BODY_MISMATCH, "body removed before its retention date")
         elif not body:
             self._find(seq, Kind.CONTENT_REMOVED, "body removed; skeleton intact")
-        elif sha256(body).digest() != link.body_digest:
+        elif body_digest(body) != link.body_digest:
             self._find(seq, Kind.BODY_MISMATCH, "stored body does not hash to body_digest")
         elif self._check_bodies:
             self._check_body(link, body, columns)
 
-        ehash = sha256(
-            CHAIN_DOMAIN + link.prev_hash + seq.to_bytes(8, "big") + link.body_digest
-        ).digest()
+        ehash = entry_hash(link.prev_hash, seq, link.body_digest)
         if ehash != link.entry_hash:
             self._find(seq, Kind.HASH_MISMATCH, "entry_hash is not the hash of its skeleton")
         if self._keyring is not None:
@@ -255,7 +237,7 @@ class ChainVerifier:
 
     def feed_many(
         self,
-        links: Sequence[StoredLink],
+        links: Sequence[Link],
         decoded: Sequence[SealedBody] | None = None,
     ) -> None:
         """Check many entries in order; same findings as `feed` on each, faster.
@@ -277,7 +259,7 @@ class ChainVerifier:
                     self.feed(link)
             start = end
 
-    def _fast_path(self, links: Sequence[StoredLink], decoded: Sequence[SealedBody] | None) -> bool:
+    def _fast_path(self, links: Sequence[Link], decoded: Sequence[SealedBody] | None) -> bool:
         """Verify and apply `links` in bulk if nothing in them needs a finding."""
         first = self._expected
         count = len(links)
@@ -288,9 +270,7 @@ class ChainVerifier:
         ):
             return False
         bodies = [link.body for link in links]
-        if not all(bodies) or [sha256(b).digest() for b in bodies] != [
-            link.body_digest for link in links
-        ]:
+        if not all(bodies) or body_digests(bodies) != [link.body_digest for link in links]:
             return False
         if self._check_bodies:
             if decoded is None:
@@ -298,16 +278,10 @@ class ChainVerifier:
             positions = [(b.chain_id, b.seq) for b in decoded]
             if positions != [(self.chain_id, seq) for seq in range(first, first + count)]:
                 return False
-        hashes = [
-            sha256(
-                CHAIN_DOMAIN + link.prev_hash + link.seq.to_bytes(8, "big") + link.body_digest
-            ).digest()
-            for link in links
-        ]
-        if hashes != [link.entry_hash for link in links] or [link.prev_hash for link in links] != [
-            self._head,
-            *hashes[:-1],
-        ]:
+        prevs = [link.prev_hash for link in links]
+        digests = [link.body_digest for link in links]
+        hashes = entry_hashes(prevs, range(first, first + count), digests)
+        if hashes != [link.entry_hash for link in links] or prevs != [self._head, *hashes[:-1]]:
             return False
         if self._keyring is not None and not self._macs_ok(links, hashes, self._keyring):
             return False
@@ -319,18 +293,13 @@ class ChainVerifier:
         self._last = links[-1]
         self._expected = first + count
         self._head = hashes[-1]
-        merkle = self._merkle
-        if merkle is not None:
-            merkle.extend([sha256(b"\x00" + ehash).digest() for ehash in hashes])
-            pending = self._pending
-            while pending and pending[0].tree_size <= merkle.size:
-                checkpoint = pending.pop(0)
-                if checkpoint.tree_size == merkle.size:
-                    self._check_root(checkpoint, merkle.root())
+        if self._merkle is not None:
+            self._merkle.extend(leaf_hashes(hashes))
+            self._check_due_checkpoints(self._merkle)
         return True
 
     @staticmethod
-    def _macs_ok(links: Sequence[StoredLink], hashes: list[bytes], keyring: Keyring) -> bool:
+    def _macs_ok(links: Sequence[Link], hashes: list[bytes], keyring: Keyring) -> bool:
         key_ids = {link.key_id for link in links}
         keys = {key_id: keyring.get(key_id) for key_id in key_ids}
         if any(key is None for key in keys.values()):
@@ -346,7 +315,7 @@ class ChainVerifier:
         # Plain comparison: a verifier answers no attacker's queries, so timing is moot.
         return computed == [link.mac for link in links]
 
-    def _accept_position(self, link: StoredLink) -> bool:
+    def _accept_position(self, link: Link) -> bool:
         """Whether `link` is the next entry of this chain; reports it when not."""
         seq = link.seq
         if link.chain_id != self.chain_id:
@@ -369,14 +338,14 @@ class ChainVerifier:
         self._last = link
         return True
 
-    def _check_mac(self, link: StoredLink, ehash: bytes, keyring: Keyring) -> None:
+    def _check_mac(self, link: Link, ehash: bytes, keyring: Keyring) -> None:
         key = keyring.get(link.key_id)
         if key is None:
             self._find(link.seq, Kind.UNKNOWN_KEY, f"key id {link.key_id!r} not in the keyring")
         elif not hmac.compare_digest(key.mac(ehash), link.mac):
             self._find(link.seq, Kind.BAD_MAC, f"MAC does not verify under key {link.key_id!r}")
 
-    def _link(self, link: StoredLink, ehash: bytes) -> None:
+    def _link(self, link: Link, ehash: bytes) -> None:
         """Check that `link` extends the head, advance, and test due checkpoints."""
         seq = link.seq
         if seq > self._expected:
@@ -388,17 +357,20 @@ class ChainVerifier:
             self._find(seq, Kind.FORK, f"prev_hash does not match entry {seq - 1}")
         self._expected = seq + 1
         self._head = ehash
-        merkle = self._merkle
-        if merkle is None:
-            return
-        merkle.append(sha256(b"\x00" + ehash).digest())
+        if self._merkle is not None:
+            self._merkle.append(leaf_hash(ehash))
+            self._check_due_checkpoints(self._merkle)
+
+    def _check_due_checkpoints(self, merkle: CompactRange) -> None:
+        """Compare the root with the checkpoint for this size; drop passed ones (a
+        checkpoint whose size was skipped by a gap cannot be recomputed)."""
         pending = self._pending
         while pending and pending[0].tree_size <= merkle.size:
             checkpoint = pending.pop(0)
             if checkpoint.tree_size == merkle.size:
                 self._check_root(checkpoint, merkle.root())
 
-    def _check_body(self, link: StoredLink, body: bytes, columns: Mapping[str, Any] | None) -> None:
+    def _check_body(self, link: Link, body: bytes, columns: Mapping[str, Any] | None) -> None:
         decoded = SealedBody()
         try:
             decoded.ParseFromString(body)
@@ -447,13 +419,13 @@ class ChainVerifier:
 
 
 def verify_chain(
-    links: Iterable[StoredLink],
+    links: Iterable[Link],
     chain_id: str,
     **options: Any,
 ) -> ChainReport:
     """Verify one chain's entries given in ascending seq order. Options as ChainVerifier."""
     verifier = ChainVerifier(chain_id, **options)
-    batch: list[StoredLink] = []
+    batch: list[Link] = []
     for link in links:
         batch.append(link)
         if len(batch) >= BATCH:

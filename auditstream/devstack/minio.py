@@ -11,9 +11,9 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from auditstream.config import Secret
 from auditstream.devstack import procs
 from auditstream.devstack.build import MINIO_VERSION, minio_binary
+from auditstream.settings.config import Secret
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from auditstream.config import S3Settings, Secret
+from auditstream.archive import s3 as s3util
 from auditstream.devstack import clickhouse, kafka, minio, procs
-from auditstream.sinks import s3 as s3util
+from auditstream.settings.config import S3Settings, Secret
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ import faust
 from faust.types import TP, EventT
 from prometheus_client import Counter, Gauge, Histogram
 
-from auditstream.config import Topics
 from auditstream.core.classify import Classifier
 from auditstream.core.content import DigestPolicy
 from auditstream.core.keys import Keyring, NoteSigner
@@ -38,6 +37,7 @@ from auditstream.core.retention import Policy
 from auditstream.core.validate import Limits, RawRecord, Validator
 from auditstream.processors.engine import EngineConfig, Outputs, PartitionSealer
 from auditstream.processors.recovery import read_partition_state
+from auditstream.settings.config import Topics
 
 log = logging.getLogger(__name__)
 

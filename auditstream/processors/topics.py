@@ -10,8 +10,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from auditstream.config import Topics
 from auditstream.errors import ConfigError
+from auditstream.settings.config import Topics
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000

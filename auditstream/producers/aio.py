@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from auditstream.producers.helpers import AuditProducer, Call
+from auditstream.producers.producer import AuditProducer, Call
 
 
 class AsyncAuditProducer:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from auditstream.producers.helpers import AuditProducer
+from auditstream.producers.producer import AuditProducer
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 LEVELS = (

@@ -1,408 +1,452 @@
-"""`AuditProducer`: emitting an audit event is one call that never raises and never
-blocks on Kafka, and never loses the event.
+"""`AuditProducer`: one typed call per kind of event.
 
-Every event is appended to the local spool first, then handed to librdkafka
-(acks=all, idempotence, zstd). Kafka's acknowledgements move the spool's ack point
-forward. When librdkafka's queue is full or a delivery fails, the producer switches to
-"spool only": new events are only spooled, and a replayer thread sends everything not
-yet acknowledged, in spool order, until it has caught up. A producer that starts on a
-spool with unacknowledged records (after a crash) replays them first. Duplicates that
-a replay may create carry the same event id; the processor drops them.
+    producer = AuditProducer(ProducerConfig(bootstrap="kafka:9092", tenant_id="acme"))
+    producer.login("user-12345", resource="auth/login", message="User authenticated via SSO",
+                   payload={"method": "saml", "provider": "okta", "mfa": True})
+    producer.ai_interaction(input=prompt, output=answer, provider="openai", model="gpt-4o")
+    with producer.tool_call("agent-001", "database_query") as call:
+        call.result = {"rows_returned": 42}
+
+Every method returns the event id and never raises (unless the producer is strict).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
-import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from confluent_kafka import KafkaError, Message, Producer
-
-from auditstream.core import headers
-from auditstream.core.chain import is_valid_chain_id
-from auditstream.core.content import DigestPolicy
-from auditstream.producers import validation
-from auditstream.producers.events import Clock
-from auditstream.producers.spool import Spool, SpoolFullError
-from auditstream.producers.vault import ContentVault
+from auditstream.producers.events import build_entry, struct_of
+from auditstream.producers.transport import ProducerCore
+from auditstream.producers.vault import aad
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 log = logging.getLogger(__name__)
-
-RECORD_HEADERS = (
-    (headers.MESSAGE_TYPE, headers.LOG_ENTRY_V1.encode()),
-    (headers.SCHEMA_VERSION, headers.SCHEMA_VERSION_VALUE.encode()),
-    (headers.CONTENT_TYPE, headers.PROTOBUF_CONTENT_TYPE.encode()),
-)
-SDK_NAME = "auditstream-python"
-OVERFLOW_POLICIES = ("drop_newest", "raise")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class ProducerConfig:
-    bootstrap: str
-    topic: str = "audit.raw.v1"
-    spool_dir: Path = Path(".auditstream-spool")
-    tenant_id: str = "default"
-    chain_id: str = ""  # default: the tenant id
-    environment: str = ""
-    component: str = ""
-    strict: bool = False  # raise on invalid events and on a full spool
-    fsync: str = "interval"  # spool durability: "always", "interval" (1 s) or "never"
-    max_spool_bytes: int = 1024**3
-    # What happens when the spool is full. "drop_newest" refuses the new event, counts it
-    # and logs an error for it; "raise" raises SpoolFullError into the caller.
-    overflow: str = "drop_newest"
-    linger_ms: int = 5
-    store_content: bool = False  # encrypt prompt/response text (needs a vault)
-    kafka: Mapping[str, str] = field(default_factory=dict)  # extra librdkafka settings
-    limits: validation.EventLimits = field(default_factory=validation.EventLimits)
+@functools.cache
+def _otel_trace() -> Any:
+    """The opentelemetry.trace module, or None when it is not installed (looked up once:
+    a failing import searches sys.path every time)."""
+    try:
+        from opentelemetry import trace  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        return None
+    return trace
 
-    def __post_init__(self) -> None:
-        if self.overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}")
+
+def current_trace() -> tuple[str, str]:
+    """(trace_id, span_id) of the active OpenTelemetry span, if OpenTelemetry is
+    installed and a span is recording; empty strings otherwise."""
+    trace = _otel_trace()
+    if trace is None:
+        return "", ""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return "", ""
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
 
 
 @dataclass
-class Stats:
-    sent: int = 0  # handed to Kafka (replays included)
-    acked: int = 0  # acknowledged by Kafka
-    spooled: int = 0  # written to the spool
-    replayed: int = 0  # sent again from the spool
-    failed: int = 0  # deliveries Kafka refused or timed out (they are replayed)
-    invalid: int = 0  # events recorded with validation issues
-    dropped: int = 0  # refused by the overflow policy
+class Call:
+    """What a `tool_call` or `inference` block reports; set fields inside the block."""
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+    result: Any = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-class InFlight:
-    """The spool seqs of the records librdkafka holds, by record value.
+class AuditProducer(ProducerCore):
+    """Producer with a helper for every event type, AI interactions, data changes,
+    and context managers that time and record tool calls and model inference."""
 
-    A delivery report carries the record but not its seq. A callback object per record
-    could carry it, but a broker outage leaves tens of thousands of them queued, each
-    one more object for every full garbage collection of the host process to walk: the
-    pauses grew past what a caller may wait. A dict of bytes to ints is not tracked by
-    the collector. A value in flight twice (a replay while the first copy is still
-    queued, or one entry emitted twice) holds a list of its seqs, oldest first.
-    """
-
-    def __init__(self) -> None:
-        self._seqs: dict[bytes, int | list[int]] = {}
-        self._lock = threading.Lock()
-
-    def add(self, value: bytes, seq: int) -> None:
-        with self._lock:
-            held = self._seqs.get(value)
-            if held is None:
-                self._seqs[value] = seq
-            elif isinstance(held, list):
-                held.append(seq)
-            else:
-                self._seqs[value] = [held, seq]
-
-    def take(self, value: bytes) -> int | None:
-        """The oldest seq in flight with this value, forgotten; None if there is none."""
-        with self._lock:
-            held = self._seqs.pop(value, None)
-            if not isinstance(held, list):
-                return held
-            seq = held.pop(0)
-            self._keep(value, held)
-            return seq
-
-    def discard(self, value: bytes, seq: int) -> None:
-        """Forget one copy that librdkafka refused."""
-        with self._lock:
-            held = self._seqs.pop(value, None)
-            if isinstance(held, list):
-                held.remove(seq)
-                self._keep(value, held)
-
-    def _keep(self, value: bytes, rest: list[int]) -> None:
-        # A list only ever holds two or more seqs, so `rest` has at least one.
-        self._seqs[value] = rest if len(rest) > 1 else rest[0]
-
-
-class ProducerCore:
-    """Spool, Kafka client and replayer. `AuditProducer` adds the event helpers."""
-
-    def __init__(
+    # -- generic -------------------------------------------------------------------
+    def log(
         self,
-        config: ProducerConfig,
+        event_type: int | str,
+        actor_id: str,
         *,
-        content: DigestPolicy | None = None,
-        vault: ContentVault | None = None,
-        clock: Clock = time.time_ns,
+        chain_id: str = "",
+        **fields: Any,
+    ) -> str:
+        """Record one event of any type. Fields are LogEntry field names."""
+        try:
+            entry = build_entry(event_type, actor_id=actor_id, clock=self.clock, **fields)
+        except (TypeError, ValueError) as exc:
+            if self.config.strict:
+                raise
+            log.error("audit event not built (%s); recording what is known", exc)
+            entry = build_entry(event_type, actor_id=actor_id, clock=self.clock)
+            entry.validation_issues.append(f"fields: {exc}")
+        if not entry.trace_id:
+            entry.trace_id, entry.span_id = current_trace()
+        return self.emit(entry, chain_id=chain_id)
+
+    # -- classic events ------------------------------------------------------------
+    def login(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_LOGIN, actor_id, **fields)
+
+    def logout(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_LOGOUT, actor_id, **fields)
+
+    def file_access(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_FILE_ACCESS, actor_id, **fields)
+
+    def policy_change(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_POLICY_CHANGE, actor_id, **fields)
+
+    def privilege_use(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PRIVILEGE_USE, actor_id, **fields)
+
+    def config_change(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_CONFIG_CHANGE, actor_id, **fields)
+
+    def data_export(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_DATA_EXPORT, actor_id, **fields)
+
+    def network_connection(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_NETWORK_CONNECTION, actor_id, **fields)
+
+    def process_start(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PROCESS_START, actor_id, **fields)
+
+    def process_stop(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PROCESS_STOP, actor_id, **fields)
+
+    def user_management(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_USER_MANAGEMENT, actor_id, **fields)
+
+    def resource_access(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_RESOURCE_ACCESS, actor_id, **fields)
+
+    # -- AI and agent events -------------------------------------------------------
+    def tool_invocation(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TOOL_INVOCATION, actor_id, **fields)
+
+    def model_inference(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MODEL_INFERENCE, actor_id, **fields)
+
+    def agent_decision(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_AGENT_DECISION, actor_id, **fields)
+
+    def delegation(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_DELEGATION, actor_id, **fields)
+
+    def context_access(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_CONTEXT_ACCESS, actor_id, **fields)
+
+    def prompt_execution(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PROMPT_EXECUTION, actor_id, **fields)
+
+    def guardrail_check(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_GUARDRAIL_CHECK, actor_id, **fields)
+
+    # -- MCP protocol events -------------------------------------------------------
+    def mcp_event(self, event_type: int | str, actor_id: str, **fields: Any) -> str:
+        """Any MCP event (EVENT_MCP_INITIALIZE ... EVENT_TRANSPORT_ERROR) by name or number."""
+        return self.log(event_type, actor_id, **fields)
+
+    def mcp_initialize(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MCP_INITIALIZE, actor_id, **fields)
+
+    def mcp_initialized(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MCP_INITIALIZED, actor_id, **fields)
+
+    def mcp_ping(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MCP_PING, actor_id, **fields)
+
+    def mcp_shutdown(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_MCP_SHUTDOWN, actor_id, **fields)
+
+    def tool_list(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TOOL_LIST, actor_id, **fields)
+
+    def resource_list(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_RESOURCE_LIST, actor_id, **fields)
+
+    def prompt_list(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_PROMPT_LIST, actor_id, **fields)
+
+    def resource_read(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_RESOURCE_READ, actor_id, **fields)
+
+    def sampling_request(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_SAMPLING_REQUEST, actor_id, **fields)
+
+    def sampling_response(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_SAMPLING_RESPONSE, actor_id, **fields)
+
+    def transport_connect(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TRANSPORT_CONNECT, actor_id, **fields)
+
+    def transport_disconnect(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TRANSPORT_DISCONNECT, actor_id, **fields)
+
+    def transport_error(self, actor_id: str, **fields: Any) -> str:
+        return self.log(pb.EVENT_TRANSPORT_ERROR, actor_id, **fields)
+
+    # -- AI interactions, with content protection ----------------------------------
+    def ai_interaction(
+        self,
+        input: str,
+        output: str,
+        provider: str | None = None,
+        model: str | None = None,
+        conversation_id: str | None = None,
+        safety_passed: bool = True,
+        detectors_triggered: list[str] | None = None,
+        block_reason: str | None = None,
+        alerts: list[str] | None = None,
+        latency_ms: float = 0.0,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        actor_id: str = "",
+        subject: str | None = None,
+        store_content: bool | None = None,
+        **fields: Any,
+    ) -> str:
+        """Record a model interaction. Prompt and answer never leave in clear: always a
+        keyed digest (equal texts correlate within the tenant), and with
+        `store_content` (default: the producer's setting) AES-256-GCM ciphertext under
+        the data key of `subject` (default: the conversation, else the tenant), which
+        `ContentVault.destroy(subject)` erases."""
+        entry = build_entry(
+            pb.EVENT_MODEL_INFERENCE,
+            actor_id=actor_id or provider or "model",
+            clock=self.clock,
+            outcome=pb.OUTCOME_SUCCESS if safety_passed else pb.OUTCOME_FAILURE_DENIED,
+            severity=pb.SEVERITY_INFO if safety_passed else pb.SEVERITY_WARNING,
+            duration_ms=latency_ms,
+            **fields,
+        )
+        ai = entry.ai
+        ai.SetInParent()
+        ai.provider = provider or ""
+        ai.request_model = model or ""
+        ai.conversation_id = conversation_id or ""
+        ai.safety_passed = safety_passed
+        ai.detectors_triggered.extend(detectors_triggered or [])
+        ai.block_reason = block_reason or ""
+        ai.alerts.extend(alerts or [])
+        if input_tokens is not None:
+            ai.input_tokens = input_tokens
+        if output_tokens is not None:
+            ai.output_tokens = output_tokens
+        if metadata:
+            entry.data.CopyFrom(struct_of(metadata))
+        encrypt = self.config.store_content if store_content is None else store_content
+        owner = subject or conversation_id or entry.tenant_id or self.config.tenant_id
+        for slot, text, indexes in (
+            ("input", input, ai.input_content),
+            ("output", output, ai.output_content),
+        ):
+            indexes.append(len(entry.content))
+            entry.content.append(self._content_ref(entry, slot, text, owner, encrypt))
+        entry.trace_id, entry.span_id = current_trace()
+        return self.emit(entry)
+
+    def _content_ref(
+        self, entry: pb.LogEntry, slot: str, text: str, subject: str, encrypt: bool
+    ) -> pb.ContentRef:
+        tenant = entry.tenant_id or self.config.tenant_id
+        if self.content is None:
+            entry.validation_issues.append(f"{slot}: no content key configured; text not recorded")
+            return pb.ContentRef(name=slot, length=len(text.encode()))
+        ref = self.content.content_ref(slot, text, tenant_id=tenant)
+        if encrypt:
+            if self.vault is None:
+                entry.validation_issues.append(
+                    f"{slot}: store_content without a vault; digest only"
+                )
+            else:
+                ref.encrypted.CopyFrom(
+                    self.vault.encrypt(subject, text.encode(), aad(entry.event_id, slot))
+                )
+        return ref
+
+    # -- data changes ----------------------------------------------------------------
+    def record_change(
+        self,
+        action: str,
+        actor_id: str,
+        resource_type: str,
+        resource_id: str,
+        old_values: Mapping[str, Any] | None = None,
+        new_values: Mapping[str, Any] | None = None,
+        *,
+        event_type: int | str = pb.EVENT_RESOURCE_ACCESS,
+        **fields: Any,
+    ) -> str:
+        """Record a data mutation with its before and after values."""
+        old, new = dict(old_values or {}), dict(new_values or {})
+        entry = build_entry(
+            event_type,
+            actor_id=actor_id,
+            clock=self.clock,
+            action=action,
+            resource=fields.pop("resource", f"{resource_type}/{resource_id}"),
+            **fields,
+        )
+        change = entry.change
+        change.resource_type = resource_type
+        change.resource_id = resource_id
+        if old:
+            change.old_values.CopyFrom(struct_of(old))
+        if new:
+            change.new_values.CopyFrom(struct_of(new))
+        change.changed_fields.extend(
+            sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        )
+        entry.trace_id, entry.span_id = current_trace()
+        return self.emit(entry)
+
+    # -- timing blocks and decorators ----------------------------------------------
+    @contextlib.contextmanager
+    def tool_call(
+        self,
+        actor_id: str,
+        tool_name: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Iterator[Call]:
+        """Time a tool call; records outcome, duration and the exception type if it
+        raised (the exception is re-raised)."""
+        call = Call()
+        started = time.perf_counter()
+        try:
+            yield call
+        except BaseException as exc:
+            self._record_call(
+                pb.EVENT_TOOL_INVOCATION, actor_id, tool_name, started, call, exc, arguments, fields
+            )
+            raise
+        self._record_call(
+            pb.EVENT_TOOL_INVOCATION, actor_id, tool_name, started, call, None, arguments, fields
+        )
+
+    @contextlib.contextmanager
+    def inference(self, actor_id: str, provider: str, model: str, **fields: Any) -> Iterator[Call]:
+        """Time a model call; set `input_tokens`, `output_tokens`, `finish_reason` on the
+        yielded object. Records failures with the exception type."""
+        call = Call()
+        started = time.perf_counter()
+        target = {"provider": provider, "model": model}
+        try:
+            yield call
+        except BaseException as exc:
+            self._record_call(
+                pb.EVENT_MODEL_INFERENCE,
+                actor_id,
+                f"models/{model}",
+                started,
+                call,
+                exc,
+                target,
+                fields,
+            )
+            raise
+        self._record_call(
+            pb.EVENT_MODEL_INFERENCE,
+            actor_id,
+            f"models/{model}",
+            started,
+            call,
+            None,
+            target,
+            fields,
+        )
+
+    def _record_call(
+        self,
+        event_type: int,
+        actor_id: str,
+        name: str,
+        started: float,
+        call: Call,
+        error: BaseException | None,
+        details: Mapping[str, Any] | None,
+        fields: dict[str, Any],
     ) -> None:
-        self.config = config
-        self.content = content
-        self.vault = vault
-        self.clock = clock
-        self.chain_id = config.chain_id or config.tenant_id
-        self._stats = Stats()
-        self._lock = threading.RLock()
-        self._started = False
-        self._closed = False
-        self._healthy = True
-        self._replay_from: int | None = None
-        self._acked: set[int] = set()
-        self._in_flight = InFlight()
-        # One bound method for every record: a new one per record would be what the
-        # in-flight map exists to avoid (see InFlight).
-        self._on_delivery = self._delivered
-        self._ack_lock = threading.Lock()
-        self._acked_below = 0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._kafka: Producer | None = None
-        self._spool: Spool | None = None
-
-    # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> None:
-        """Open the spool, connect, and replay what an earlier run left unacknowledged.
-        Called by the first event; call it early to replay at service start."""
-        with self._lock:
-            if self._started:
-                return
-            if self._closed:
-                raise RuntimeError("producer is closed")
-            self._spool = Spool(
-                self.config.spool_dir,
-                max_bytes=self.config.max_spool_bytes,
-                fsync=self.config.fsync,
+        duration = (time.perf_counter() - started) * 1000
+        outcome = pb.OUTCOME_SUCCESS if error is None else pb.OUTCOME_FAILURE_ERROR
+        message = f"{name} succeeded" if error is None else f"{name} failed: {type(error).__name__}"
+        entry = build_entry(
+            event_type,
+            actor_id=actor_id,
+            clock=self.clock,
+            outcome=outcome,
+            severity=pb.SEVERITY_INFO if error is None else pb.SEVERITY_ERROR,
+            duration_ms=round(duration, 3),
+            message=message,
+            **fields,
+        )
+        if event_type == pb.EVENT_TOOL_INVOCATION:
+            entry.resource = entry.resource or f"tools/{name}"
+            entry.mcp.tool_name = name
+            entry.mcp.method = "tools/call"
+            if details:
+                entry.mcp.tool_arguments.CopyFrom(struct_of(details))
+            if isinstance(call.result, Mapping):
+                entry.mcp.tool_result.CopyFrom(struct_of(call.result))
+        else:
+            entry.resource = entry.resource or name
+            entry.ai.provider = str((details or {}).get("provider", ""))
+            entry.ai.request_model = str((details or {}).get("model", ""))
+            if call.input_tokens is not None:
+                entry.ai.input_tokens = call.input_tokens
+            if call.output_tokens is not None:
+                entry.ai.output_tokens = call.output_tokens
+            if call.finish_reason:
+                entry.ai.finish_reasons.append(call.finish_reason)
+        if error is not None or call.extra:
+            entry.data.CopyFrom(
+                struct_of({**call.extra, **({"error_type": type(error).__name__} if error else {})})
             )
-            self._acked_below = self._spool.acked_below
-            self._kafka = Producer(
-                {
-                    "bootstrap.servers": self.config.bootstrap,
-                    "acks": "all",
-                    "enable.idempotence": True,
-                    "compression.type": "zstd",
-                    "linger.ms": self.config.linger_ms,
-                    # The same partitioner as Java clients and Faust: a chain's records land
-                    # on one partition whichever client wrote them.
-                    "partitioner": "murmur2_random",
-                    "message.timeout.ms": 300_000,
-                    **self.config.kafka,
-                }
-            )
-            if self._spool.next_seq > self._acked_below:
-                log.info(
-                    "spool has %d unacknowledged events from an earlier run; replaying",
-                    self._spool.next_seq - self._acked_below,
-                )
-                self._degrade(self._acked_below)
-            self._started = True
-            for name, target in (
-                ("audit-poll", self._poll_loop),
-                ("audit-replay", self._replay_loop),
-            ):
-                thread = threading.Thread(target=target, name=name, daemon=True)
-                thread.start()
-                self._threads.append(thread)
+        entry.trace_id, entry.span_id = current_trace()
+        self.emit(entry)
 
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until Kafka has acknowledged every event so far; False on timeout."""
-        if not self._started:
-            return True
-        assert self._kafka is not None and self._spool is not None
-        deadline = time.monotonic() + timeout
-        target = self._spool.next_seq
-        while time.monotonic() < deadline:
-            self._kafka.flush(min(0.5, max(0.0, deadline - time.monotonic())))
-            self._advance_acks()
-            if self._acked_below >= target:
-                return True
-            self._wake.set()
-        return False
+    def traced_tool(
+        self, actor_id: str, tool_name: str | None = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Decorator: record every call of the function as a tool invocation. Works on
+        plain and async functions."""
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Flush (up to `timeout`), stop the threads and close the spool. Events not yet
-        acknowledged stay in the spool for the next start."""
-        if not self._started or self._closed:
-            self._closed = True
-            return
-        self.flush(timeout)
-        self._stop.set()
-        self._wake.set()
-        for thread in self._threads:
-            thread.join(5)
-        self._advance_acks()
-        assert self._spool is not None
-        self._spool.close()
-        self._closed = True
+        def decorate(function: Callable[P, R]) -> Callable[P, R]:
+            name = tool_name or function.__name__
+            if asyncio.iscoroutinefunction(function):
 
-    def stats(self) -> dict[str, int]:
-        out = self._stats.as_dict()
-        out["pending"] = (self._spool.next_seq - self._acked_below) if self._spool else 0
-        return out
+                @functools.wraps(function)
+                async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                    with self.tool_call(actor_id, name) as call:
+                        value = await function(*args, **kwargs)
+                        call.result = _as_result(value)
+                        return value
 
-    def __enter__(self) -> ProducerCore:
-        self.start()
-        return self
+                return run_async  # type: ignore[return-value]
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            @functools.wraps(function)
+            def run(*args: P.args, **kwargs: P.kwargs) -> R:
+                with self.tool_call(actor_id, name) as call:
+                    value = function(*args, **kwargs)
+                    call.result = _as_result(value)
+                    return value
 
-    # -- emitting ------------------------------------------------------------------
-    def emit(self, entry: pb.LogEntry, *, chain_id: str = "") -> str:
-        """Validate, spool and send one LogEntry; returns its event id.
+            return run
 
-        Never raises unless the producer is strict (then `AuditValidationError` or
-        `SpoolFullError`). Failures are counted in `stats()` and logged.
-        """
-        try:
-            return self._emit(entry, chain_id or self.chain_id)
-        except (validation.AuditValidationError, SpoolFullError):
-            if self.config.strict:
-                raise
-            log.exception("audit event %s not recorded", entry.event_id)
-            return entry.event_id
-        except Exception:
-            if self.config.strict:
-                raise
-            log.exception("audit event %s: unexpected producer error", entry.event_id)
-            return entry.event_id
+        return decorate
 
-    def _emit(self, entry: pb.LogEntry, chain_id: str) -> str:
-        if not entry.tenant_id:
-            entry.tenant_id = self.config.tenant_id
-        if not entry.environment and self.config.environment:
-            entry.environment = self.config.environment
-        if not entry.component and self.config.component:
-            entry.component = self.config.component
-        if not entry.producer.sdk_name:
-            entry.producer.sdk_name = SDK_NAME
-        issues = validation.check(entry, chain_id, self.config.limits, strict=self.config.strict)
-        if issues:
-            self._stats.invalid += 1
-            log.warning(
-                "audit event %s recorded with issues: %s", entry.event_id, "; ".join(issues)
-            )
-            if not is_valid_chain_id(chain_id):
-                chain_id = self.config.tenant_id
-        value = entry.SerializeToString(deterministic=True)
-        key = chain_id.encode()
-        if not self._started:
-            self.start()
-        assert self._spool is not None
-        with self._lock:
-            try:
-                seq = self._spool.append(self.config.topic, key, value, RECORD_HEADERS)
-            except SpoolFullError:
-                self._stats.dropped += 1
-                log.error(
-                    "spool full: audit event %s dropped by the %r overflow policy",
-                    entry.event_id,
-                    self.config.overflow,
-                )
-                raise
-            self._stats.spooled += 1
-            if self._healthy:
-                self._send(seq, key, value, RECORD_HEADERS)
-        return entry.event_id
 
-    def _send(self, seq: int, key: bytes | None, value: bytes, hdrs: Any) -> bool:
-        """Hand one record to librdkafka; on a full queue switch to spool-only."""
-        if self._produce(seq, self.config.topic, key, value, hdrs):
-            return True
-        self._degrade(seq)
-        return False
-
-    def _produce(self, seq: int, topic: str, key: bytes | None, value: bytes, hdrs: Any) -> bool:
-        """Hand one record to librdkafka; False when its queue is full."""
-        assert self._kafka is not None
-        self._in_flight.add(value, seq)
-        try:
-            self._kafka.produce(
-                topic, key=key, value=value, headers=list(hdrs), on_delivery=self._on_delivery
-            )
-        except BufferError:
-            self._in_flight.discard(value, seq)
-            return False
-        self._stats.sent += 1
-        return True
-
-    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
-        seq = self._in_flight.take(msg.value() or b"")
-        if seq is None:
-            log.error("delivery report for a record not in flight (error: %s)", err)
-            return
-        if err is None:
-            self._acked.add(seq)
-            self._stats.acked += 1
-            return
-        self._stats.failed += 1
-        log.warning("audit event (spool seq %d) not delivered: %s; will replay", seq, err)
-        self._degrade(seq)
-
-    def _degrade(self, seq: int) -> None:
-        with self._lock:
-            self._healthy = False
-            if self._replay_from is None or seq < self._replay_from:
-                self._replay_from = seq
-        self._wake.set()
-
-    # -- background ----------------------------------------------------------------
-    def _advance_acks(self) -> None:
-        # Delivery callbacks run in whichever thread polls: the poll thread or flush().
-        with self._ack_lock:
-            acked, below = self._acked, self._acked_below
-            while below in acked:
-                acked.discard(below)
-                below += 1
-            if below != self._acked_below:
-                self._acked_below = below
-                assert self._spool is not None
-                self._spool.acknowledge(below)
-
-    def _poll_loop(self) -> None:
-        assert self._kafka is not None
-        assert self._spool is not None
-        while not self._stop.is_set():
-            self._kafka.poll(0.1)
-            self._advance_acks()
-            self._spool.sync_if_due()
-
-    def _replay_loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(1.0)
-            self._wake.clear()
-            with self._lock:
-                start = self._replay_from
-                self._replay_from = None
-            if start is not None:
-                self._replay(start)
-
-    def _replay(self, start: int) -> None:
-        """Send everything from `start` on that Kafka has not acknowledged, in order;
-        then, if nothing failed meanwhile, return to sending directly."""
-        assert self._spool is not None and self._kafka is not None
-        position = start
-        while not self._stop.is_set():
-            for record in self._spool.pending(position):
-                if record.seq < self._acked_below or record.seq in self._acked:
-                    position = record.seq + 1
-                    continue
-                while not self._stop.is_set() and not self._produce(
-                    record.seq, record.topic, record.key, record.value, record.headers
-                ):
-                    self._kafka.poll(0.2)
-                self._stats.replayed += 1
-                position = record.seq + 1
-                if self._replay_from is not None:  # a new failure: start over from there
-                    return
-            with self._lock:
-                if self._replay_from is not None:
-                    return
-                if position >= self._spool.next_seq:
-                    self._healthy = True
-                    log.info("spool replay caught up at seq %d", position)
-                    return
+def _as_result(value: Any) -> Any:
+    return value if isinstance(value, Mapping) else None

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditstream.clickhouse.sql import ident
 from auditstream.errors import AuditStreamError, ConfigError
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.query.named import QUERIES
-from auditstream.sinks.sql import ident
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)

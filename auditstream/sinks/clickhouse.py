@@ -17,13 +17,13 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
-from auditstream import failpoints
-from auditstream.config import Topics
+from auditstream.clickhouse import schema
+from auditstream.clickhouse.seqs import StoredSeqs
+from auditstream.clickhouse.sql import ident
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from auditstream.sinks import rows
+from auditstream.runtime import failpoints
+from auditstream.settings.config import Topics
 from auditstream.sinks.consumer import sink_consumer
-from auditstream.sinks.seqs import StoredSeqs
-from auditstream.sinks.sql import ident
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,14 @@ class ClickHouseSink:
             checkpoint = sealed.Checkpoint.FromString(value)
             if (checkpoint.chain_id, checkpoint.tree_size) not in self.checkpoints_stored:
                 self.checkpoints_stored.add((checkpoint.chain_id, checkpoint.tree_size))
-                self._checkpoints.append(rows.checkpoint_row(checkpoint))
+                self._checkpoints.append(schema.checkpoint_row(checkpoint))
         else:
             entry = sealed.SealedEntry.FromString(value)
             if self.stored.has(entry.chain_id, entry.seq):
                 SKIPPED.inc()
                 return
             self.stored.add(entry.chain_id, entry.seq)
-            self._events.append(rows.row(entry))
+            self._events.append(schema.row(entry))
         if not self._oldest:
             self._oldest = time.monotonic()
 
@@ -132,13 +132,13 @@ class ClickHouseSink:
         with self.lock:
             if self._events:
                 self.client.insert(
-                    f"{database}.audit_events", self._events, column_names=rows.COLUMNS
+                    f"{database}.audit_events", self._events, column_names=schema.COLUMNS
                 )
             if self._checkpoints:
                 self.client.insert(
                     f"{database}.audit_checkpoints",
                     self._checkpoints,
-                    column_names=rows.CHECKPOINT_COLUMNS,
+                    column_names=schema.CHECKPOINT_COLUMNS,
                 )
         INSERT_SECONDS.observe(time.perf_counter() - started)
         INSERTED.labels("audit_events").inc(len(self._events))

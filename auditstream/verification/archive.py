@@ -22,12 +22,12 @@ from google.protobuf.message import DecodeError
 
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
-from auditstream.core import merkle
-from auditstream.core.chain import ChainHead
+from auditstream.core import hashes, merkle
+from auditstream.core.chain import ChainHead, Link
 from auditstream.core.verify import Kind
 from auditstream.errors import FormatError
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from auditstream.verification.sources import Batch, Flag, Link
+from auditstream.verification.sources import Batch, Flag
 
 BATCH_ENTRIES = 4096
 
@@ -150,18 +150,7 @@ class ArchiveSource:
         links: list[Link] = []
         due: list[bool] = []
         for entry, removal_due in self._merged(chain_id, flag, seq_range):
-            links.append(
-                Link(
-                    entry.chain_id,
-                    entry.seq,
-                    entry.prev_hash,
-                    entry.body_digest,
-                    entry.entry_hash,
-                    entry.key_id,
-                    entry.mac,
-                    entry.body,
-                )
-            )
+            links.append(Link.from_proto(entry))
             due.append(removal_due)
             if len(links) >= BATCH_ENTRIES:
                 yield Batch(links, None, due)
@@ -263,7 +252,7 @@ def _check_claims(
         "count": len(entries) == manifest.count,
         "first_prev_hash": entries[0].prev_hash.hex() == manifest.first_prev_hash,
         "last_entry_hash": entries[-1].entry_hash.hex() == manifest.last_entry_hash,
-        "merkle_root": merkle.root([merkle.leaf_hash(e.entry_hash) for e in entries]).hex()
+        "merkle_root": merkle.root([hashes.leaf_hash(e.entry_hash) for e in entries]).hex()
         == manifest.merkle_root,
     }
     if with_bodies:

@@ -11,10 +11,10 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from auditstream.core.chain import ChainHead
-from auditstream.sinks import rows
-from auditstream.sinks.sql import ident
-from auditstream.verification.sources import Batch, Flag, Link
+from auditstream.clickhouse import schema
+from auditstream.clickhouse.sql import ident
+from auditstream.core.chain import ChainHead, Link
+from auditstream.verification.sources import Batch, Flag
 
 SKELETON = ("chain_id", "seq", "prev_hash", "body_digest", "entry_hash", "key_id", "mac", "body")
 # Whether an entry's content may have expired by now (both are verified columns too).
@@ -145,8 +145,8 @@ class ClickHouseSource:
         self, chains: list[str], seq_range: tuple[int, int] | None
     ) -> Iterator[tuple[str, Batch]]:
         """(chain, batch) for the chains' rows, ordered by chain, seq and entry hash."""
-        names = list(rows.VERIFIED if self.check_columns else EXPIRY)
-        select = [*SKELETON, *(rows.COMPARED_SQL.get(n, n) for n in names)]
+        names = list(schema.VERIFIED if self.check_columns else EXPIRY)
+        select = [*SKELETON, *schema.compared_sql(names)]
         where = "chain_id IN {chains:Array(String)}"
         params: dict[str, Any] = {"chains": chains}
         if seq_range is not None:

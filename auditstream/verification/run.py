@@ -16,10 +16,10 @@ from typing import Any, TextIO
 
 from google.protobuf.message import DecodeError
 
+from auditstream.clickhouse import schema
 from auditstream.core.keys import Keyring, NoteVerifier
 from auditstream.core.verify import ChainReport, ChainVerifier, Finding, Kind
 from auditstream.proto.v1.sealed_pb2 import SealedBody
-from auditstream.sinks import rows
 from auditstream.verification.sources import Batch, Source
 
 CROSS_CHECK = "cross-check"
@@ -135,7 +135,7 @@ def _start(source: Source, chain_id: str) -> Any:
 
 
 def _compared_row(body: SealedBody) -> dict[str, Any]:
-    return {name: values[0] for name, values in rows.compared_columns([body]).items()}
+    return {name: values[0] for name, values in schema.compared_columns([body]).items()}
 
 
 def _fed(batches: Iterator[Batch], verifier: ChainVerifier, progress: Progress) -> Iterator[Batch]:
@@ -174,7 +174,7 @@ def _odd_rows(batch: Batch) -> tuple[list[int], list[SealedBody]]:
             except DecodeError:
                 odd.add(index)
         bodies.append(body)
-    for name, expected in rows.compared_columns(bodies).items():
+    for name, expected in schema.compared_columns(bodies).items():
         stored = columns[name]
         if stored != expected:
             odd.update(i for i, (s, e) in enumerate(zip(stored, expected, strict=True)) if s != e)

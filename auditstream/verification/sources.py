@@ -6,23 +6,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from auditstream.core.chain import Link
 from auditstream.core.verify import Kind
 
 Flag = Callable[[int | None, Kind, str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """A stored entry's skeleton and body, as the verifier reads it."""
-
-    chain_id: str
-    seq: int
-    prev_hash: bytes
-    body_digest: bytes
-    entry_hash: bytes
-    key_id: str
-    mac: bytes
-    body: bytes
 
 
 @dataclass(frozen=True, slots=True)

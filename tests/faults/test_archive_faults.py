@@ -19,15 +19,15 @@ import pytest
 from auditstream.archive import lifecycle
 from auditstream.archive import segment as seg
 from auditstream.archive.store import S3Archive
-from auditstream.config import S3Settings
 from auditstream.devstack.procs import free_port
+from auditstream.settings.config import S3Settings
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.run import verify_sources
-from tests.archive_kit import positions, publish, sealed_outputs
-from tests.chains import KEYRING, SIGNER
-from tests.engine_kit import POLICY
-from tests.infra import s3_env, unique
-from tests.pipeline import REPO, create_pipeline
+from tests.support.archive_kit import positions, publish, sealed_outputs
+from tests.support.chains import KEYRING, SIGNER
+from tests.support.engine_kit import POLICY
+from tests.support.infra import s3_env, unique
+from tests.support.pipeline import REPO, create_pipeline
 
 pytestmark = [pytest.mark.faults]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra import Infra, unique
-from tests.pipeline import (
+from tests.support.infra import Infra, unique
+from tests.support.pipeline import (
     Feed,
     Keys,
     Supervisor,

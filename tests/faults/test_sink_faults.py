@@ -17,9 +17,9 @@ from confluent_kafka import Producer
 
 from auditstream.core.validate import RawRecord
 from auditstream.devstack.procs import free_port
-from auditstream.workload import generate
-from tests.engine_kit import sealer
-from tests.pipeline import REPO, create_pipeline
+from auditstream.samples.workload import generate
+from tests.support.engine_kit import sealer
+from tests.support.pipeline import REPO, create_pipeline
 
 pytestmark = [pytest.mark.faults]
 

@@ -18,19 +18,19 @@ from auditstream.archive import segment as seg
 from auditstream.archive.replay import replay
 from auditstream.archive.store import FileArchive
 from auditstream.cli import main
+from auditstream.clickhouse import migrations
 from auditstream.core.body import decode_body, encode_body
-from auditstream.core.chain import CHAIN_DOMAIN
+from auditstream.core.hashes import CHAIN_DOMAIN
 from auditstream.processors.engine import Outputs
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations
+from auditstream.settings.resources import schemas_dir
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.clickhouse import ClickHouseSource
 from auditstream.verification.run import Report, verify_sources
 from auditstream.verification.sources import Source
-from tests.archive_kit import sealed_outputs
-from tests.chains import KEYRING, SIGNER
-from tests.infra import Infra
-from tests.store_kit import load_archive, load_clickhouse
+from tests.support.archive_kit import sealed_outputs
+from tests.support.chains import KEYRING, SIGNER
+from tests.support.infra import Infra
+from tests.support.store_kit import load_archive, load_clickhouse
 
 pytestmark = [pytest.mark.faults]
 

@@ -18,22 +18,22 @@ from botocore.exceptions import ClientError
 from auditstream.archive import lifecycle
 from auditstream.archive import segment as seg
 from auditstream.archive.replay import replay
-from auditstream.archive.sink import ArchiveConfig, ArchiveSink
 from auditstream.archive.store import ArchiveConflictError, S3Archive
 from auditstream.cli import main
-from auditstream.config import S3Settings
+from auditstream.clickhouse import migrations, schema
 from auditstream.processors.engine import Outputs
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations, rows
+from auditstream.settings.config import S3Settings
+from auditstream.settings.resources import schemas_dir
+from auditstream.sinks.archive import ArchiveConfig, ArchiveSink
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.clickhouse import ClickHouseSource
 from auditstream.verification.run import verify_sources
-from tests.archive_kit import positions, publish, sealed_outputs
-from tests.chains import KEYRING, SIGNER
-from tests.engine_kit import POLICY
-from tests.infra import s3_env, unique
-from tests.pipeline import create_pipeline
+from tests.support.archive_kit import positions, publish, sealed_outputs
+from tests.support.chains import KEYRING, SIGNER
+from tests.support.engine_kit import POLICY
+from tests.support.infra import s3_env, unique
+from tests.support.pipeline import create_pipeline
 
 pytestmark = [pytest.mark.integration]
 SKELETON_DAYS = 30
@@ -66,7 +66,7 @@ class Pipeline:
         return S3Archive(self.bucket, "audit", S3Settings(**self._s3_fields()))
 
     def _s3_fields(self) -> dict[str, Any]:
-        from auditstream.config import Secret  # noqa: PLC0415
+        from auditstream.settings.config import Secret  # noqa: PLC0415
 
         return {
             "endpoint": self.env["AUDITSTREAM_S3_ENDPOINT"],
@@ -225,7 +225,7 @@ def test_segments_locked_per_class_and_replayable(
 
 
 def _table(client: Any, database: str) -> list[tuple[Any, ...]]:
-    columns = ", ".join(rows.COLUMNS)
+    columns = ", ".join(schema.COLUMNS)
     return client.query(
         f"SELECT {columns} FROM {database}.audit_events ORDER BY chain_id, seq",
         column_formats={"body": "bytes"},
@@ -233,7 +233,7 @@ def _table(client: Any, database: str) -> list[tuple[Any, ...]]:
 
 
 def _checkpoints(client: Any, database: str) -> list[tuple[Any, ...]]:
-    columns = ", ".join(rows.CHECKPOINT_COLUMNS)
+    columns = ", ".join(schema.CHECKPOINT_COLUMNS)
     return client.query(
         f"SELECT {columns} FROM {database}.audit_checkpoints ORDER BY chain_id, tree_size"
     ).result_rows

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from auditstream.clickhouse import migrations
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.query import AccessDeniedError, AuditQuery, AuditStore
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations
+from auditstream.samples.workload import Workload, generate
+from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
-from auditstream.workload import Workload, generate
-from tests.infra import Infra, unique
-from tests.pipeline import Worker, create_pipeline, produce
+from tests.support.infra import Infra, unique
+from tests.support.pipeline import Worker, create_pipeline, produce
 
 pytestmark = pytest.mark.integration
 TENANT = "tenant-000"

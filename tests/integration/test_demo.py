@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from auditstream.config import S3Settings
 from auditstream.devstack import procs
-from auditstream.examples import SEED_EXAMPLES
-from tests.infra import Infra, s3_env, unique
+from auditstream.samples.examples import SEED_EXAMPLES
+from auditstream.settings.config import S3Settings
+from tests.support.infra import Infra, s3_env, unique
 
 pytestmark = [pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from auditstream.config import S3Settings
-from auditstream.sinks import s3
+from auditstream.archive import s3
+from auditstream.settings.config import S3Settings
 
 pytestmark = pytest.mark.integration
 

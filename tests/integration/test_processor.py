@@ -18,9 +18,9 @@ from auditstream.core.keys import HmacKey
 from auditstream.proto.compat.lokryn.v020 import log_request_pb2 as v020
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from tests.infra import unique
-from tests.lokryn import Lokryn
-from tests.pipeline import Worker, create_pipeline, produce, read_topic
+from tests.support.infra import unique
+from tests.support.lokryn import Lokryn
+from tests.support.pipeline import Worker, create_pipeline, produce, read_topic
 from tests.unit.test_detectors import POSITIVE
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,6 @@ from confluent_kafka.cimpl import NewTopic
 
 from auditstream.core.content import DigestPolicy
 from auditstream.core.keys import HmacKey, Keyring
-from auditstream.examples import SEED_EXAMPLES, entry_fields
 from auditstream.producers import (
     AsyncAuditProducer,
     AuditLogHandler,
@@ -30,7 +29,8 @@ from auditstream.producers import (
 )
 from auditstream.producers.vault import aad
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from tests.infra import Infra, unique
+from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
+from tests.support.infra import Infra, unique
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -250,7 +250,7 @@ def test_kill_minus_nine_after_spooling_loses_nothing(kafka_bootstrap: str, tmp_
     child = subprocess.Popen(
         [
             sys.executable,
-            str(REPO / "tests" / "producer_crash_helper.py"),
+            str(REPO / "tests" / "support" / "producer_crash_helper.py"),
             str(spool),
             topic,
             "2000",
@@ -282,7 +282,8 @@ def test_a_twenty_second_broker_outage_loses_nothing_and_never_blocks(
     topic = new_topic(kafka_bootstrap)
     total, result = 50_000, tmp_path / "result.json"
     service = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "producer_outage_helper.py"), kafka_bootstrap, topic,
+        [sys.executable, str(REPO / "tests" / "support" / "producer_outage_helper.py"),
+         kafka_bootstrap, topic,
          str(tmp_path / "spool"), str(total), "1400", str(result)],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )  # fmt: skip

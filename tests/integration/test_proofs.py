@@ -13,14 +13,15 @@ import pytest
 
 from auditstream.cli import main
 from auditstream.core.body import decode_body
+from auditstream.core.proofs import check_consistency, check_inclusion
 from auditstream.errors import FormatError
 from auditstream.processors.engine import Outputs
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.verification import proofs
-from tests.archive_kit import sealed_outputs
-from tests.chains import SIGNER
-from tests.infra import Infra
-from tests.store_kit import load_clickhouse
+from tests.support.archive_kit import sealed_outputs
+from tests.support.chains import SIGNER
+from tests.support.infra import Infra
+from tests.support.store_kit import load_clickhouse
 
 pytestmark = [pytest.mark.integration]
 
@@ -101,7 +102,7 @@ def test_inclusion_proof_verifies_offline_and_breaks_on_any_change(
     for path, value in mutations(bundle):
         tampered = changed(bundle, path, value)
         try:
-            result = proofs.check_inclusion(tampered, [SIGNER.verifier])
+            result = check_inclusion(tampered, [SIGNER.verifier])
         except FormatError:
             continue
         assert not result.ok, f"a change at {path} went unnoticed"
@@ -120,12 +121,10 @@ def test_consistency_proof_between_checkpoints(
     sizes = [size for size, _ in stored.notes(chain_id)]
     assert len(sizes) >= 3
     bundle = proofs.build_consistency(stored, chain_id, sizes[0], sizes[-1])
-    assert proofs.check_consistency(bundle, [SIGNER.verifier]).ok
+    assert check_consistency(bundle, [SIGNER.verifier]).ok
     held = stored.notes(chain_id)[0][1]
-    assert proofs.check_consistency(bundle, [SIGNER.verifier], held=held).ok
-    assert not proofs.check_consistency(
-        bundle, [SIGNER.verifier], held=stored.notes(chain_id)[1][1]
-    ).ok
+    assert check_consistency(bundle, [SIGNER.verifier], held=held).ok
+    assert not check_consistency(bundle, [SIGNER.verifier], held=stored.notes(chain_id)[1][1]).ok
     path_file = tmp_path / "consistency.json"
     path_file.write_text(json.dumps(bundle))
     assert main(["verify-consistency", str(path_file), "--pubkey", str(pubkey)]) == 0
@@ -134,11 +133,11 @@ def test_consistency_proof_between_checkpoints(
     assert middle["proof"]
     for index in range(len(middle["proof"])):
         broken = changed(middle, ("proof", index), "00" * 32)
-        assert not proofs.check_consistency(broken, [SIGNER.verifier]).ok
+        assert not check_consistency(broken, [SIGNER.verifier]).ok
     swapped = middle | {
         "old_checkpoint": middle["new_checkpoint"],
         "new_checkpoint": middle["old_checkpoint"],
     }
-    assert not proofs.check_consistency(swapped, [SIGNER.verifier]).ok
+    assert not check_consistency(swapped, [SIGNER.verifier]).ok
     path_file.write_text(json.dumps(changed(middle, ("proof", 0), "11" * 32)))
     assert main(["verify-consistency", str(path_file), "--pubkey", str(pubkey)]) == 1

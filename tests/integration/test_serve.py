@@ -17,9 +17,9 @@ import pytest
 
 from auditstream.query.api import token_digest
 from auditstream.query.named import QUERIES
-from auditstream.workload import Workload, generate
-from tests.infra import unique
-from tests.pipeline import REPO, Worker, create_pipeline, produce
+from auditstream.samples.workload import Workload, generate
+from tests.support.infra import unique
+from tests.support.pipeline import REPO, Worker, create_pipeline, produce
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,12 @@ import pytest
 from auditstream.archive import lifecycle
 from auditstream.archive import segment as seg
 from auditstream.archive.store import ArchiveConflictError, FileArchive
-from auditstream.core import merkle
+from auditstream.core import hashes, merkle
 from auditstream.core.retention import parse_policy
 from auditstream.errors import FormatError
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
-from auditstream.resources import default_policy_file
-from tests.archive_kit import sealed_outputs
+from auditstream.settings.resources import default_policy_file
+from tests.support.archive_kit import sealed_outputs
 
 POLICY = parse_policy(default_policy_file().read_text())
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
@@ -38,7 +38,7 @@ def test_segment_round_trip_and_manifest() -> None:
     m = built.manifest
     assert (m.first_seq, m.last_seq, m.count) == (0, 119, 120) and m.seqs == [[0, 119]]
     assert m.segment_sha256 == hashlib.sha256(built.segment).hexdigest()
-    assert m.merkle_root == merkle.root([merkle.leaf_hash(e.entry_hash) for e in entries]).hex()
+    assert m.merkle_root == merkle.root([hashes.leaf_hash(e.entry_hash) for e in entries]).hex()
     assert m.segment_key.startswith("v1/segments/standard/tenant-000/tenant-000/")
     assert seg.Manifest.from_bytes(m.to_bytes()) == m
     again = seg.build_segment(entries, retention_class="standard", checkpoint="note", now=NOW)

@@ -8,10 +8,11 @@ import struct
 import pytest
 
 from auditstream.core.body import decode_body, encode_body
-from auditstream.core.chain import GENESIS_HASH, Chain, ChainHead, Link, entry_hash, seal
-from auditstream.core.merkle import leaf_hash, root
+from auditstream.core.chain import Chain, ChainHead, Link, seal
+from auditstream.core.hashes import GENESIS_HASH, entry_hash, leaf_hash
+from auditstream.core.merkle import root
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from tests.chains import KEY, body, build
+from tests.support.chains import KEY, body, build
 
 
 def test_entry_hash_is_the_normative_formula() -> None:

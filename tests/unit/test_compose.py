@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from auditstream.cli import build_parser
-from auditstream.config import CONFIG_ENV, ENV_VARS, SECRET_ENV_VARS, load_settings
 from auditstream.devstack.build import KAFKA_VERSION
 from auditstream.devstack.paths import resource
 from auditstream.errors import ConfigError
-from tests.infra import CLICKHOUSE_IMAGE, MINIO_IMAGE
+from auditstream.settings.config import CONFIG_ENV, ENV_VARS, SECRET_ENV_VARS, load_settings
+from tests.support.infra import CLICKHOUSE_IMAGE, MINIO_IMAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -54,7 +54,7 @@ WORKER_KEYS = (
 PIPELINE = {"keys generate", "migrate", "archive init", "worker", "sink clickhouse", "sink s3"}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 SHELL_OPERATORS = {">", ">>", "<", "|", "||", "&&", ";", "&", "2>&1"}
-# What the image build reads (pyproject's readme is README.md; see auditstream.resources).
+# What the image build reads (pyproject's readme is README.md; see auditstream.settings.resources).
 BUILD_INPUTS = ("pyproject.toml", "README.md", "auditstream")
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from auditstream.config import ENV_VARS, Secret, load_settings
 from auditstream.errors import ConfigError
+from auditstream.settings.config import ENV_VARS, Secret, load_settings
 
 
 def test_defaults() -> None:

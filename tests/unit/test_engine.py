@@ -14,8 +14,8 @@ from auditstream.processors.engine import Outputs, RecoveryError
 from auditstream.proto.compat.lokryn.v020 import log_request_pb2 as v020
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from tests.chains import KEYRING, SIGNER
-from tests.engine_kit import T0_MS, login, record, sealer
+from tests.support.chains import KEYRING, SIGNER
+from tests.support.engine_kit import T0_MS, login, record, sealer
 
 NOW = T0_MS * 1_000_000
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditstream import keyfiles
 from auditstream.core.chain import Chain, ChainHead
 from auditstream.core.checkpoint import sign_checkpoint
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.verify import Kind, verify_chain
-from tests.chains import body
+from auditstream.settings import keyfiles
+from tests.support.chains import body
 
 
 def test_rotated_keys_still_verify_old_entries(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditstream import keyfiles
 from auditstream.core.keys import HmacKey, Keyring
 from auditstream.errors import KeyMaterialError, UnknownKeyError
+from auditstream.settings import keyfiles
 
 
 @given(secret=st.binary(min_size=32, max_size=200), data=st.binary(max_size=300))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from auditstream.logs import JsonFormatter, dict_config
+from auditstream.runtime.logs import JsonFormatter, dict_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from auditstream.examples import SEED_EXAMPLES, entry_fields
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from tests.lokryn import Lokryn
+from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
+from tests.support.lokryn import Lokryn
 
 SHARED_FIELDS = {
     "event_type",

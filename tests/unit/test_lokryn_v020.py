@@ -21,8 +21,8 @@ from auditstream.core.lokryn import (
 from auditstream.errors import AdapterError
 from auditstream.proto.compat.lokryn.v020 import log_request_pb2 as v020
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from tests.lokryn import Lokryn
-from tests.lokryn_mapping import check_request, content_texts
+from tests.support.lokryn import Lokryn
+from tests.support.lokryn_mapping import check_request, content_texts
 
 POLICY = DigestPolicy(HmacKey("salt-1", bytes(range(40))))
 TENANT = "acme"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from auditstream.clickhouse import migrations
 from auditstream.errors import ConfigError
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations
+from auditstream.settings.resources import schemas_dir
 
 FOLDER = schemas_dir() / "clickhouse"
 

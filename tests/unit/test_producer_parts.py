@@ -10,8 +10,8 @@ import pytest
 
 from auditstream.core.keys import HmacKey, Keyring
 from auditstream.producers import AuditProducer, ProducerConfig, events, validation
-from auditstream.producers.producer import InFlight
 from auditstream.producers.spool import Spool, SpoolError, SpoolFullError
+from auditstream.producers.transport import InFlight
 from auditstream.producers.vault import (
     ContentDecryptionError,
     ContentUnavailableError,

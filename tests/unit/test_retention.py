@@ -7,7 +7,7 @@ import pytest
 from auditstream.core.retention import DAY_NS, parse_policy
 from auditstream.errors import ConfigError
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from auditstream.resources import default_policy_file
+from auditstream.settings.resources import default_policy_file
 
 DEFAULT = parse_policy(default_policy_file().read_text())
 T0 = 1_767_225_600 * 10**9

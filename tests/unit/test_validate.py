@@ -9,7 +9,7 @@ from auditstream.core.validate import Accepted, Limits, Rejected, Validator
 from auditstream.proto.compat.lokryn.v020 import log_request_pb2 as v020
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1.sealed_pb2 import DeadLetterReason as R
-from tests.engine_kit import CONTENT, T0_MS, login, record
+from tests.support.engine_kit import CONTENT, T0_MS, login, record
 
 VALIDATOR = Validator(Limits(max_record_bytes=4096), CONTENT)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from auditstream.core import merkle
+from auditstream.core import hashes, merkle
 
 REPO = Path(__file__).resolve().parent.parent.parent
 VECTORS = json.loads((REPO / "tests" / "vectors" / "auditstream-v1.json").read_text())
@@ -42,7 +42,7 @@ def test_checkpoint_vector_signature_and_root() -> None:
     text += "\n"
     origin, size, root_b64 = text.splitlines()
     assert origin == "auditstream/" + VECTORS["chain_id"]
-    leaves = [merkle.leaf_hash(bytes.fromhex(e["entry_hash"])) for e in VECTORS["entries"]]
+    leaves = [hashes.leaf_hash(bytes.fromhex(e["entry_hash"])) for e in VECTORS["entries"]]
     assert int(size) == len(leaves)
     assert (
         base64.b64decode(root_b64)

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditstream.core.body import decode_body
-from auditstream.core.chain import Chain, ChainHead, Link, entry_hash, seal
+from auditstream.core.chain import Chain, ChainHead, Link, seal
+from auditstream.core.hashes import entry_hash
 from auditstream.core.keys import HmacKey, Keyring, NoteSigner
 from auditstream.core.verify import ChainVerifier, Kind, verify_chain
 from auditstream.proto.v1.sealed_pb2 import SealedBody
-from tests.chains import KEY, KEYRING, SIGNER, body, build, checkpoint, flip
+from tests.support.chains import KEY, KEYRING, SIGNER, body, build, checkpoint, flip
 
 CHAIN = "tenant-a"
 

@@ -36,28 +36,28 @@ from typing import Any, TextIO
 
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from auditstream import keyfiles
 from auditstream.archive import lifecycle
-from auditstream.archive.sink import ArchiveConfig, ArchiveSink
 from auditstream.archive.store import FileArchive, S3Archive, open_archive
-from auditstream.config import Settings, Topics
+from auditstream.clickhouse import migrations
+from auditstream.clickhouse.client import connect
 from auditstream.core.content import DigestPolicy
 from auditstream.core.retention import parse_policy
 from auditstream.devstack import kafka, procs
 from auditstream.devstack import stack as devstack
 from auditstream.errors import AuditStreamError
-from auditstream.examples import SEED_EXAMPLES, entry_fields
 from auditstream.processors.topics import ensure_topics
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.query.store import AuditQuery, AuditStore
-from auditstream.resources import default_policy_file, schemas_dir
-from auditstream.sinks import migrations
+from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
+from auditstream.samples.workload import Workload, generate
+from auditstream.settings import keyfiles
+from auditstream.settings.config import Settings, Topics
+from auditstream.settings.resources import default_policy_file, schemas_dir
+from auditstream.sinks.archive import ArchiveConfig, ArchiveSink
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
-from auditstream.sinks.client import connect
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.clickhouse import ClickHouseSource
 from auditstream.verification.run import Report, verify_sources
-from auditstream.workload import Workload, generate
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from confluent_kafka import Producer
 from auditstream.core.validate import RawRecord
 from auditstream.processors.engine import Outputs
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from auditstream.workload import Workload, generate
-from tests.engine_kit import sealer
+from auditstream.samples.workload import Workload, generate
+from tests.support.engine_kit import sealer
 
 LONG_KEPT = (pb.EVENT_PRIVILEGE_USE, pb.EVENT_POLICY_CHANGE, pb.EVENT_USER_MANAGEMENT)
 

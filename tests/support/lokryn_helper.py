@@ -22,7 +22,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from lokryn_compliance_log.v1 import logentry_pb2 as lokryn
 
-from auditstream.examples import SEED_EXAMPLES, entry_fields
+from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
 
 
 def as_dict(message: Message) -> dict[str, Any]:

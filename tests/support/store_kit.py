@@ -8,26 +8,26 @@ from collections import defaultdict
 from typing import Any
 
 from auditstream.archive import segment as seg
-from auditstream.archive.sink import write_segment
 from auditstream.archive.store import FileArchive, S3Archive
+from auditstream.clickhouse import migrations, schema
 from auditstream.core.body import decode_body
 from auditstream.processors.engine import Outputs
 from auditstream.proto.v1 import sealed_pb2 as sealed
-from auditstream.resources import schemas_dir
-from auditstream.sinks import migrations, rows
+from auditstream.settings.resources import schemas_dir
+from auditstream.sinks.archive import write_segment
 
 
 def load_clickhouse(client: Any, database: str, outputs: Outputs) -> None:
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
     entries = [sealed.SealedEntry.FromString(v) for _, v in outputs.sealed]
     client.insert(
-        f"{database}.audit_events", [rows.row(e) for e in entries], column_names=rows.COLUMNS
+        f"{database}.audit_events", [schema.row(e) for e in entries], column_names=schema.COLUMNS
     )
     checkpoints = [sealed.Checkpoint.FromString(v) for _, v in outputs.checkpoints]
     client.insert(
         f"{database}.audit_checkpoints",
-        [rows.checkpoint_row(c) for c in checkpoints],
-        column_names=rows.CHECKPOINT_COLUMNS,
+        [schema.checkpoint_row(c) for c in checkpoints],
+        column_names=schema.CHECKPOINT_COLUMNS,
     )
 
 

@@ -1,4 +1,4 @@
-"""`auditstream demo`: run the whole pipeline on local services (see auditstream.demo)."""
+"""`auditstream demo`: run the whole pipeline on local services (see auditstream.cli.demo.run)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from auditstream.demo import Demo, DemoOptions, interrupt_on_sigterm  # noqa: PLC0415
+    from auditstream.cli.demo.run import Demo, DemoOptions, interrupt_on_sigterm  # noqa: PLC0415
 
     if args.events < 0 or args.tenants < 1:
         print("auditstream demo: --events must be >= 0 and --tenants >= 1", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditstream.sinks.sql import ident
+from auditstream.clickhouse.sql import ident
 
 
 class StoredSeqs:

@@ -9,8 +9,8 @@ from auditstream.core.retention import parse_policy
 from auditstream.core.validate import Limits, RawRecord, Validator
 from auditstream.processors.engine import EngineConfig, PartitionSealer
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from auditstream.resources import default_policy_file
-from tests.chains import KEYRING, SIGNER
+from auditstream.settings.resources import default_policy_file
+from tests.support.chains import KEYRING, SIGNER
 
 POLICY = parse_policy(default_policy_file().read_text())
 CONTENT = DigestPolicy(HmacKey("salt", bytes(range(50, 90))))

@@ -114,7 +114,7 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_POLICY_FILE": ("", "policy_file"),
     "AUDITSTREAM_METRICS_PORT": ("", "metrics_port"),
 }
-# Read elsewhere, by name, because they carry key material (auditstream.keyfiles).
+# Read elsewhere, by name, because they carry key material (auditstream.settings.keyfiles).
 SECRET_ENV_VARS: Final = (
     "AUDITSTREAM_HMAC_KEYS",
     "AUDITSTREAM_CHECKPOINT_KEY",

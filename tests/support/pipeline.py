@@ -23,15 +23,15 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 
-from auditstream import keyfiles
-from auditstream.config import Topics as TopicSettings
 from auditstream.core.body import decode_body
 from auditstream.core.verify import ChainReport, ChainVerifier
 from auditstream.devstack.procs import free_port
 from auditstream.proto.v1.sealed_pb2 import Checkpoint, SealedEntry
-from auditstream.workload import Workload, generate
+from auditstream.samples.workload import Workload, generate
+from auditstream.settings import keyfiles
+from auditstream.settings.config import Topics as TopicSettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -379,7 +379,7 @@ def check_sealed(bootstrap: str, topics: Topics, keys: Keys, expected: int) -> R
 def create_pipeline(bootstrap: str, partitions: int, folder: Path) -> tuple[Topics, Keys]:
     """Fresh, uniquely named pipeline topics and fresh keys."""
     from auditstream.processors.topics import ensure_topics  # noqa: PLC0415
-    from tests.infra import unique  # noqa: PLC0415
+    from tests.support.infra import unique  # noqa: PLC0415
 
     topics = Topics(unique("pipe"), partitions)
     ensure_topics(bootstrap, topics.settings())

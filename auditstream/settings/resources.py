@@ -6,7 +6,7 @@ from pathlib import Path
 
 from auditstream.errors import ConfigError
 
-SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
 
 def schemas_dir() -> Path:

@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import Counter as Metric
 
-from auditstream import failpoints
 from auditstream.archive import segment as seg
 from auditstream.archive.store import ArchiveStore
-from auditstream.config import Topics
+from auditstream.clickhouse.seqs import StoredSeqs
 from auditstream.core.body import decode_body
 from auditstream.errors import AuditStreamError
 from auditstream.proto.v1 import sealed_pb2 as sealed
+from auditstream.runtime import failpoints
+from auditstream.settings.config import Topics
 from auditstream.sinks.consumer import sink_consumer
-from auditstream.sinks.seqs import StoredSeqs
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from testcontainers.community.clickhouse import ClickHouseContainer
 from testcontainers.community.kafka import KafkaContainer
 from testcontainers.community.minio import MinioContainer
 
-from auditstream.config import S3Settings, Secret
 from auditstream.devstack import clickhouse, kafka, minio
+from auditstream.settings.config import S3Settings, Secret
 
 MODE_ENV = "AUDITSTREAM_TEST_INFRA"
 MODES = ("auto", "local", "containers", "external")

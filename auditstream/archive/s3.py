@@ -8,8 +8,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from auditstream.config import S3Settings
 from auditstream.errors import AuditStreamError
+from auditstream.settings.config import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
