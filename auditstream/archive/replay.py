@@ -12,7 +12,7 @@ from typing import Any
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
 from auditstream.clickhouse import schema
-from auditstream.clickhouse.seqs import StoredSeqs
+from auditstream.clickhouse.seqs import stored_seqs
 from auditstream.clickhouse.sql import ident
 from auditstream.errors import FormatError
 from auditstream.proto.v1 import sealed_pb2 as sealed
@@ -80,7 +80,7 @@ def replay(
 ) -> ReplayResult:
     """Insert the archive's entries (and checkpoints) that the store does not have."""
     table = f"{ident(database)}.audit_events"
-    stored = StoredSeqs.load(client, database)
+    stored = stored_seqs(client, database)
     result = ReplayResult()
     pending: list[list[Any]] = []
     for manifest in manifests(archive, tenant):

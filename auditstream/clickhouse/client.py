@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import clickhouse_connect
 
@@ -13,7 +15,58 @@ from auditstream.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def connect(dsn: str) -> Any:
+class QueryResult(Protocol):
+    """What this package reads of a clickhouse-connect query result."""
+
+    @property
+    def result_rows(self) -> Sequence[Sequence[Any]]: ...
+    @property
+    def column_names(self) -> Sequence[str]: ...
+
+
+class ClickHouseClient(Protocol):
+    """The part of clickhouse-connect's client this package uses (chdb and HTTP alike)."""
+
+    def query(
+        self,
+        query: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+        *,
+        column_formats: dict[str, str | dict[str, str]] | None = None,
+    ) -> QueryResult: ...
+
+    def query_column_block_stream(
+        self,
+        query: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+        *,
+        column_formats: dict[str, str | dict[str, str]] | None = None,
+    ) -> AbstractContextManager[Iterable[Sequence[Sequence[Any]]]]: ...
+
+    def command(
+        self,
+        cmd: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        settings: dict[str, Any] | None = None,
+    ) -> object: ...
+
+    def insert(
+        self,
+        table: str,
+        data: Sequence[Sequence[Any]],
+        column_names: Sequence[str] = ...,
+        *,
+        column_oriented: bool = False,
+        settings: dict[str, Any] | None = None,
+    ) -> object: ...
+
+    def close(self) -> None: ...
+
+
+def connect(dsn: str) -> ClickHouseClient:
     """A clickhouse-connect client. For chdb the folder is created first.
 
     Remember: one process may open a chdb path, and a process only one path
@@ -26,7 +79,8 @@ def connect(dsn: str) -> Any:
             f"unsupported ClickHouse DSN {redact(dsn)!r}: use chdb:///path or http(s)://"
         )
     try:
-        return clickhouse_connect.get_client(dsn=dsn)
+        client: ClickHouseClient = clickhouse_connect.get_client(dsn=dsn)
+        return client
     except Exception as exc:
         raise ConfigError(f"cannot open ClickHouse at {redact(dsn)}: {exc}") from exc
 

@@ -16,7 +16,8 @@ from auditstream.devstack import procs
 from auditstream.devstack.build import KAFKA_VERSION, kafka_jars
 from auditstream.devstack.paths import resource
 
-HEAP = os.environ.get("AUDITSTREAM_KAFKA_HEAP", "512m")
+HEAP_ENV = "AUDITSTREAM_KAFKA_HEAP"
+DEFAULT_HEAP = "512m"
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def start(
             raise procs.ServiceError(f"formatting Kafka storage failed:\n{procs.tail(format_log)}")
     log_file = home / "broker.log"
     pid = procs.start_detached(
-        _java(jars, "kafka.Kafka", str(config), heap=HEAP),
+        _java(jars, "kafka.Kafka", str(config), heap=os.environ.get(HEAP_ENV, DEFAULT_HEAP)),
         log_file=log_file,
         pid_file=home / "broker.pid",
         niceness=niceness,

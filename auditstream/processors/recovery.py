@@ -16,6 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from auditstream.core.chain import Link
 from auditstream.errors import AuditStreamError
 from auditstream.proto.v1.sealed_pb2 import ChainSnapshot, SealedEntry
+from auditstream.runtime.logs import KAFKA_LOGGER
 
 log = logging.getLogger(__name__)
 TRANSPORT = KafkaError._TRANSPORT  # broker went away; librdkafka reconnects by itself
@@ -39,6 +40,7 @@ def _read(
         {
             "bootstrap.servers": bootstrap,
             "group.id": "auditstream-recovery",  # never commits; assign() only
+            "logger": KAFKA_LOGGER,
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "enable.partition.eof": True,
@@ -70,7 +72,9 @@ def _read(
 
 def _watermarks(bootstrap: str, topic: str, partition: int, timeout: float) -> tuple[int, int]:
     """Low and high offsets, retried while the broker is (re)starting."""
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "auditstream-recovery"})
+    probe = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "auditstream-recovery", "logger": KAFKA_LOGGER}
+    )
     deadline = time.monotonic() + timeout
     try:
         while True:

@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from auditstream.errors import ConfigError
+from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.settings.config import Topics
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def ensure_topics(bootstrap: str, topics: Topics, timeout: float = 30.0) -> list
 
     Returns the names created.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap}, logger=KAFKA_LOGGER)
     specs = pipeline_topics(topics)
     existing = admin.list_topics(timeout=timeout).topics
     for spec in specs:

@@ -4,10 +4,10 @@ from auditstream.producers import AuditProducer, ProducerConfig
 """
 
 from auditstream.producers.aio import AsyncAuditProducer
+from auditstream.producers.config import ProducerConfig
 from auditstream.producers.logging_handler import AuditLogHandler
 from auditstream.producers.producer import AuditProducer, Call
 from auditstream.producers.spool import SpoolFullError
-from auditstream.producers.transport import ProducerConfig
 from auditstream.producers.validation import AuditValidationError, EventLimits
 from auditstream.producers.vault import (
     ContentDecryptionError,

@@ -79,9 +79,12 @@ def uuid7(now_ns: int, rand: bytes | None = None) -> str:
 
 
 def enum_value(enum: Any, value: int | str, field: str) -> int:
-    """Accept an enum number or its name (with or without the prefix)."""
+    """Accept an enum number or its name (with or without the prefix); anything else is
+    -1, which validation refuses naming the field."""
     if isinstance(value, int):
         return value
+    if not isinstance(value, str):
+        return -1
     try:
         return int(enum.Value(value))
     except ValueError:

@@ -7,7 +7,10 @@
     with producer.tool_call("agent-001", "database_query") as call:
         call.result = {"rows_returned": 42}
 
-Every method returns the event id and never raises (unless the producer is strict).
+Every method returns the event id and never raises (unless the producer is strict):
+in tolerant mode (the default) an event whose arguments cannot be used is still
+recorded, with what is known and a `validation_issues` marker, and counted as invalid.
+Events go through `Transport` (spool, then Kafka).
 """
 
 from __future__ import annotations
@@ -21,14 +24,21 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-from auditstream.producers.events import build_entry, struct_of
-from auditstream.producers.transport import ProducerCore
-from auditstream.producers.vault import aad
+from auditstream.core.chain import is_valid_chain_id
+from auditstream.core.content import DigestPolicy
+from auditstream.producers import validation
+from auditstream.producers.config import ProducerConfig
+from auditstream.producers.events import Clock, build_entry, enum_value, struct_of
+from auditstream.producers.spool import SpoolFullError
+from auditstream.producers.transport import Transport
+from auditstream.producers.vault import ContentVault, aad
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
+SDK_NAME = "auditstream-python"
+MAX_ACTOR_CHARS = 256
 
 
 @functools.cache
@@ -65,9 +75,126 @@ class Call:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class AuditProducer(ProducerCore):
+class AuditProducer:
     """Producer with a helper for every event type, AI interactions, data changes,
-    and context managers that time and record tool calls and model inference."""
+    and context managers that time and record tool calls and model inference.
+
+    Nothing is opened until the first event (or `start()`)."""
+
+    def __init__(
+        self,
+        config: ProducerConfig,
+        *,
+        content: DigestPolicy | None = None,
+        vault: ContentVault | None = None,
+        clock: Clock = time.time_ns,
+    ) -> None:
+        self.config = config
+        self.content = content
+        self.vault = vault
+        self.clock = clock
+        self.chain_id = config.chain_id or config.tenant_id
+        self.transport = Transport(config)
+        self._invalid = 0  # events recorded with validation issues
+        self._dropped = 0  # events not recorded (overflow policy, producer errors)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> None:
+        """Open the spool, connect, and replay what an earlier run left unacknowledged.
+        Called by the first event; call it early to replay at service start."""
+        self.transport.start()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until Kafka has acknowledged every event so far; False on timeout."""
+        return self.transport.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Wait up to `timeout` (default `config.close_timeout_s`, 5 s) for Kafka, then
+        stop. Events not yet acknowledged are safe in the spool for the next start."""
+        self.transport.close(timeout)
+
+    def stats(self) -> dict[str, int]:
+        return {**self.transport.stats(), "invalid": self._invalid, "dropped": self._dropped}
+
+    def __enter__(self) -> AuditProducer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- emitting ------------------------------------------------------------------
+    def emit(self, entry: pb.LogEntry, *, chain_id: str = "") -> str:
+        """Validate, spool and send one LogEntry; returns its event id.
+
+        Never raises unless the producer is strict (then `AuditValidationError` or
+        `SpoolFullError`), or overflow is "raise" and the spool is full. Failures are
+        counted in `stats()` and logged.
+        """
+        try:
+            return self._emit(entry, chain_id or self.chain_id)
+        except SpoolFullError:
+            self._dropped += 1
+            log.error(
+                "spool full: audit event %s dropped by the %r overflow policy",
+                entry.event_id,
+                self.config.overflow,
+            )
+            if self.config.strict or self.config.overflow == "raise":
+                raise
+            return entry.event_id
+        except Exception:
+            if self.config.strict:
+                raise
+            self._dropped += 1
+            log.exception("audit event %s not recorded: producer error", entry.event_id)
+            return entry.event_id
+
+    def _emit(self, entry: pb.LogEntry, chain_id: str) -> str:
+        if not entry.tenant_id:
+            entry.tenant_id = self.config.tenant_id
+        if not entry.environment and self.config.environment:
+            entry.environment = self.config.environment
+        if not entry.component and self.config.component:
+            entry.component = self.config.component
+        if not entry.producer.sdk_name:
+            entry.producer.sdk_name = SDK_NAME
+        issues = validation.check(entry, chain_id, self.config.limits, strict=self.config.strict)
+        if issues:
+            log.warning(
+                "audit event %s recorded with issues: %s", entry.event_id, "; ".join(issues)
+            )
+            if not is_valid_chain_id(chain_id):
+                chain_id = self.config.tenant_id
+        if entry.validation_issues:
+            self._invalid += 1
+        self.transport.send(chain_id.encode(), entry.SerializeToString(deterministic=True))
+        return entry.event_id
+
+    def _record(self, build: Callable[[], pb.LogEntry], event_type: int, actor_id: object) -> str:
+        """Emit what `build` makes; in tolerant mode, an event it cannot build from its
+        arguments is recorded as `_unusable`."""
+        try:
+            entry = build()
+        except Exception as exc:
+            return self._unusable(event_type, actor_id, exc)
+        return self.emit(entry)
+
+    def _unusable(self, event_type: int, actor_id: object, exc: Exception) -> str:
+        """Tolerant mode: the arguments of an event could not be used. Record the event
+        with what is certain, its type and actor, and the problem as a marker."""
+        if self.config.strict:
+            raise exc
+        log.error("audit event arguments rejected (%s); recording what is known", exc)
+        entry = build_entry(event_type, clock=self.clock)
+        if isinstance(actor_id, str) and actor_id:
+            entry.actor_id = actor_id
+        elif actor_id is not None and actor_id != "":
+            entry.actor_id = repr(actor_id)[:MAX_ACTOR_CHARS]
+            entry.validation_issues.append(f"actor_id: not a string ({type(actor_id).__name__})")
+        entry.validation_issues.append(f"arguments: {type(exc).__name__}: {exc}")
+        entry.trace_id, entry.span_id = current_trace()
+        return self.emit(entry)
 
     # -- generic -------------------------------------------------------------------
     def log(
@@ -81,12 +208,8 @@ class AuditProducer(ProducerCore):
         """Record one event of any type. Fields are LogEntry field names."""
         try:
             entry = build_entry(event_type, actor_id=actor_id, clock=self.clock, **fields)
-        except (TypeError, ValueError) as exc:
-            if self.config.strict:
-                raise
-            log.error("audit event not built (%s); recording what is known", exc)
-            entry = build_entry(event_type, actor_id=actor_id, clock=self.clock)
-            entry.validation_issues.append(f"fields: {exc}")
+        except Exception as exc:
+            return self._unusable(_event_number(event_type), actor_id, exc)
         if not entry.trace_id:
             entry.trace_id, entry.span_id = current_trace()
         return self.emit(entry, chain_id=chain_id)
@@ -221,9 +344,40 @@ class AuditProducer(ProducerCore):
         `store_content` (default: the producer's setting) AES-256-GCM ciphertext under
         the data key of `subject` (default: the conversation, else the tenant), which
         `ContentVault.destroy(subject)` erases."""
+        actor = actor_id or provider or "model"
+
+        def build() -> pb.LogEntry:
+            return self._ai_entry(
+                input, output, provider, model, conversation_id, safety_passed,
+                detectors_triggered, block_reason, alerts, latency_ms, input_tokens,
+                output_tokens, metadata, actor, subject, store_content, fields,
+            )  # fmt: skip
+
+        return self._record(build, pb.EVENT_MODEL_INFERENCE, actor)
+
+    def _ai_entry(
+        self,
+        input: str,
+        output: str,
+        provider: str | None,
+        model: str | None,
+        conversation_id: str | None,
+        safety_passed: bool,
+        detectors_triggered: list[str] | None,
+        block_reason: str | None,
+        alerts: list[str] | None,
+        latency_ms: float,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        metadata: Mapping[str, Any] | None,
+        actor_id: str,
+        subject: str | None,
+        store_content: bool | None,
+        fields: dict[str, Any],
+    ) -> pb.LogEntry:
         entry = build_entry(
             pb.EVENT_MODEL_INFERENCE,
-            actor_id=actor_id or provider or "model",
+            actor_id=actor_id,
             clock=self.clock,
             outcome=pb.OUTCOME_SUCCESS if safety_passed else pb.OUTCOME_FAILURE_DENIED,
             severity=pb.SEVERITY_INFO if safety_passed else pb.SEVERITY_WARNING,
@@ -254,7 +408,7 @@ class AuditProducer(ProducerCore):
             indexes.append(len(entry.content))
             entry.content.append(self._content_ref(entry, slot, text, owner, encrypt))
         entry.trace_id, entry.span_id = current_trace()
-        return self.emit(entry)
+        return entry
 
     def _content_ref(
         self, entry: pb.LogEntry, slot: str, text: str, subject: str, encrypt: bool
@@ -289,6 +443,26 @@ class AuditProducer(ProducerCore):
         **fields: Any,
     ) -> str:
         """Record a data mutation with its before and after values."""
+        return self._record(
+            lambda: self._change_entry(
+                action, actor_id, resource_type, resource_id, old_values, new_values,
+                event_type, fields,
+            ),
+            _event_number(event_type),
+            actor_id,
+        )  # fmt: skip
+
+    def _change_entry(
+        self,
+        action: str,
+        actor_id: str,
+        resource_type: str,
+        resource_id: str,
+        old_values: Mapping[str, Any] | None,
+        new_values: Mapping[str, Any] | None,
+        event_type: int | str,
+        fields: dict[str, Any],
+    ) -> pb.LogEntry:
         old, new = dict(old_values or {}), dict(new_values or {})
         entry = build_entry(
             event_type,
@@ -309,7 +483,7 @@ class AuditProducer(ProducerCore):
             sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         )
         entry.trace_id, entry.span_id = current_trace()
-        return self.emit(entry)
+        return entry
 
     # -- timing blocks and decorators ----------------------------------------------
     @contextlib.contextmanager
@@ -379,6 +553,26 @@ class AuditProducer(ProducerCore):
         details: Mapping[str, Any] | None,
         fields: dict[str, Any],
     ) -> None:
+        # Never raises out of the block (that would replace the caller's own exception).
+        self._record(
+            lambda: self._call_entry(
+                event_type, actor_id, name, started, call, error, details, fields
+            ),
+            event_type,
+            actor_id,
+        )
+
+    def _call_entry(
+        self,
+        event_type: int,
+        actor_id: str,
+        name: str,
+        started: float,
+        call: Call,
+        error: BaseException | None,
+        details: Mapping[str, Any] | None,
+        fields: dict[str, Any],
+    ) -> pb.LogEntry:
         duration = (time.perf_counter() - started) * 1000
         outcome = pb.OUTCOME_SUCCESS if error is None else pb.OUTCOME_FAILURE_ERROR
         message = f"{name} succeeded" if error is None else f"{name} failed: {type(error).__name__}"
@@ -415,7 +609,7 @@ class AuditProducer(ProducerCore):
                 struct_of({**call.extra, **({"error_type": type(error).__name__} if error else {})})
             )
         entry.trace_id, entry.span_id = current_trace()
-        self.emit(entry)
+        return entry
 
     def traced_tool(
         self, actor_id: str, tool_name: str | None = None
@@ -450,3 +644,12 @@ class AuditProducer(ProducerCore):
 
 def _as_result(value: Any) -> Any:
     return value if isinstance(value, Mapping) else None
+
+
+def _event_number(event_type: object) -> int:
+    """The event type of an event being recorded despite bad arguments (0 if unknown)."""
+    try:
+        value = enum_value(pb.EventType, event_type, "event_type")  # type: ignore[arg-type]
+    except Exception:
+        return pb.EVENT_TYPE_UNSPECIFIED
+    return value if value in pb.EventType.values() else pb.EVENT_TYPE_UNSPECIFIED

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal
 
 from auditstream.errors import AuditStreamError
 
@@ -40,6 +41,8 @@ _NO_KEY = 0xFFFFFFFF
 _U32 = struct.Struct(">I").pack
 _NO_KEY_BYTES = _U32(_NO_KEY)
 SEGMENT_BYTES = 64 * 1024 * 1024
+FsyncPolicy = Literal["always", "interval", "never"]
+FSYNC_POLICIES: Final = ("always", "interval", "never")
 
 
 class SpoolError(AuditStreamError):
@@ -96,21 +99,21 @@ def decode_body(seq: int, body: bytes) -> SpooledRecord:
 
 
 class Spool:
-    """Append-only, checksummed, segment-rotated. Thread-safe."""
+    """Append-only, checksummed, segment-rotated. Thread-safe. `Spool.open` reads an
+    existing spool (or creates the folder); the constructor does no IO."""
 
     def __init__(
         self,
         directory: Path,
         *,
         max_bytes: int = 1024**3,
-        fsync: str = "interval",
+        fsync: FsyncPolicy = "interval",
         fsync_interval_s: float = 1.0,
         segment_bytes: int = SEGMENT_BYTES,
     ) -> None:
-        if fsync not in ("always", "interval", "never"):
-            raise ValueError("fsync must be 'always', 'interval' or 'never'")
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}")
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.fsync = fsync
         self.fsync_interval_s = fsync_interval_s
@@ -123,11 +126,36 @@ class Spool:
         self._resume: tuple[Path, int] | None = None
         self._encoded: dict[tuple[str, tuple[tuple[str, bytes], ...]], tuple[bytes, bytes]] = {}
         self._last_sync = time.monotonic()
-        self.acked_below = self._read_ack()
-        self.next_seq = self._scan_end()
-        # Bytes in use per segment (segments are preallocated, so not their file size).
-        self._used = {p.name: len(p.read_bytes().rstrip(b"\0")) for p in self._segments()}
-        self.bytes = sum(self._used.values())
+        self.acked_below = 0
+        self.next_seq = 0
+        self._used: dict[str, int] = {}  # bytes in use per segment (they are preallocated)
+        self.bytes = 0
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int = 1024**3,
+        fsync: FsyncPolicy = "interval",
+        fsync_interval_s: float = 1.0,
+        segment_bytes: int = SEGMENT_BYTES,
+    ) -> Spool:
+        """The spool in `directory`: created if missing, else read back (the ack point,
+        the end of the last intact record; a torn tail is cleared)."""
+        spool = cls(
+            Path(directory),
+            max_bytes=max_bytes,
+            fsync=fsync,
+            fsync_interval_s=fsync_interval_s,
+            segment_bytes=segment_bytes,
+        )
+        spool.dir.mkdir(parents=True, exist_ok=True)
+        spool.acked_below = spool._read_ack()
+        spool.next_seq = spool._scan_end()
+        spool._used = {p.name: len(p.read_bytes().rstrip(b"\0")) for p in spool._segments()}
+        spool.bytes = sum(spool._used.values())
+        return spool
 
     # -- files -------------------------------------------------------------------
     def _segments(self) -> list[Path]:

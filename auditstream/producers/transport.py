@@ -1,11 +1,10 @@
-"""`AuditProducer`: emitting an audit event is one call that never raises and never
-blocks on Kafka, and never loses the event.
+"""The transport under `AuditProducer`: a durable spool in front of librdkafka.
 
-Every event is appended to the local spool first, then handed to librdkafka
+Every record is appended to the local spool first, then handed to librdkafka
 (acks=all, idempotence, zstd). Kafka's acknowledgements move the spool's ack point
-forward. When librdkafka's queue is full or a delivery fails, the producer switches to
-"spool only": new events are only spooled, and a replayer thread sends everything not
-yet acknowledged, in spool order, until it has caught up. A producer that starts on a
+forward. When librdkafka's queue is full or a delivery fails, the transport switches to
+"spool only": new records are only spooled, and a replayer thread sends everything not
+yet acknowledged, in spool order, until it has caught up. A transport that starts on a
 spool with unacknowledged records (after a crash) replays them first. Duplicates that
 a replay may create carry the same event id; the processor drops them.
 """
@@ -15,21 +14,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from auditstream.core import headers
-from auditstream.core.chain import is_valid_chain_id
-from auditstream.core.content import DigestPolicy
-from auditstream.producers import validation
-from auditstream.producers.events import Clock
-from auditstream.producers.spool import Spool, SpoolFullError
-from auditstream.producers.vault import ContentVault
-from auditstream.proto.v1 import log_entry_pb2 as pb
+from auditstream.producers.config import ProducerConfig
+from auditstream.producers.spool import Spool
+from auditstream.runtime.logs import KAFKA_LOGGER
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +31,6 @@ RECORD_HEADERS = (
     (headers.SCHEMA_VERSION, headers.SCHEMA_VERSION_VALUE.encode()),
     (headers.CONTENT_TYPE, headers.PROTOBUF_CONTENT_TYPE.encode()),
 )
-SDK_NAME = "auditstream-python"
-OVERFLOW_POLICIES = ("drop_newest", "raise")
-
-
-@dataclass(frozen=True)
-class ProducerConfig:
-    bootstrap: str
-    topic: str = "audit.raw.v1"
-    spool_dir: Path = Path(".auditstream-spool")
-    tenant_id: str = "default"
-    chain_id: str = ""  # default: the tenant id
-    environment: str = ""
-    component: str = ""
-    strict: bool = False  # raise on invalid events and on a full spool
-    fsync: str = "interval"  # spool durability: "always", "interval" (1 s) or "never"
-    max_spool_bytes: int = 1024**3
-    # What happens when the spool is full. "drop_newest" refuses the new event, counts it
-    # and logs an error for it; "raise" raises SpoolFullError into the caller.
-    overflow: str = "drop_newest"
-    linger_ms: int = 5
-    store_content: bool = False  # encrypt prompt/response text (needs a vault)
-    kafka: Mapping[str, str] = field(default_factory=dict)  # extra librdkafka settings
-    limits: validation.EventLimits = field(default_factory=validation.EventLimits)
-
-    def __post_init__(self) -> None:
-        if self.overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {OVERFLOW_POLICIES}")
 
 
 @dataclass
@@ -74,8 +40,6 @@ class Stats:
     spooled: int = 0  # written to the spool
     replayed: int = 0  # sent again from the spool
     failed: int = 0  # deliveries Kafka refused or timed out (they are replayed)
-    invalid: int = 0  # events recorded with validation issues
-    dropped: int = 0  # refused by the overflow policy
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -129,22 +93,11 @@ class InFlight:
         self._seqs[value] = rest if len(rest) > 1 else rest[0]
 
 
-class ProducerCore:
-    """Spool, Kafka client and replayer. `AuditProducer` adds the event helpers."""
+class Transport:
+    """Spool, Kafka client and replayer for one producer. Thread-safe."""
 
-    def __init__(
-        self,
-        config: ProducerConfig,
-        *,
-        content: DigestPolicy | None = None,
-        vault: ContentVault | None = None,
-        clock: Clock = time.time_ns,
-    ) -> None:
+    def __init__(self, config: ProducerConfig) -> None:
         self.config = config
-        self.content = content
-        self.vault = vault
-        self.clock = clock
-        self.chain_id = config.chain_id or config.tenant_id
         self._stats = Stats()
         self._lock = threading.RLock()
         self._started = False
@@ -173,7 +126,7 @@ class ProducerCore:
                 return
             if self._closed:
                 raise RuntimeError("producer is closed")
-            self._spool = Spool(
+            self._spool = Spool.open(
                 self.config.spool_dir,
                 max_bytes=self.config.max_spool_bytes,
                 fsync=self.config.fsync,
@@ -190,6 +143,7 @@ class ProducerCore:
                     # on one partition whichever client wrote them.
                     "partitioner": "murmur2_random",
                     "message.timeout.ms": 300_000,
+                    "logger": KAFKA_LOGGER,
                     **self.config.kafka,
                 }
             )
@@ -223,13 +177,14 @@ class ProducerCore:
             self._wake.set()
         return False
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Flush (up to `timeout`), stop the threads and close the spool. Events not yet
-        acknowledged stay in the spool for the next start."""
+    def close(self, timeout: float | None = None) -> None:
+        """Flush (up to `timeout`, default the config's `close_timeout_s`), stop the
+        threads and close the spool. Records not yet acknowledged stay in the spool for
+        the next start."""
         if not self._started or self._closed:
             self._closed = True
             return
-        self.flush(timeout)
+        self.flush(self.config.close_timeout_s if timeout is None else timeout)
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
@@ -244,70 +199,17 @@ class ProducerCore:
         out["pending"] = (self._spool.next_seq - self._acked_below) if self._spool else 0
         return out
 
-    def __enter__(self) -> ProducerCore:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- emitting ------------------------------------------------------------------
-    def emit(self, entry: pb.LogEntry, *, chain_id: str = "") -> str:
-        """Validate, spool and send one LogEntry; returns its event id.
-
-        Never raises unless the producer is strict (then `AuditValidationError` or
-        `SpoolFullError`). Failures are counted in `stats()` and logged.
-        """
-        try:
-            return self._emit(entry, chain_id or self.chain_id)
-        except (validation.AuditValidationError, SpoolFullError):
-            if self.config.strict:
-                raise
-            log.exception("audit event %s not recorded", entry.event_id)
-            return entry.event_id
-        except Exception:
-            if self.config.strict:
-                raise
-            log.exception("audit event %s: unexpected producer error", entry.event_id)
-            return entry.event_id
-
-    def _emit(self, entry: pb.LogEntry, chain_id: str) -> str:
-        if not entry.tenant_id:
-            entry.tenant_id = self.config.tenant_id
-        if not entry.environment and self.config.environment:
-            entry.environment = self.config.environment
-        if not entry.component and self.config.component:
-            entry.component = self.config.component
-        if not entry.producer.sdk_name:
-            entry.producer.sdk_name = SDK_NAME
-        issues = validation.check(entry, chain_id, self.config.limits, strict=self.config.strict)
-        if issues:
-            self._stats.invalid += 1
-            log.warning(
-                "audit event %s recorded with issues: %s", entry.event_id, "; ".join(issues)
-            )
-            if not is_valid_chain_id(chain_id):
-                chain_id = self.config.tenant_id
-        value = entry.SerializeToString(deterministic=True)
-        key = chain_id.encode()
+    # -- sending ------------------------------------------------------------------
+    def send(self, key: bytes, value: bytes) -> None:
+        """Spool one record and hand it to Kafka; raises `SpoolFullError` at the cap."""
         if not self._started:
             self.start()
         assert self._spool is not None
         with self._lock:
-            try:
-                seq = self._spool.append(self.config.topic, key, value, RECORD_HEADERS)
-            except SpoolFullError:
-                self._stats.dropped += 1
-                log.error(
-                    "spool full: audit event %s dropped by the %r overflow policy",
-                    entry.event_id,
-                    self.config.overflow,
-                )
-                raise
+            seq = self._spool.append(self.config.topic, key, value, RECORD_HEADERS)
             self._stats.spooled += 1
             if self._healthy:
                 self._send(seq, key, value, RECORD_HEADERS)
-        return entry.event_id
 
     def _send(self, seq: int, key: bytes | None, value: bytes, hdrs: Any) -> bool:
         """Hand one record to librdkafka; on a full queue switch to spool-only."""

@@ -7,15 +7,21 @@ an exact step. Without the variable, `hit` does nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
 ENV = "AUDITSTREAM_FAILPOINTS"
-_ACTIVE = frozenset(filter(None, os.environ.get(ENV, "").split(",")))
+
+
+@functools.cache
+def active() -> frozenset[str]:
+    """The fail points named in the environment, read at the first `hit`."""
+    return frozenset(filter(None, os.environ.get(ENV, "").split(",")))
 
 
 def hit(name: str) -> None:
-    if name in _ACTIVE:
+    if name in active():
         logging.getLogger(__name__).critical("fail point %s reached: exiting", name)
         logging.shutdown()
         os._exit(137)

@@ -18,6 +18,9 @@ from typing import Any, Final
 FORMATS: Final = ("text", "json")
 FORMAT_ENV: Final = "AUDITSTREAM_LOG_FORMAT"
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# librdkafka's own log lines. Every confluent-kafka client of this package is given it as
+# its `logger`, so those lines go where all other log lines go instead of to stderr.
+KAFKA_LOGGER: Final = logging.getLogger("librdkafka")
 
 
 class JsonFormatter(logging.Formatter):

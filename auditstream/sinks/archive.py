@@ -19,18 +19,18 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Message, TopicPartition
 from prometheus_client import Counter as Metric
 
 from auditstream.archive import segment as seg
 from auditstream.archive.store import ArchiveStore
-from auditstream.clickhouse.seqs import StoredSeqs
 from auditstream.core.body import decode_body
+from auditstream.core.seqs import StoredSeqs
 from auditstream.errors import AuditStreamError
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.runtime import failpoints
 from auditstream.settings.config import Topics
-from auditstream.sinks.consumer import sink_consumer
+from auditstream.sinks.base import SinkLoop, Written
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,20 @@ class ArchiveSink:
         self._pending: Counter[tuple[str, int, int]] = Counter()
         self._positions: dict[tuple[str, int], int] = {}
         self._repairs: dict[str, list[_Repair]] = defaultdict(list)
-        self._consumer: Consumer | None = None
-        self._load()
 
-    # -- state from the archive ---------------------------------------------------
-    def _load(self) -> None:
+    def run(self, stop: threading.Event, on_segment: Callable[[], None] | None = None) -> None:
+        """Consume until `stop` is set; write every open segment at the end."""
+        topics = self.config.topics
+        SinkLoop(
+            self,
+            self.config.bootstrap,
+            self.config.group_id,
+            (topics.sealed, topics.checkpoints),
+            max_messages=2000,
+        ).run(stop, on_segment)
+
+    # -- the Writer protocol: state from the archive ----------------------------------
+    def load(self) -> None:
         newest: dict[tuple[str, str], seg.Manifest] = {}
         for key in self.store.list("v1/manifests/"):
             data = self.store.get(key)
@@ -115,36 +124,8 @@ class ArchiveSink:
                     _Repair(manifest, set(seg.runs_seqs(manifest.seqs)))
                 )
 
-    # -- consuming ------------------------------------------------------------------
-    def _consumer_for(self) -> Consumer:
-        if self._consumer is None:
-            self._consumer = sink_consumer(self.config.bootstrap, self.config.group_id)
-            topics = self.config.topics
-            self._consumer.subscribe([topics.sealed, topics.checkpoints], on_revoke=self._on_revoke)
-        return self._consumer
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.close_segments(all_segments=True)
-
-    def run(self, stop: threading.Event, on_segment: Callable[[], None] | None = None) -> None:
-        consumer = self._consumer_for()
-        try:
-            while not stop.is_set():
-                for message in consumer.consume(num_messages=2000, timeout=0.2):
-                    self._take(message)
-                if self.close_segments() and on_segment is not None:
-                    on_segment()
-            self.close_segments(all_segments=True)
-        finally:
-            consumer.close()
-            self._consumer = None
-
-    def _take(self, message: Message) -> None:
-        error = message.error()
-        if error is not None:
-            if error.code() != KafkaError._PARTITION_EOF:
-                log.warning("kafka: %s", error)
-            return
+    # -- the Writer protocol: records -------------------------------------------------
+    def take(self, message: Message) -> None:
         topic, partition, offset = (
             message.topic() or "",
             message.partition() or 0,
@@ -167,6 +148,15 @@ class ArchiveSink:
         current.size += len(value)
         self._pending[(topic, partition, offset)] += 1
 
+    def due(self) -> bool:
+        # Every round: segments close by their own age, and commits move on even when
+        # only already-archived entries came in.
+        return True
+
+    def write(self, *, everything: bool) -> Written:
+        closed = self.close_segments(all_segments=everything)
+        return Written(closed, self._committable())
+
     def _checkpoint(self, checkpoint: sealed.Checkpoint) -> None:
         tenant = checkpoint.chain_id.split("/", 1)[0]
         key = seg.checkpoint_key(tenant, checkpoint.chain_id, checkpoint.tree_size)
@@ -178,7 +168,7 @@ class ArchiveSink:
 
     # -- writing ----------------------------------------------------------------------
     def close_segments(self, *, all_segments: bool = False) -> int:
-        """Write every segment that is due (or all); commit offsets. Returns how many."""
+        """Write every segment that is due (or all). Returns how many."""
         due = [
             slot
             for slot, current in self._open.items()
@@ -195,7 +185,6 @@ class ArchiveSink:
             self._write(current.entries, slot[1])
             for position in current.positions:
                 self._release(position)
-        self._commit()
         return len(due)
 
     def _write(self, entries: list[sealed.SealedEntry], retention_class: str) -> None:
@@ -263,21 +252,17 @@ class ArchiveSink:
         if not self._pending[position]:
             del self._pending[position]
 
-    def _commit(self) -> None:
-        if self._consumer is None or not self._positions:
-            return
+    def _committable(self) -> list[TopicPartition]:
+        """Per partition, the offset after the last record consumed, held back to the
+        oldest record still waiting in an open segment or a repair."""
         oldest: dict[tuple[str, int], int] = {}
         for topic, partition, offset in self._pending:
             key = (topic, partition)
             oldest[key] = min(offset, oldest.get(key, offset))
-        offsets = [
+        return [
             TopicPartition(topic, partition, oldest.get((topic, partition), position))
             for (topic, partition), position in self._positions.items()
         ]
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-        except Exception as exc:  # a rebalance in progress: the next commit catches up
-            log.debug("offset commit deferred: %s", exc)
 
 
 def write_segment(

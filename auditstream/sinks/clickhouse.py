@@ -1,31 +1,31 @@
 """The ClickHouse sink: sealed entries and checkpoints from Kafka into tables.
 
 Batches by size or age (defaults follow ClickHouse's advice: 10,000 rows or 1 s),
-inserts, and only then commits the Kafka offsets. On start it reads what each chain
-already has, so a replay after a crash (inserted, not yet committed) adds no row twice.
+inserts, and only then commits the Kafka offsets (`sinks.base`). Before consuming it
+reads what each chain already has, so a replay after a crash (inserted, not yet
+committed) adds no row twice.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Message
 from prometheus_client import Counter, Histogram
 
 from auditstream.clickhouse import schema
-from auditstream.clickhouse.seqs import StoredSeqs
+from auditstream.clickhouse.client import ClickHouseClient
+from auditstream.clickhouse.seqs import stored_seqs
 from auditstream.clickhouse.sql import ident
+from auditstream.core.seqs import StoredSeqs
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.runtime import failpoints
 from auditstream.settings.config import Topics
-from auditstream.sinks.consumer import sink_consumer
-
-log = logging.getLogger(__name__)
+from auditstream.sinks.base import SinkLoop, Written
 
 INSERTED = Counter("auditstream_sink_rows_total", "Rows inserted into ClickHouse", ["table"])
 SKIPPED = Counter("auditstream_sink_skipped_total", "Entries already stored (replays)")
@@ -46,60 +46,41 @@ class SinkConfig:
     batch_seconds: float = 1.0
 
 
+@dataclass
 class ClickHouseSink:
     """Consume, batch, insert, commit. `lock` serialises use of a shared client (chdb)."""
 
-    def __init__(self, client: Any, config: SinkConfig, lock: threading.Lock | None = None) -> None:
-        self.client = client
-        self.config = config
-        self.lock = lock or threading.Lock()
-        self.rows_inserted = 0
-        self._events: list[list[Any]] = []
-        self._checkpoints: list[list[Any]] = []
-        self._oldest = 0.0
-        with self.lock:
-            self.stored = StoredSeqs.load(client, config.database)
-            table = f"{ident(config.database)}.audit_checkpoints"
-            query = f"SELECT chain_id, tree_size FROM {table}"  # noqa: S608 - identifier checked
-            self.checkpoints_stored = {(c, int(s)) for c, s in client.query(query).result_rows}
-        self._consumer: Consumer | None = None
-
-    def _consumer_for(self) -> Consumer:
-        if self._consumer is None:
-            self._consumer = sink_consumer(
-                self.config.bootstrap,
-                self.config.group_id,
-                {"fetch.max.bytes": 32 * 1024 * 1024},
-            )
-            topics = self.config.topics
-            self._consumer.subscribe([topics.sealed, topics.checkpoints], on_revoke=self._on_revoke)
-        return self._consumer
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.flush()  # commit what we have before the partitions move
+    client: ClickHouseClient
+    config: SinkConfig
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rows_inserted: int = 0
+    stored: StoredSeqs = field(default_factory=StoredSeqs)
+    checkpoints_stored: set[tuple[str, int]] = field(default_factory=set)
+    _events: list[list[Any]] = field(default_factory=list)
+    _checkpoints: list[list[Any]] = field(default_factory=list)
+    _oldest: float = 0.0
 
     def run(self, stop: threading.Event, on_batch: Callable[[], None] | None = None) -> None:
-        """Consume until `stop` is set; flush what is pending at the end."""
-        consumer = self._consumer_for()
-        try:
-            while not stop.is_set():
-                for message in consumer.consume(num_messages=5000, timeout=0.2):
-                    self._take(message)
-                if self._due():
-                    self.flush()
-                    if on_batch is not None:
-                        on_batch()
-            self.flush()
-        finally:
-            consumer.close()
-            self._consumer = None
+        """Consume until `stop` is set; insert what is pending at the end."""
+        topics = self.config.topics
+        SinkLoop(
+            self,
+            self.config.bootstrap,
+            self.config.group_id,
+            (topics.sealed, topics.checkpoints),
+            {"fetch.max.bytes": 32 * 1024 * 1024},
+        ).run(stop, on_batch)
 
-    def _take(self, message: Message) -> None:
-        error = message.error()
-        if error is not None:
-            if error.code() != KafkaError._PARTITION_EOF:
-                log.warning("kafka: %s", error)
-            return
+    # -- the Writer protocol ----------------------------------------------------------
+    def load(self) -> None:
+        database = self.config.database
+        table = f"{ident(database)}.audit_checkpoints"
+        with self.lock:
+            self.stored = stored_seqs(self.client, database)
+            rows = self.client.query(f"SELECT chain_id, tree_size FROM {table}").result_rows  # noqa: S608 - identifier checked
+        self.checkpoints_stored = {(str(chain), int(size)) for chain, size in rows}
+
+    def take(self, message: Message) -> None:
         value = message.value() or b""
         if message.topic() == self.config.topics.checkpoints:
             checkpoint = sealed.Checkpoint.FromString(value)
@@ -116,7 +97,7 @@ class ClickHouseSink:
         if not self._oldest:
             self._oldest = time.monotonic()
 
-    def _due(self) -> bool:
+    def due(self) -> bool:
         pending = len(self._events) + len(self._checkpoints)
         if not pending:
             return False
@@ -125,30 +106,24 @@ class ClickHouseSink:
             or time.monotonic() - self._oldest >= self.config.batch_seconds
         )
 
-    def flush(self) -> None:
-        """Insert what is batched, then commit the consumed offsets."""
+    def write(self, *, everything: bool) -> Written:
+        """Insert everything batched (a batch is never split)."""
         database = self.config.database
+        events, checkpoints = self._events, self._checkpoints
         started = time.perf_counter()
         with self.lock:
-            if self._events:
-                self.client.insert(
-                    f"{database}.audit_events", self._events, column_names=schema.COLUMNS
-                )
-            if self._checkpoints:
+            if events:
+                self.client.insert(f"{database}.audit_events", events, column_names=schema.COLUMNS)
+            if checkpoints:
                 self.client.insert(
                     f"{database}.audit_checkpoints",
-                    self._checkpoints,
+                    checkpoints,
                     column_names=schema.CHECKPOINT_COLUMNS,
                 )
         INSERT_SECONDS.observe(time.perf_counter() - started)
-        INSERTED.labels("audit_events").inc(len(self._events))
-        INSERTED.labels("audit_checkpoints").inc(len(self._checkpoints))
-        self.rows_inserted += len(self._events)
+        INSERTED.labels("audit_events").inc(len(events))
+        INSERTED.labels("audit_checkpoints").inc(len(checkpoints))
+        self.rows_inserted += len(events)
         self._events, self._checkpoints, self._oldest = [], [], 0.0
         failpoints.hit("sink.after_insert")
-        if self._consumer is not None:
-            try:
-                self._consumer.commit(asynchronous=False)
-            except Exception as exc:  # nothing consumed yet, or a rebalance in progress
-                if "_NO_OFFSET" not in str(exc):
-                    raise
+        return Written(len(events) + len(checkpoints))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +26,7 @@ HDRS = (("h", b"v"),)
 
 
 def test_spool_round_trip_ack_and_reopen(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, segment_bytes=400)
+    spool = Spool.open(tmp_path, segment_bytes=400)
     seqs = [
         spool.append("t", f"k{i}".encode() if i % 2 else None, b"x" * i, HDRS) for i in range(40)
     ]
@@ -37,14 +39,14 @@ def test_spool_round_trip_ack_and_reopen(tmp_path: Path) -> None:
     spool.acknowledge(25)
     assert len(list(tmp_path.glob("*.seg"))) < segments_before
     spool.close()
-    reopened = Spool(tmp_path, segment_bytes=400)
+    reopened = Spool.open(tmp_path, segment_bytes=400)
     assert (reopened.acked_below, reopened.next_seq) == (25, 40)
     assert [r.seq for r in reopened.pending()] == list(range(25, 40))
     assert reopened.append("t", None, b"after", ()) == 40
 
 
 def test_a_torn_tail_is_cut_off_and_corruption_in_the_middle_raises(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, segment_bytes=4096)
+    spool = Spool.open(tmp_path, segment_bytes=4096)
     for i in range(5):
         spool.append("t", None, f"v{i}".encode(), ())
     spool.close()
@@ -53,7 +55,7 @@ def test_a_torn_tail_is_cut_off_and_corruption_in_the_middle_raises(tmp_path: Pa
     used = len(data.rstrip(b"\0"))
     data[used : used + 20] = data[:20]  # a copy cut short by a crash: half a record
     segment.write_bytes(bytes(data))
-    again = Spool(tmp_path, segment_bytes=4096)
+    again = Spool.open(tmp_path, segment_bytes=4096)
     assert again.next_seq == 5 and [r.value for r in again.pending()][-1] == b"v4"
     assert again.append("t", None, b"v5", ()) == 5
     again.close()
@@ -61,7 +63,7 @@ def test_a_torn_tail_is_cut_off_and_corruption_in_the_middle_raises(tmp_path: Pa
     data[30] ^= 0xFF  # flip a byte of the second record
     segment.write_bytes(bytes(data))
     with pytest.raises(SpoolError, match="corrupt"):
-        list(Spool(tmp_path).pending())
+        list(Spool.open(tmp_path).pending())
 
 
 def test_in_flight_hands_back_each_copy_of_a_value_once_oldest_first() -> None:
@@ -96,7 +98,7 @@ def test_records_queued_for_an_unreachable_broker_add_nothing_for_the_collector(
 
 
 def test_spool_cap(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, max_bytes=200)
+    spool = Spool.open(tmp_path, max_bytes=200)
     spool.append("t", None, b"x" * 100, ())
     with pytest.raises(SpoolFullError):
         spool.append("t", None, b"x" * 100, ())
@@ -156,3 +158,90 @@ def test_vault_encrypts_and_shreds(tmp_path: Path) -> None:
         ContentVault(tmp_path, keks).decrypt(sealed, aad("evt-1", "input"))
     assert vault.decrypt(other, aad("evt-3", "input")) == b"other"
     assert not list(tmp_path.glob("*conversation*"))  # subject names are not stored
+
+
+def spooled_entries(spool_dir: Path) -> list[pb.LogEntry]:
+    return [pb.LogEntry.FromString(r.value) for r in Spool.open(spool_dir).pending(0)]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: p.login(123),
+        lambda p: p.login("user-1", resource=5),
+        lambda p: p.log(["not", "a", "type"], "user-1"),
+        lambda p: p.ai_interaction("prompt", "answer", input_tokens="many"),
+        lambda p: p.record_change("update", "admin-1", "customer", "c-1", old_values=7),
+        lambda p: p.data_export("user-1", policy_tags=5),
+    ],
+)
+def test_tolerant_helpers_record_bad_arguments_with_a_marker(tmp_path: Path, call: Any) -> None:
+    """Wrong argument types never raise into the caller: the event is recorded with what
+    is certain, marked, and counted as invalid."""
+    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path, kafka={"log_level": "0"})
+    producer = AuditProducer(config)
+    event_id = call(producer)
+    assert event_id
+    assert producer.stats()["invalid"] == 1
+    producer.close(timeout=0)
+    (entry,) = spooled_entries(tmp_path)
+    assert entry.event_id == event_id
+    assert entry.validation_issues  # the marker says what was wrong
+
+
+def test_strict_helpers_raise_on_bad_arguments(tmp_path: Path) -> None:
+    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path, strict=True)
+    with pytest.raises(TypeError):
+        AuditProducer(config).login(123)  # type: ignore[arg-type]
+
+
+def test_a_tool_call_block_keeps_the_callers_exception_when_its_arguments_are_bad(
+    tmp_path: Path,
+) -> None:
+    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path, kafka={"log_level": "0"})
+    producer = AuditProducer(config)
+    with pytest.raises(KeyError), producer.tool_call("agent-1", "lookup", arguments=[1]):  # type: ignore[arg-type]
+        raise KeyError("the caller's own error")
+    producer.close(timeout=0)
+    (entry,) = spooled_entries(tmp_path)
+    assert entry.event_type == pb.EVENT_TOOL_INVOCATION
+    assert entry.validation_issues
+
+
+def test_close_with_the_broker_down_is_bounded_and_keeps_the_event(tmp_path: Path) -> None:
+    """Everything unacknowledged is in the spool already, so close does not wait long."""
+    config = ProducerConfig(
+        bootstrap="127.0.0.1:9", spool_dir=tmp_path, close_timeout_s=0.5, kafka={"log_level": "0"}
+    )
+    producer = AuditProducer(config)
+    event_id = producer.login("user-1")
+    started = time.monotonic()
+    producer.close()
+    assert time.monotonic() - started < 10  # 30 s before close took its timeout from config
+    assert [e.event_id for e in spooled_entries(tmp_path)] == [event_id]
+    assert ProducerConfig(bootstrap="x").close_timeout_s <= 5
+
+
+def test_overflow_raise_raises_spool_full_even_when_tolerant(tmp_path: Path) -> None:
+    config = ProducerConfig(
+        bootstrap="127.0.0.1:9",
+        spool_dir=tmp_path,
+        max_spool_bytes=300,
+        overflow="raise",
+        kafka={"log_level": "0"},
+    )
+    producer = AuditProducer(config)
+    with pytest.raises(SpoolFullError):
+        for n in range(10):
+            producer.login(f"user-{n}")
+    assert producer.stats()["dropped"] == 1
+    producer.close(timeout=0)
+
+
+def test_config_takes_a_spool_dir_as_a_string_and_refuses_other_types(tmp_path: Path) -> None:
+    config = ProducerConfig(bootstrap="x", spool_dir=str(tmp_path / "spool"))  # type: ignore[arg-type]
+    assert config.spool_dir == tmp_path / "spool"
+    with pytest.raises(TypeError, match="spool_dir"):
+        ProducerConfig(bootstrap="x", spool_dir=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fsync"):
+        ProducerConfig(bootstrap="x", fsync="sometimes")  # type: ignore[arg-type]

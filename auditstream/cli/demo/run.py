@@ -48,6 +48,7 @@ from auditstream.errors import AuditStreamError
 from auditstream.processors.topics import ensure_topics
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.query.store import AuditQuery, AuditStore
+from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
 from auditstream.samples.workload import Workload, generate
 from auditstream.settings import keyfiles
@@ -317,7 +318,7 @@ class Demo:
 
     def _produce_garbage(self, bootstrap: str) -> None:
         """One record that is not a LogEntry: the processor must dead-letter it."""
-        raw = Producer({"bootstrap.servers": bootstrap})
+        raw = Producer({"bootstrap.servers": bootstrap, "logger": KAFKA_LOGGER})
         raw.produce(self.topics.raw, key=b"acme", value=b"\xff\xfe not a protobuf LogEntry")
         if raw.flush(30) != 0:
             raise DemoError("Kafka did not acknowledge the dead-letter example")
@@ -381,6 +382,7 @@ class Demo:
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
+                "logger": KAFKA_LOGGER,
             }
         )
         consumer.subscribe([self.topics.deadletter])
