@@ -50,3 +50,7 @@ class AdapterError(AuditStreamError):
         self.reason = reason
         self.field = field
         self.detail = detail
+
+
+class DemoError(AuditStreamError):
+    """`auditstream demo` could not complete (a service did not start or fell behind)."""

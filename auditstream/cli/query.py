@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import urllib.error
 import urllib.parse
@@ -13,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.cli import common
+from auditstream.cli.render import render
 from auditstream.clickhouse.client import connect
 from auditstream.errors import ConfigError
 from auditstream.query.named import QUERIES
@@ -88,30 +87,3 @@ def _via_api(args: argparse.Namespace, params: dict[str, str]) -> list[dict[str,
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
         raise ConfigError(f"API answered {exc.code}: {detail}") from None
-
-
-def render(rows: list[dict[str, Any]], form: str) -> str:
-    if form == "json":
-        return json.dumps(rows, indent=2, default=str)
-    if not rows:
-        return "(no rows)"
-    columns = list(rows[0])
-    if form == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
-        return out.getvalue().rstrip("\n")
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [min(48, max(len(c), *(len(r[i]) for r in cells))) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in cells:
-        lines.append("  ".join(v[:w].ljust(w) for v, w in zip(row, widths, strict=True)))
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return "" if value is None else str(value)

@@ -13,10 +13,11 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from auditstream.archive.store import open_archive
 from auditstream.cli import common
+from auditstream.cli.render import print_report
 from auditstream.clickhouse.client import connect, redact
 from auditstream.core.keys import Keyring, NoteVerifier
 from auditstream.core.proofs import Checked, check_consistency, check_inclusion
@@ -25,7 +26,7 @@ from auditstream.settings import keyfiles
 from auditstream.verification import proofs
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.clickhouse import ClickHouseSource
-from auditstream.verification.run import CROSS_CHECK, Progress, Report, verify_sources
+from auditstream.verification.run import Progress, Report, verify_sources
 from auditstream.verification.sources import Source
 
 log = logging.getLogger(__name__)
@@ -172,39 +173,6 @@ def _verify(args: argparse.Namespace) -> Report:
         keyring=keyring,
         chain=args.chain,
         progress=Progress(sys.stderr if show else None),
-    )
-
-
-def print_report(report: Report, out: TextIO) -> None:
-    """The human-readable report: one line per chain and source, then the verdict."""
-    for chain in report.chains:
-        r = chain.report
-        state = "ok" if r.ok else "TAMPERED"
-        if chain.source == CROSS_CHECK:
-            what = f"{r.entries} entries compared"
-        else:
-            span = f"seq {r.first_seq}..{r.last_seq}" if r.first_seq is not None else "no entries"
-            what = f"{r.entries} entries ({span}), {r.checkpoints_verified} checkpoints verified"
-            if r.content_removed:
-                what += f", {r.content_removed} with content removed"
-        print(f"{state:8} {chain.source:11} {r.chain_id}: {what}", file=out)
-        for finding in r.tamper_findings():
-            print(f"         {finding.kind} at seq {finding.seq}: {finding.detail}", file=out)
-        if r.findings_dropped:
-            print(f"         ... and {r.findings_dropped} more findings", file=out)
-    for chain_id, lag in sorted(report.lag.items()):
-        print(
-            f"note     {chain_id}: {lag} newest entries are in only one store (a sink behind)",
-            file=out,
-        )
-    findings = report.findings()
-    verdict = "INTACT" if report.ok else f"TAMPERING FOUND ({len(findings)} findings)"
-    print(
-        f"{verdict}: {report.entries} entries, "
-        f"{len({c.report.chain_id for c in report.chains})} chains, "
-        f"sources {' + '.join(report.sources)}, {report.content_removed} with content removed "
-        f"by retention, {report.seconds:.1f} s",
-        file=out,
     )
 
 

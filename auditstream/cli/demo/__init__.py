@@ -1,10 +1,13 @@
-"""`auditstream demo`: run the whole pipeline on local services (see auditstream.cli.demo.run)."""
+"""`auditstream demo`: run the whole pipeline on local services (`pipeline` says how)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from auditstream.cli import common
@@ -38,7 +41,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from auditstream.cli.demo.run import Demo, DemoOptions, interrupt_on_sigterm  # noqa: PLC0415
+    from auditstream.cli.demo.pipeline import Demo, DemoOptions  # noqa: PLC0415
 
     if args.events < 0 or args.tenants < 1:
         print("auditstream demo: --events must be >= 0 and --tenants >= 1", file=sys.stderr)
@@ -64,3 +67,17 @@ def run(args: argparse.Namespace) -> int:
             "  auditstream query guardrail_denials"
         )
     return 0 if summary.verify_ok else 1
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt, so both unwind the same clean-up path."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
