@@ -26,6 +26,16 @@ class UnknownKeyError(AuditStreamError):
         self.key_id = key_id
 
 
+class QueryError(AuditStreamError):
+    """A query asks for something that does not exist or cannot be asked: an unknown
+    query, parameter, enum value or event, a malformed cursor or time."""
+
+
+class RecoveryError(AuditStreamError):
+    """A partition's state cannot be rebuilt: its topics could not be read back in time,
+    or the stored state and the sealed entries disagree (sealing would fork a chain)."""
+
+
 class FormatError(AuditStreamError):
     """Bytes or text do not follow the format they claim (note, proof, record)."""
 

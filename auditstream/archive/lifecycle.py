@@ -6,18 +6,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from auditstream.archive import s3 as s3util
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
 from auditstream.core.retention import Policy
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3.literals import TransitionStorageClassType
+    from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef, TransitionTypeDef
+
 log = logging.getLogger(__name__)
 LONG_PREFIXES = ("v1/skeletons/", "v1/manifests/", "v1/checkpoints/")
 
 
-def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[dict[str, Any]]:
+def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[LifecycleRuleTypeDef]:
     """Expire each class's segments after its days; skeletons, manifests and checkpoints
     after the longest class plus `skeleton_days`. A day more than the Object Lock date,
     so expiry never races it (S3 would refuse to delete a locked version anyway).
@@ -25,9 +29,9 @@ def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[dict[str, Any]]:
     The bucket is versioned, so expiring an object only puts a delete marker over it;
     each rule therefore also removes the hidden (noncurrent) version a day later, and a
     last rule clears the delete markers left with no versions under them."""
-    rules: list[dict[str, Any]] = []
+    rules: list[LifecycleRuleTypeDef] = []
     for retention_class in sorted(policy.classes.values(), key=lambda c: c.name):
-        rule: dict[str, Any] = {
+        rule: LifecycleRuleTypeDef = {
             "ID": f"segments-{retention_class.name}",
             "Filter": {"Prefix": f"v1/segments/{retention_class.name}/"},
             "Status": "Enabled",
@@ -35,12 +39,12 @@ def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[dict[str, Any]]:
             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
         }
         if retention_class.transition_days:
-            rule["Transitions"] = [
-                {
-                    "Days": retention_class.transition_days,
-                    "StorageClass": retention_class.storage_class,
-                }
-            ]
+            transition: TransitionTypeDef = {
+                "Days": retention_class.transition_days,
+                # The policy names an S3 storage class; S3 refuses one it does not know.
+                "StorageClass": cast("TransitionStorageClassType", retention_class.storage_class),
+            }
+            rule["Transitions"] = [transition]
         rules.append(rule)
     long_days = policy.longest_days + skeleton_days + 1
     for prefix in LONG_PREFIXES:
@@ -88,9 +92,8 @@ def status(archive: FileArchive | S3Archive, policy: Policy) -> Status:
     rules: list[dict[str, Any]] = []
     if isinstance(archive, S3Archive):
         try:
-            rules = archive.client.get_bucket_lifecycle_configuration(Bucket=archive.bucket)[
-                "Rules"
-            ]
+            found = archive.client.get_bucket_lifecycle_configuration(Bucket=archive.bucket)
+            rules = [dict(rule) for rule in found["Rules"]]
         except Exception as exc:  # no configuration installed yet
             log.warning("no lifecycle rules: %s", exc)
     segments, oldest, holds = 0, None, 0

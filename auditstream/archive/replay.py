@@ -12,6 +12,7 @@ from typing import Any
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
 from auditstream.clickhouse import schema
+from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.clickhouse.seqs import stored_seqs
 from auditstream.clickhouse.sql import ident
 from auditstream.errors import FormatError
@@ -70,7 +71,7 @@ def _skeleton_row(entry: sealed.SealedEntry, manifest: seg.Manifest) -> list[Any
 
 def replay(
     archive: FileArchive | S3Archive,
-    client: Any,
+    client: ClickHouseClient,
     database: str,
     *,
     tenant: str | None = None,
@@ -119,7 +120,7 @@ def replay(
 
 
 def _replay_checkpoints(
-    archive: FileArchive | S3Archive, client: Any, database: str, tenant: str | None
+    archive: FileArchive | S3Archive, client: ClickHouseClient, database: str, tenant: str | None
 ) -> int:
     table = f"{ident(database)}.audit_checkpoints"
     query = f"SELECT chain_id, tree_size FROM {table}"  # noqa: S608 - identifier checked

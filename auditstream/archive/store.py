@@ -12,11 +12,14 @@ import os
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from auditstream.archive import s3 as s3util
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 from auditstream.errors import AuditStreamError, ConfigError
 from auditstream.settings.config import S3Settings
 
@@ -106,7 +109,7 @@ class S3Archive:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
-        self.client: Any = s3util.client(settings)
+        self.client: S3Client = s3util.client(settings)
 
     def put(
         self, key: str, data: bytes, *, retain_until: dt.datetime | None, legal_hold: bool = False

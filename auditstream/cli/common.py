@@ -63,7 +63,7 @@ def policy(settings: Settings) -> Policy:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read policy file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read policy file {path}: {exc.strerror}") from exc
     return parse_policy(text, str(path))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from auditstream.cli import common
 from auditstream.cli.render import render
 from auditstream.clickhouse.client import connect
-from auditstream.errors import ConfigError
+from auditstream.errors import ConfigError, QueryError
 from auditstream.query.named import QUERIES
 from auditstream.query.store import AuditStore
 
@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     params = dict(_pair(p) for p in args.param)
     if args.sql:
         if args.api:
-            raise ConfigError("raw SQL is not offered over the API; use --clickhouse")
+            raise QueryError("raw SQL is not offered over the API; use --clickhouse")
         rows = _store(args).sql(args.sql)
     elif not args.name:
-        raise ConfigError("name a query (see --list) or give --sql")
+        raise QueryError("name a query (see --list) or give --sql")
     elif args.api:
         rows = _via_api(args, params)
     else:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 def _pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep:
-        raise ConfigError(f"--param {text!r}: expected KEY=VALUE")
+        raise QueryError(f"--param {text!r}: expected KEY=VALUE")
     return key, value
 
 
@@ -86,4 +86,4 @@ def _via_api(args: argparse.Namespace, params: dict[str, str]) -> list[dict[str,
             return list(json.loads(response.read())["rows"])
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}").get("error", exc.reason)
-        raise ConfigError(f"API answered {exc.code}: {detail}") from None
+        raise QueryError(f"API answered {exc.code}: {detail}") from exc

@@ -112,8 +112,8 @@ def register(subparsers: Any) -> None:
 def _time(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -213,9 +213,9 @@ def _read_bundle(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except ValueError as exc:
-        raise ConfigError(f"{path} is not JSON: {exc}") from None
+        raise ConfigError(f"{path} is not JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise ConfigError(f"{path} is not a proof bundle")
     return doc
@@ -236,5 +236,5 @@ def run_verify_consistency(args: argparse.Namespace) -> int:
         try:
             held = args.held.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"cannot read {args.held}: {exc.strerror}") from None
+            raise ConfigError(f"cannot read {args.held}: {exc.strerror}") from exc
     return _verdict(check_consistency(_read_bundle(args.file), _verifiers(args), held))

@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,9 @@ class Target:
                 raise ConfigError(f"invalid {what} name {value!r}")
 
 
-def load(directory: Path) -> list[Migration]:
+def load(directory: str | os.PathLike[str]) -> list[Migration]:
     migrations = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted(Path(directory).glob("*.sql")):
         found = NAME_RE.match(path.name)
         if not found:
             raise ConfigError(f"{path}: migration files are named NNNN_name.sql")
@@ -121,13 +122,15 @@ def bookkeeping(target: Target) -> list[str]:
     ]
 
 
-def applied(client: Any, target: Target) -> dict[int, str]:
+def applied(client: ClickHouseClient, target: Target) -> dict[int, str]:
     table = f"{target.database}.schema_migrations"  # Target checks the name
     result = client.query(f"SELECT version, checksum FROM {table}")  # noqa: S608
     return {int(version): str(checksum) for version, checksum in result.result_rows}
 
 
-def migrate(client: Any, directory: Path, target: Target) -> list[Migration]:
+def migrate(
+    client: ClickHouseClient, directory: str | os.PathLike[str], target: Target
+) -> list[Migration]:
     """Apply what is not applied yet, in order; returns what was applied."""
     for statement in bookkeeping(target):
         client.command(statement)

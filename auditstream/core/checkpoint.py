@@ -64,8 +64,8 @@ def parse_checkpoint_text(text: str) -> tuple[str, int, bytes]:
         raise NoteError(f"checkpoint tree size {size_text!r} is not a decimal number")
     try:
         root_hash = base64.b64decode(root_text, validate=True)
-    except (binascii.Error, ValueError):
-        raise NoteError("checkpoint root is not valid base64") from None
+    except (binascii.Error, ValueError) as exc:
+        raise NoteError("checkpoint root is not valid base64") from exc
     if len(root_hash) != 32:
         raise NoteError("checkpoint root is not a 32-byte hash")
     return origin, int(size_text), root_hash

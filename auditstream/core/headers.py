@@ -16,4 +16,3 @@ PROTOBUF_CONTENT_TYPE: Final = "application/x-protobuf"
 SCHEMA_VERSION_VALUE: Final = "1"
 
 NATIVE_TYPES: Final = frozenset({LOG_ENTRY_V1, LOKRYN_V011})
-KNOWN_TYPES: Final = NATIVE_TYPES | {LOKRYN_V020}

@@ -129,8 +129,8 @@ def key_hash(name: str, public_key: bytes) -> bytes:
 def _b64decode(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise KeyMaterialError(f"{what}: not valid base64") from None
+    except (binascii.Error, ValueError) as exc:
+        raise KeyMaterialError(f"{what}: not valid base64") from exc
 
 
 class NoteVerifier:

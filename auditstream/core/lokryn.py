@@ -15,13 +15,12 @@ from collections.abc import Mapping
 
 from google.protobuf.message import DecodeError
 
+from auditstream.core import headers
 from auditstream.core.content import ContentPolicy
 from auditstream.errors import AdapterError
 from auditstream.proto.compat.lokryn.v020 import log_request_pb2 as v020
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
-LOKRYN_V011_MESSAGE_TYPE = "lokryn.compliancelog.v1.LogEntry"
-LOKRYN_V020_MESSAGE_TYPE = "lokryn.compliance.v1.LogRequest"
 # Largest integer a double holds exactly; 0.2.0's int64 milliseconds map to doubles.
 MAX_EXACT_MS = 2**53
 
@@ -114,7 +113,7 @@ def map_log_request(
         entry.producer.product_name = meta.product_name
         entry.producer.product_version = meta.product_version
         entry.producer.vendor_name = meta.vendor_name
-    entry.producer.source_message_type = LOKRYN_V020_MESSAGE_TYPE
+    entry.producer.source_message_type = headers.LOKRYN_V020
     payload = request.WhichOneof("payload")
     if payload == "genai":
         entry.ai.SetInParent()

@@ -54,8 +54,8 @@ def parse(note: bytes) -> tuple[str, list[Signature]]:
     """Split a signed note into its text and signatures, checking only the syntax."""
     try:
         decoded = note.decode("utf-8")
-    except UnicodeDecodeError:
-        raise NoteError("note is not valid UTF-8") from None
+    except UnicodeDecodeError as exc:
+        raise NoteError("note is not valid UTF-8") from exc
     split = decoded.rfind("\n\n")
     if split < 0:
         raise NoteError("note has no blank line before its signatures")
@@ -72,8 +72,8 @@ def parse(note: bytes) -> tuple[str, list[Signature]]:
             raise NoteError("malformed signature line")
         try:
             raw = base64.b64decode(blob, validate=True)
-        except (binascii.Error, ValueError):
-            raise NoteError(f"signature of {name!r} is not valid base64") from None
+        except (binascii.Error, ValueError) as exc:
+            raise NoteError(f"signature of {name!r} is not valid base64") from exc
         if len(raw) < 5:
             raise NoteError(f"signature of {name!r} is too short")
         signatures.append(Signature(name, raw[:4], raw[4:]))

@@ -46,8 +46,8 @@ class Checked:
 def _hex(value: Any, what: str, size: int = 32) -> bytes:
     try:
         raw = bytes.fromhex(str(value))
-    except ValueError:
-        raise FormatError(f"{what} is not hex") from None
+    except ValueError as exc:
+        raise FormatError(f"{what} is not hex") from exc
     if len(raw) != size:
         raise FormatError(f"{what} is not {size} bytes")
     return raw
@@ -68,7 +68,7 @@ def check_inclusion(doc: dict[str, Any], verifiers: Sequence[NoteVerifier]) -> C
         path = [_hex(h, "audit_path entry") for h in doc["audit_path"]]
         signed = str(doc["checkpoint"]).encode()
     except (KeyError, TypeError, ValueError) as exc:
-        raise FormatError(f"inclusion proof lacks or mangles a field: {exc}") from None
+        raise FormatError(f"inclusion proof lacks or mangles a field: {exc}") from exc
     try:
         checkpoint = verify_checkpoint(signed, verifiers, chain_id)
     except NoteError as exc:
@@ -127,7 +127,7 @@ def check_consistency(
         new_note = str(doc["new_checkpoint"]).encode()
         path = [_hex(h, "proof entry") for h in doc["proof"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise FormatError(f"consistency proof lacks or mangles a field: {exc}") from None
+        raise FormatError(f"consistency proof lacks or mangles a field: {exc}") from exc
     try:
         old = verify_checkpoint(old_note, verifiers, chain_id)
         new = verify_checkpoint(new_note, verifiers, chain_id)

@@ -10,7 +10,7 @@ set legal hold.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -116,8 +116,8 @@ class Policy:
 def _enum_value(enum: Any, name: str, where: str) -> int:
     try:
         return int(enum.Value(name))
-    except ValueError:
-        raise ConfigError(f"{where}: unknown value {name!r}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{where}: unknown value {name!r}") from exc
 
 
 def _names(value: object, where: str) -> list[str]:
@@ -146,7 +146,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {exc}") from exc
     classes: dict[str, RetentionClass] = {}
     for name, spec in doc.get("classes", {}).items():
         days = spec.get("days") if isinstance(spec, dict) else None
@@ -196,7 +196,3 @@ def _parse_rule(
         tenants=frozenset(_names(spec.get("tenants", []), where)),
         actors=frozenset(_names(spec.get("actors", []), where)),
     )
-
-
-def class_days(policy: Policy) -> Iterable[tuple[str, int]]:
-    return ((c.name, c.days) for c in policy.classes.values())

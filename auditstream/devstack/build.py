@@ -45,8 +45,8 @@ def _run(argv: list[str], *, env: dict[str, str], what: str, cwd: Path | None = 
         proc = subprocess.run(  # noqa: S603 - fixed argv
             argv, env=env, cwd=cwd, capture_output=True, text=True, check=False
         )
-    except FileNotFoundError:
-        raise ServiceError(f"{what}: {argv[0]} is not installed") from None
+    except FileNotFoundError as exc:
+        raise ServiceError(f"{what}: {argv[0]} is not installed") from exc
     if proc.returncode != 0:
         raise ServiceError(f"{what} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
 

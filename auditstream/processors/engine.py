@@ -24,14 +24,10 @@ from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.merkle import CompactRange
 from auditstream.core.retention import Policy
 from auditstream.core.validate import Accepted, RawRecord, Rejected, Validator
-from auditstream.errors import AuditStreamError
+from auditstream.errors import RecoveryError
 from auditstream.proto.v1 import sealed_pb2 as sealed
 
 log = logging.getLogger(__name__)
-
-
-class RecoveryError(AuditStreamError):
-    """Stored state and sealed entries disagree; sealing would fork the chain."""
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,12 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from auditstream.core.chain import Link
-from auditstream.errors import AuditStreamError
+from auditstream.errors import RecoveryError
 from auditstream.proto.v1.sealed_pb2 import ChainSnapshot, SealedEntry
 from auditstream.runtime.logs import KAFKA_LOGGER
 
 log = logging.getLogger(__name__)
 TRANSPORT = KafkaError._TRANSPORT  # broker went away; librdkafka reconnects by itself
-
-
-class RecoveryReadError(AuditStreamError):
-    """A topic could not be read back in time."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +57,11 @@ def _read(
                 elif error.code() == KafkaError._PARTITION_EOF:
                     return
                 elif error.fatal() or not (error.retriable() or error.code() == TRANSPORT):
-                    raise RecoveryReadError(f"reading {topic}[{partition}]: {error}")
+                    raise RecoveryError(f"reading {topic}[{partition}]: {error}")
                 else:
                     log.warning("reading %s[%d]: %s; retrying", topic, partition, error)
             if time.monotonic() > deadline:
-                raise RecoveryReadError(f"reading {topic}[{partition}] took over {timeout:.0f} s")
+                raise RecoveryError(f"reading {topic}[{partition}] took over {timeout:.0f} s")
     finally:
         consumer.close()
 
@@ -85,7 +81,7 @@ def _watermarks(bootstrap: str, topic: str, partition: int, timeout: float) -> t
                 return int(low), int(high)
             except KafkaException as exc:
                 if time.monotonic() > deadline:
-                    raise RecoveryReadError(f"offsets of {topic}[{partition}]: {exc}") from exc
+                    raise RecoveryError(f"offsets of {topic}[{partition}]: {exc}") from exc
                 log.warning("offsets of %s[%d] not available yet: %s", topic, partition, exc)
                 time.sleep(1.0)
     finally:

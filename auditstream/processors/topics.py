@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -75,7 +75,10 @@ def ensure_topics(bootstrap: str, topics: Topics, timeout: float = 30.0) -> list
             future.result(timeout=timeout)
             created.append(name)
         except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            error = exc.args[0] if exc.args else None
+            if not (
+                isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS
+            ):
                 raise ConfigError(f"cannot create topic {name!r}: {exc}") from exc
     log.info("created topics %s", ", ".join(created))
     return created

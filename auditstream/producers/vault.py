@@ -48,8 +48,8 @@ def aad(event_id: str, slot: str) -> bytes:
 class ContentVault:
     """Subject data keys in `directory`, wrapped by the KEKs of `keks`."""
 
-    def __init__(self, directory: Path, keks: Keyring) -> None:
-        self._dir = directory
+    def __init__(self, directory: str | os.PathLike[str], keks: Keyring) -> None:
+        self._dir = Path(directory)
         self._keks = keks
         self._cache: dict[str, bytes] = {}
         self._lock = threading.Lock()
@@ -76,8 +76,8 @@ class ContentVault:
                     key = self._kek(doc["kek_id"]).decrypt(
                         wrapped[:12], wrapped[12:], key_id.encode()
                     )
-                except InvalidTag:
-                    raise ContentDecryptionError(f"subject key {key_id} does not unwrap") from None
+                except InvalidTag as exc:
+                    raise ContentDecryptionError(f"subject key {key_id} does not unwrap") from exc
             elif create:
                 key = AESGCM.generate_key(bit_length=256)
                 nonce = os.urandom(12)
@@ -114,8 +114,8 @@ class ContentVault:
         key = self._data_key(content.subject_key_id, create=False)
         try:
             return AESGCM(key).decrypt(content.nonce, content.ciphertext, associated)
-        except InvalidTag:
-            raise ContentDecryptionError("content does not decrypt under its subject key") from None
+        except InvalidTag as exc:
+            raise ContentDecryptionError("content does not decrypt under its subject key") from exc
 
     def destroy(self, subject: str) -> bool:
         """Crypto-shred a subject: delete its data key. True if there was one."""

@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from auditstream.errors import AuditStreamError, ConfigError
+from auditstream.errors import AuditStreamError, ConfigError, QueryError
 from auditstream.query.named import QUERIES
 from auditstream.query.store import AccessDeniedError, AuditQuery, AuditStore
 
@@ -51,14 +51,14 @@ def load_tokens(path: Path) -> list[Grant]:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read tokens file {path}: {exc}") from None
+        raise ConfigError(f"cannot read tokens file {path}: {exc}") from exc
     grants = []
     for name, spec in doc.get("tokens", {}).items():
         try:
             digest = bytes.fromhex(spec["sha256"])
             tenants = [str(t) for t in spec["tenants"]]
-        except (KeyError, TypeError, ValueError):
-            raise ConfigError(f"{path}: token {name!r} needs sha256 and tenants") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: token {name!r} needs sha256 and tenants") from exc
         if len(digest) != 32:
             raise ConfigError(f"{path}: token {name!r}: sha256 must be 64 hex digits")
         grants.append(Grant(name, digest, None if "*" in tenants else frozenset(tenants)))
@@ -104,7 +104,7 @@ class QueryApi:
             return self._route(method, path, params, tenant, body, store)
         except AccessDeniedError as exc:
             return 403, {"error": str(exc)}
-        except (ConfigError, ValueError) as exc:
+        except (QueryError, ValueError) as exc:
             return 400, {"error": str(exc)}
         except AuditStreamError as exc:
             return 500, {"error": str(exc)}

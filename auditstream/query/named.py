@@ -25,6 +25,7 @@ class NamedQuery:
 
 TIME = (Param("start", "DateTime64(6)"), Param("end", "DateTime64(6)"))
 LIMIT = Param("limit", "UInt32", default=100)
+NOT_RECORDED = "(not recorded)"  # what a row shows for a field the events do not carry
 RANGE = "event_time >= {start:DateTime64(6)} AND event_time < {end:DateTime64(6)}"
 EVENT_LIST = (
     "SELECT event_time, tenant_id, actor_id, event_type, outcome, resource, message, "
@@ -82,8 +83,15 @@ QUERIES: Final[dict[str, NamedQuery]] = {
         NamedQuery(
             "model_usage",
             "Model calls and tokens per provider and model",
-            "SELECT ai_provider AS provider, ai_model AS model, count() AS calls, "
-            "sum(ai_input_tokens) AS input_tokens, sum(ai_output_tokens) AS output_tokens "
+            # lokryn 0.1.1 events carry no AI block: their model is in the resource
+            # (`models/<name>`) and their tokens in the payload (`tokens_in`, `tokens_out`).
+            f"SELECT if(ai_provider != '', ai_provider, '{NOT_RECORDED}') AS provider, "
+            "if(ai_model != '', ai_model, if(startsWith(resource, 'models/'), "
+            f"substring(resource, 8), '{NOT_RECORDED}')) AS model, count() AS calls, "
+            "sum(if(ai_input_tokens > 0, ai_input_tokens, JSONExtractUInt(payload, 'tokens_in'))) "
+            "AS input_tokens, "
+            "sum(if(ai_output_tokens > 0, ai_output_tokens, "
+            "JSONExtractUInt(payload, 'tokens_out'))) AS output_tokens "
             "FROM {table} WHERE {scope} "
             f"AND event_type = 'EVENT_MODEL_INFERENCE' AND {RANGE} "
             "GROUP BY provider, model ORDER BY calls DESC, provider, model LIMIT {limit:UInt32}",

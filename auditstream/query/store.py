@@ -16,8 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.clickhouse.sql import ident
-from auditstream.errors import AuditStreamError, ConfigError
+from auditstream.errors import AuditStreamError, QueryError
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.query.named import QUERIES
 
@@ -99,7 +100,7 @@ def _enum_name(enum: Any, value: str | int, prefix: str) -> str:
         return name
     if prefix + name in names:
         return prefix + name
-    raise ConfigError(f"unknown value {value!r}")
+    raise QueryError(f"unknown value {value!r}")
 
 
 def _enum_number(enum: Any, value: str | int, prefix: str) -> int:
@@ -121,7 +122,7 @@ def jsonable(value: Any) -> Any:
 class AuditStore:
     def __init__(
         self,
-        client: Any,
+        client: ClickHouseClient,
         database: str = "auditstream",
         *,
         tenants: Iterable[str] | None = None,
@@ -236,17 +237,17 @@ class AuditStore:
     ) -> list[dict[str, Any]]:
         query = QUERIES.get(name)
         if query is None:
-            raise ConfigError(f"unknown query {name!r}; known: {', '.join(sorted(QUERIES))}")
+            raise QueryError(f"unknown query {name!r}; known: {', '.join(sorted(QUERIES))}")
         given = dict(params or {})
         unknown = set(given) - {p.name for p in query.params}
         if unknown:
-            raise ConfigError(f"query {name!r} takes no parameter {sorted(unknown)}")
+            raise QueryError(f"query {name!r} takes no parameter {sorted(unknown)}")
         bound: dict[str, Any] = {}
         for param in query.params:
             if param.name in given:
                 bound[param.name] = _coerce(param.type, given[param.name])
             elif param.required:
-                raise ConfigError(f"query {name!r} needs the parameter {param.name!r}")
+                raise QueryError(f"query {name!r} needs the parameter {param.name!r}")
             elif param.name == "start":
                 bound["start"] = EPOCH
             elif param.name == "end":
@@ -298,4 +299,4 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         event_time, event_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return dt.datetime.fromisoformat(event_time), str(event_id)
     except (ValueError, TypeError) as exc:
-        raise ConfigError("invalid cursor") from exc
+        raise QueryError("invalid cursor") from exc

@@ -55,6 +55,9 @@ def dict_config(form: str, level: str) -> dict[str, Any]:
             }
         },
         "root": {"level": level, "handlers": ["stderr"]},
+        # librdkafka reports every disconnect and reconnect at INFO; only its warnings
+        # and errors are news unless debugging.
+        "loggers": {KAFKA_LOGGER.name: {"level": level if level == "DEBUG" else "WARNING"}},
     }
 
 

@@ -8,10 +8,13 @@ defaults. Secrets are held as `Secret` and never printed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -124,23 +127,87 @@ CONFIG_ENV = "AUDITSTREAM_CONFIG"
 TOML_SECTIONS: Final = {"": Settings, "topics": Topics, "s3": S3Settings}
 
 
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def parser_for(kind: Any) -> Callable[[Any], Any] | None:
+    """How a raw value (a TOML value, or an environment string) becomes `kind`; None
+    for a kind no setting may have."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) is typing.Literal:
+        return lambda raw: _literal(raw, args)
+    if typing.get_origin(kind) in (types.UnionType, typing.Union) and type(None) in args:
+        inner = parser_for(next(a for a in args if a is not type(None)))
+        if inner is None:
+            return None
+        return lambda raw: None if raw == "" else inner(raw)
+    return _PARSERS.get(kind)
+
+
+def _literal(raw: Any, allowed: tuple[Any, ...]) -> Any:
+    if raw not in allowed:
+        raise ValueError(f"one of {', '.join(map(repr, allowed))}")
+    return raw
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ValueError("an integer")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("an integer") from None
+
+
+def _float(raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError("a number")
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("a number") from None
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in _TRUE | _FALSE:
+        return raw.lower() in _TRUE
+    raise ValueError("true or false")
+
+
+def _str(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("a string")
+    return raw
+
+
+_PARSERS: Final[dict[Any, Callable[[Any], Any]]] = {
+    int: _int,
+    float: _float,
+    bool: _bool,
+    str: _str,
+    Path: lambda raw: Path(_str(raw)),
+    Secret: lambda raw: Secret(_str(raw)),
+}
+
+
 def _coerce(cls: type, name: str, raw: Any, source: str) -> Any:
-    kinds = {f.name: f.type for f in fields(cls)}
+    kinds = _field_types(cls)
     if name not in kinds:
         raise ConfigError(f"{source}: unknown setting {name!r}")
-    kind = str(kinds[name])
+    parse = parser_for(kinds[name])
+    assert parse is not None  # every field type is checked when this module is imported
     try:
-        if kind == "int":
-            return int(raw)
-        if kind == "Secret":
-            return Secret(str(raw))
-        if "Path" in kind:
-            return Path(str(raw)) if str(raw) else None
-    except ValueError:
-        raise ConfigError(f"{source}: {name} must be an integer, not {raw!r}") from None
-    if not isinstance(raw, str):
-        raise ConfigError(f"{source}: {name} must be a string")
-    return raw
+        return parse(raw)
+    except ValueError as exc:
+        # Never echo the raw value: it may be a secret put under the wrong name.
+        raise ConfigError(f"{source}: {name} must be {exc}") from None
 
 
 def _apply(settings: Settings, section: str, name: str, value: Any) -> Settings:
@@ -161,9 +228,9 @@ def load_settings(
         try:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{path}: {exc}") from exc
         for key, value in doc.items():
             if isinstance(value, dict):
                 cls = TOML_SECTIONS.get(key)
@@ -179,3 +246,16 @@ def load_settings(
             cls = TOML_SECTIONS[section]
             settings = _apply(settings, section, name, _coerce(cls, name, raw, var))
     return settings
+
+
+def check_field_types(classes: Iterable[type]) -> None:
+    """Every setting must have a type `_coerce` can parse, so that a new one of another
+    type fails when this module is imported instead of silently staying a string."""
+    for cls in classes:
+        for name, kind in _field_types(cls).items():
+            if dataclasses.is_dataclass(kind) or parser_for(kind) is not None:
+                continue
+            raise TypeError(f"setting {cls.__name__}.{name} has a type settings cannot parse")
+
+
+check_field_types(TOML_SECTIONS.values())

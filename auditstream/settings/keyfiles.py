@@ -33,12 +33,12 @@ CHECKPOINT_KEY_ENV = "AUDITSTREAM_CHECKPOINT_KEY"
 CONTENT_KEYS_ENV = "AUDITSTREAM_CONTENT_KEYS"
 
 
-def _read_secret_file(path: Path) -> str:
+def _read_secret_file(path: str | os.PathLike[str]) -> str:
     try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
+        mode = os.stat(path).st_mode
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read key file {path}: {exc.strerror}") from None
+        raise KeyMaterialError(f"cannot read key file {path}: {exc.strerror}") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("key file %s is accessible by group or others; chmod 600 it", path)
     return text
@@ -54,6 +54,7 @@ def parse_keyring(text: str, source: str) -> Keyring:
             for item in entries
         ]
     except (ValueError, KeyError, TypeError, binascii.Error):
+        # No cause attached: a JSON error holds the whole document, secrets included.
         raise KeyMaterialError(
             f"{source}: expected JSON {{'active': id, 'keys': [{{'id', 'secret'}}]}}"
         ) from None
@@ -61,7 +62,9 @@ def parse_keyring(text: str, source: str) -> Keyring:
 
 
 def load_keyring(
-    path: Path | None = None, env: Mapping[str, str] | None = None, variable: str = HMAC_KEYS_ENV
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    variable: str = HMAC_KEYS_ENV,
 ) -> Keyring:
     """A keyring from `path`, else from the environment variable (chain MAC keys by
     default; `CONTENT_KEYS_ENV` for the content-digest salt keys)."""
@@ -74,13 +77,15 @@ def load_keyring(
     return parse_keyring(text, variable)
 
 
-def load_signer(path: Path | None = None, env: Mapping[str, str] | None = None) -> NoteSigner:
+def load_signer(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> NoteSigner:
     """The checkpoint signing key from `path`, else from $AUDITSTREAM_CHECKPOINT_KEY."""
     if path is not None:
         try:
             return NoteSigner.parse(_read_secret_file(path))
         except KeyMaterialError as exc:
-            raise KeyMaterialError(f"{path}: {exc}") from None
+            raise KeyMaterialError(f"{path}: {exc}") from exc
     environ = os.environ if env is None else env
     text = environ.get(CHECKPOINT_KEY_ENV)
     if not text:
@@ -97,12 +102,12 @@ def parse_verifiers(text: str) -> list[NoteVerifier]:
     return verifiers
 
 
-def load_verifiers(path: Path) -> list[NoteVerifier]:
+def load_verifiers(path: str | os.PathLike[str]) -> list[NoteVerifier]:
     """Trusted checkpoint public keys, one per line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise KeyMaterialError(f"cannot read public key file {path}: {exc.strerror}") from None
+        raise KeyMaterialError(f"cannot read public key file {path}: {exc.strerror}") from exc
     verifiers = parse_verifiers(text)
     if not verifiers:
         raise KeyMaterialError(f"{path} holds no verifier keys")
@@ -121,14 +126,15 @@ def new_keyring_document(key_id: str) -> dict[str, Any]:
     return {"active": key_id, "keys": [{"id": key_id, "secret": secret}]}
 
 
-def write_new_keyring(path: Path, key_id: str) -> None:
+def write_new_keyring(path: str | os.PathLike[str], key_id: str) -> None:
     """Create a keyring file with one fresh 256-bit key (refuses to overwrite)."""
     HmacKey(key_id, bytes(32))  # validates the id before anything is written
-    _write_private(path, json.dumps(new_keyring_document(key_id), indent=2) + "\n")
+    _write_private(Path(path), json.dumps(new_keyring_document(key_id), indent=2) + "\n")
 
 
-def rotate_keyring(path: Path, new_key_id: str) -> None:
+def rotate_keyring(path: str | os.PathLike[str], new_key_id: str) -> None:
     """Add a fresh key to a keyring file and make it active; old keys stay."""
+    path = Path(path)
     text = _read_secret_file(path)
     parse_keyring(text, str(path))
     doc = json.loads(text)
@@ -141,8 +147,8 @@ def rotate_keyring(path: Path, new_key_id: str) -> None:
     tmp.replace(path)
 
 
-def write_new_signer(path: Path, name: str) -> NoteSigner:
+def write_new_signer(path: str | os.PathLike[str], name: str) -> NoteSigner:
     """Create a signer key file with a fresh Ed25519 key (refuses to overwrite)."""
     signer = NoteSigner.generate(name)
-    _write_private(path, signer.encode_private() + "\n")
+    _write_private(Path(path), signer.encode_private() + "\n")
     return signer

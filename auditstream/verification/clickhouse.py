@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditstream.clickhouse import schema
+from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.clickhouse.sql import ident
 from auditstream.core.chain import ChainHead, Link
 from auditstream.verification.sources import Batch, Flag
@@ -27,7 +28,7 @@ class ClickHouseSource:
 
     def __init__(
         self,
-        client: Any,
+        client: ClickHouseClient,
         database: str = "auditstream",
         *,
         tenant: str | None = None,

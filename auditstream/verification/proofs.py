@@ -9,18 +9,19 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.clickhouse.sql import ident
 from auditstream.core import hashes, merkle, note
 from auditstream.core.checkpoint import parse_checkpoint_text
 from auditstream.core.proofs import CONSISTENCY, INCLUSION
-from auditstream.errors import ConfigError
+from auditstream.errors import QueryError
 
 
 class ProofSource:
     """Reads what proofs need from ClickHouse: one entry, a chain's leaf hashes, and
     the checkpoint notes (whose signatures the checker, not this class, verifies)."""
 
-    def __init__(self, client: Any, database: str = "auditstream") -> None:
+    def __init__(self, client: ClickHouseClient, database: str = "auditstream") -> None:
         self.client = client
         self.events = f"{ident(database)}.audit_events"
         self.checkpoints = f"{ident(database)}.audit_checkpoints"
@@ -39,9 +40,9 @@ class ProofSource:
         )
         found = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
         if not found:
-            raise ConfigError(f"no event with id {event_id!r} in the store")
+            raise QueryError(f"no event with id {event_id!r} in the store")
         if len(found) > 1:
-            raise ConfigError(f"event id {event_id!r} is stored more than once; give --chain")
+            raise QueryError(f"event id {event_id!r} is stored more than once; give --chain")
         return found[0]
 
     def leaves(self, chain_id: str, size: int) -> list[bytes]:
@@ -52,7 +53,7 @@ class ProofSource:
         )
         found = result.result_rows
         if len(found) != size or (found and int(found[-1][0]) != size - 1):
-            raise ConfigError(
+            raise QueryError(
                 f"the store holds {len(found)} of the first {size} entries of {chain_id!r}; "
                 "run `auditstream verify` to see what is wrong"
             )
@@ -89,14 +90,14 @@ def build_inclusion(
     if tree_size is not None:
         covering = [(s, n) for s, n in covering if s == tree_size]
     if not covering:
-        raise ConfigError(
+        raise QueryError(
             f"no signed checkpoint of {chain_id!r} covers seq {seq} yet"
             + (f" with tree size {tree_size}" if tree_size is not None else "")
         )
     size, signed = covering[-1]
     leaves = source.leaves(chain_id, size)
     if merkle.root(leaves) != _unverified(signed)[1]:
-        raise ConfigError(
+        raise QueryError(
             f"the stored entries of {chain_id!r} do not produce the root of its checkpoint "
             f"for tree size {size}; run `auditstream verify`"
         )
@@ -125,18 +126,18 @@ def build_consistency(
 ) -> dict[str, Any]:
     notes = dict(source.notes(chain_id))
     if len(notes) < 1:
-        raise ConfigError(f"no signed checkpoints of {chain_id!r} in the store")
+        raise QueryError(f"no signed checkpoints of {chain_id!r} in the store")
     old = old_size if old_size is not None else min(notes)
     new = new_size if new_size is not None else max(notes)
     for size in (old, new):
         if size not in notes:
-            raise ConfigError(f"no checkpoint of {chain_id!r} with tree size {size}")
+            raise QueryError(f"no checkpoint of {chain_id!r} with tree size {size}")
     if old > new:
-        raise ConfigError(f"old tree size {old} is larger than new tree size {new}")
+        raise QueryError(f"old tree size {old} is larger than new tree size {new}")
     leaves = source.leaves(chain_id, new)
     for size in (old, new):
         if merkle.root(leaves[:size]) != _unverified(notes[size])[1]:
-            raise ConfigError(
+            raise QueryError(
                 f"the stored entries of {chain_id!r} do not produce the root signed for tree "
                 f"size {size}; run `auditstream verify`"
             )

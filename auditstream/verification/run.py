@@ -8,7 +8,6 @@ newest are counted as lag (a sink behind the other), not as a finding.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -253,7 +252,3 @@ class _Runs:
             Finding(self.report.chain_id, first, Kind.SOURCE_MISMATCH, detail)
         )
         self.run = None
-
-
-def stderr_progress() -> Progress:
-    return Progress(sys.stderr if sys.stderr.isatty() else None)

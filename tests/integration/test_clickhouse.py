@@ -13,13 +13,18 @@ from typing import Any
 import pytest
 
 from auditstream.clickhouse import migrations
+from auditstream.core.validate import RawRecord
+from auditstream.producers.events import build_entry
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.query import AccessDeniedError, AuditQuery, AuditStore
+from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
 from auditstream.samples.workload import Workload, generate
 from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
+from tests.support.engine_kit import sealer
 from tests.support.infra import Infra, unique
 from tests.support.pipeline import Worker, create_pipeline, produce
+from tests.support.store_kit import load_clickhouse
 
 pytestmark = pytest.mark.integration
 TENANT = "tenant-000"
@@ -242,3 +247,19 @@ def test_stored_columns_equal_the_sealed_bodies(
     for event_id, body, actor in result.result_rows:
         sealed = decode_body(body)
         assert sealed.entry.event_id == event_id and actor == by_id[event_id].actor_id
+
+
+def test_model_usage_names_the_model_of_events_without_an_ai_block(
+    clickhouse: Any, ch_database: str
+) -> None:
+    """A lokryn 0.1.1 inference event (the seed example) carries its model only in the
+    resource and its tokens in the payload; the row says so instead of staying blank."""
+    (seed,) = [e for e in SEED_EXAMPLES if e["event_type"] == "EVENT_MODEL_INFERENCE"]
+    fields = entry_fields(seed)
+    entry = build_entry(fields.pop("event_type"), tenant_id="acme", **fields)
+    engine = sealer()
+    record = RawRecord("raw", 0, 0, time.time_ns() // 10**6, b"acme", entry.SerializeToString())
+    load_clickhouse(clickhouse, ch_database, engine.process([record], time.time_ns()))
+    (row,) = AuditStore(clickhouse, ch_database).named("model_usage")
+    assert (row["provider"], row["model"]) == ("(not recorded)", "gpt-4")
+    assert (row["calls"], row["input_tokens"], row["output_tokens"]) == (1, 1250, 342)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from auditstream.core.body import encode_body
 from auditstream.core.chain import Chain, ChainHead, Link
 from auditstream.core.checkpoint import sign_checkpoint
@@ -44,7 +42,3 @@ def flip(data: bytes, index: int = 0) -> bytes:
     out = bytearray(data)
     out[index % len(out)] ^= 0x01
     return bytes(out)
-
-
-def random_bytes(n: int = 32) -> bytes:
-    return os.urandom(n)

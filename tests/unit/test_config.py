@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
 from auditstream.errors import ConfigError
-from auditstream.settings.config import ENV_VARS, Secret, load_settings
+from auditstream.settings.config import (
+    ENV_VARS,
+    S3Settings,
+    Secret,
+    Settings,
+    Topics,
+    check_field_types,
+    load_settings,
+    parser_for,
+)
 
 
 def test_defaults() -> None:
@@ -65,3 +76,52 @@ def test_every_env_var_maps_to_a_real_setting() -> None:
     for section, name in ENV_VARS.values():
         target = getattr(settings, section) if section else settings
         assert hasattr(target, name)
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "value"),
+    [
+        (bool, "true", True),
+        (bool, "OFF", False),
+        (bool, False, False),
+        (float, "2.5", 2.5),
+        (float, 3, 3.0),
+        (int, "12", 12),
+        (Path | None, "", None),
+        (Path | None, "/var/audit", Path("/var/audit")),
+        (Literal["always", "never"], "never", "never"),
+        (Secret, "s3cr3t", Secret("s3cr3t")),
+    ],
+)
+def test_every_setting_type_is_parsed(kind: Any, raw: Any, value: Any) -> None:
+    parse = parser_for(kind)
+    assert parse is not None
+    assert parse(raw) == value
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw"),
+    [(bool, "maybe"), (int, True), (float, "fast"), (Literal["a", "b"], "c"), (str, 5)],
+)
+def test_values_of_the_wrong_type_are_refused(kind: Any, raw: Any) -> None:
+    parse = parser_for(kind)
+    assert parse is not None
+    with pytest.raises(ValueError):
+        parse(raw)
+
+
+def test_a_setting_of_a_type_that_cannot_be_parsed_fails_at_import() -> None:
+    @dataclass(frozen=True)
+    class Odd:
+        ports: list[int] = field(default_factory=list)
+
+    with pytest.raises(TypeError, match=r"Odd\.ports"):
+        check_field_types([Odd])
+    check_field_types([Settings, Topics, S3Settings])  # the real ones all parse
+
+
+def test_a_refused_value_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"AUDITSTREAM_METRICS_PORT": "hunter2-secret"})
+    assert "hunter2" not in str(caught.value)
+    assert "AUDITSTREAM_METRICS_PORT" in str(caught.value)

@@ -10,7 +10,8 @@ from auditstream.core import headers
 from auditstream.core.body import decode_body
 from auditstream.core.chain import Link
 from auditstream.core.verify import verify_chain
-from auditstream.processors.engine import Outputs, RecoveryError
+from auditstream.errors import RecoveryError
+from auditstream.processors.engine import Outputs
 from auditstream.proto.compat.lokryn.v020 import log_request_pb2 as v020
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1 import sealed_pb2 as sealed

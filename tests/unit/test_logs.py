@@ -54,3 +54,8 @@ def test_cli_switch_and_environment_select_json(tmp_path: Path) -> None:
     assert again and all(d["logger"].startswith("auditstream") for d in again)
     text = run_migrate(tmp_path / "third")
     assert text and not text[0].startswith("{")
+
+
+def test_librdkafka_reconnect_chatter_is_quiet_unless_debugging() -> None:
+    assert dict_config("text", "INFO")["loggers"]["librdkafka"]["level"] == "WARNING"
+    assert dict_config("json", "DEBUG")["loggers"]["librdkafka"]["level"] == "DEBUG"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -245,3 +246,20 @@ def test_config_takes_a_spool_dir_as_a_string_and_refuses_other_types(tmp_path: 
         ProducerConfig(bootstrap="x", spool_dir=5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fsync"):
         ProducerConfig(bootstrap="x", fsync="sometimes")  # type: ignore[arg-type]
+
+
+def test_librdkafka_logs_go_through_logging_not_stderr(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a logger, librdkafka prints `%3|...|FAIL|rdkafka#producer-1| ...` lines
+    straight to stderr, between whatever the host program prints."""
+    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path)
+    producer = AuditProducer(config)
+    with caplog.at_level(logging.DEBUG, logger="librdkafka"):
+        producer.login("user-1")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not caplog.records:
+            time.sleep(0.2)  # the poll thread hands log lines over
+        producer.close(timeout=0)
+    assert caplog.records, "librdkafka reported nothing about the refused connection"
+    assert "|rdkafka#" not in capfd.readouterr().err
