@@ -1,5 +1,5 @@
 """Filling real stores with sealed entries the way the sinks do, for verification tests:
-ClickHouse rows through `sinks.rows`, archive segments through `write_segment`."""
+ClickHouse rows through `clickhouse.schema`, archive segments through `write_segment`."""
 
 from __future__ import annotations
 
