@@ -497,70 +497,45 @@ class AuditProducer:
     ) -> Iterator[Call]:
         """Time a tool call; records outcome, duration and the exception type if it
         raised (the exception is re-raised)."""
-        call = Call()
-        started = time.perf_counter()
-        try:
+        with self._timed(pb.EVENT_TOOL_INVOCATION, actor_id, tool_name, arguments, fields) as call:
             yield call
-        except BaseException as exc:
-            self._record_call(
-                pb.EVENT_TOOL_INVOCATION, actor_id, tool_name, started, call, exc, arguments, fields
-            )
-            raise
-        self._record_call(
-            pb.EVENT_TOOL_INVOCATION, actor_id, tool_name, started, call, None, arguments, fields
-        )
 
     @contextlib.contextmanager
     def inference(self, actor_id: str, provider: str, model: str, **fields: Any) -> Iterator[Call]:
         """Time a model call; set `input_tokens`, `output_tokens`, `finish_reason` on the
         yielded object. Records failures with the exception type."""
-        call = Call()
-        started = time.perf_counter()
         target = {"provider": provider, "model": model}
-        try:
+        with self._timed(
+            pb.EVENT_MODEL_INFERENCE, actor_id, f"models/{model}", target, fields
+        ) as call:
             yield call
-        except BaseException as exc:
-            self._record_call(
-                pb.EVENT_MODEL_INFERENCE,
-                actor_id,
-                f"models/{model}",
-                started,
-                call,
-                exc,
-                target,
-                fields,
-            )
-            raise
-        self._record_call(
-            pb.EVENT_MODEL_INFERENCE,
-            actor_id,
-            f"models/{model}",
-            started,
-            call,
-            None,
-            target,
-            fields,
-        )
 
-    def _record_call(
+    @contextlib.contextmanager
+    def _timed(
         self,
         event_type: int,
         actor_id: str,
         name: str,
-        started: float,
-        call: Call,
-        error: BaseException | None,
         details: Mapping[str, Any] | None,
         fields: dict[str, Any],
-    ) -> None:
-        # Never raises out of the block (that would replace the caller's own exception).
-        self._record(
-            lambda: self._call_entry(
-                event_type, actor_id, name, started, call, error, details, fields
-            ),
-            event_type,
-            actor_id,
-        )
+    ) -> Iterator[Call]:
+        call = Call()
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            yield call
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            # `_record` never raises here, which would replace the caller's own exception.
+            self._record(
+                lambda: self._call_entry(
+                    event_type, actor_id, name, started, call, error, details, fields
+                ),
+                event_type,
+                actor_id,
+            )
 
     def _call_entry(
         self,

@@ -91,14 +91,9 @@ class ArchiveSink:
 
     def run(self, stop: threading.Event, on_segment: Callable[[], None] | None = None) -> None:
         """Consume until `stop` is set; write every open segment at the end."""
-        topics = self.config.topics
-        SinkLoop(
-            self,
-            self.config.bootstrap,
-            self.config.group_id,
-            (topics.sealed, topics.checkpoints),
-            max_messages=2000,
-        ).run(stop, on_segment)
+        config = self.config
+        loop = SinkLoop(self, config.bootstrap, config.group_id, config.topics, max_messages=2000)
+        loop.run(stop, on_segment)
 
     # -- the Writer protocol: state from the archive ----------------------------------
     def load(self) -> None:

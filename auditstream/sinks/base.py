@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from auditstream.runtime.logs import KAFKA_LOGGER
+from auditstream.settings.config import Topics
 
 log = logging.getLogger(__name__)
 # Commit failures a later commit recovers from: the write was durable, and a replay of
@@ -85,7 +86,7 @@ class SinkLoop:
     writer: Writer
     bootstrap: str
     group_id: str
-    topics: Sequence[str]
+    topics: Topics
     consumer_settings: Mapping[str, Any] = field(default_factory=dict)
     max_messages: int = 5000
     _consumer: Consumer | None = None
@@ -96,7 +97,8 @@ class SinkLoop:
         consumer = self._consumer = sink_consumer(
             self.bootstrap, self.group_id, self.consumer_settings
         )
-        consumer.subscribe(list(self.topics), on_revoke=self._on_revoke)
+        topics = [self.topics.sealed, self.topics.checkpoints]
+        consumer.subscribe(topics, on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
                 for message in consumer.consume(num_messages=self.max_messages, timeout=0.2):

@@ -62,14 +62,11 @@ class ClickHouseSink:
 
     def run(self, stop: threading.Event, on_batch: Callable[[], None] | None = None) -> None:
         """Consume until `stop` is set; insert what is pending at the end."""
-        topics = self.config.topics
-        SinkLoop(
-            self,
-            self.config.bootstrap,
-            self.config.group_id,
-            (topics.sealed, topics.checkpoints),
-            {"fetch.max.bytes": 32 * 1024 * 1024},
-        ).run(stop, on_batch)
+        config = self.config
+        settings = {"fetch.max.bytes": 32 * 1024 * 1024}
+        SinkLoop(self, config.bootstrap, config.group_id, config.topics, settings).run(
+            stop, on_batch
+        )
 
     # -- the Writer protocol ----------------------------------------------------------
     def load(self) -> None:
