@@ -158,10 +158,17 @@ class S3Archive:
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
 
-def open_archive(url: str, s3: S3Settings | None = None) -> FileArchive | S3Archive:
+def open_archive(
+    url: str, s3: S3Settings | None = None, *, must_exist: bool = False
+) -> FileArchive | S3Archive:
+    """The archive at `url`. `must_exist` (readers): a `file://` folder that is not there
+    is an error instead of an empty archive."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme == "file":
-        return FileArchive(Path(urllib.parse.unquote(parsed.path)))
+        root = Path(urllib.parse.unquote(parsed.path))
+        if must_exist and not root.is_dir():
+            raise ConfigError(f"no archive at {root} (from {url!r}): nothing to read")
+        return FileArchive(root)
     if parsed.scheme == "s3":
         return S3Archive(parsed.netloc, parsed.path, s3 or S3Settings())
     raise ConfigError(f"archive URL must be file:///path or s3://bucket/prefix, not {url!r}")

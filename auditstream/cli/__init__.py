@@ -1,7 +1,10 @@
 """The `auditstream` command. Each subcommand lives in its own module with a
 `register(subparsers)` function; `main(argv)` is what the console script calls.
 
-Exit codes: 0 success, 1 verification found tampering, 2 usage or IO error.
+Exit codes: 0 success, 1 verification found tampering (or a proof is invalid), 2 usage,
+input or IO error, 130 interrupted. A failure is one line on stderr naming the command,
+the resource and the cause (`cli.failures`); `--debug` or AUDITSTREAM_DEBUG=1 adds the
+traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from auditstream import __version__
@@ -24,12 +28,14 @@ from auditstream.cli import (
     verify,
     worker,
 )
-from auditstream.errors import AuditStreamError
+from auditstream.cli.failures import describe
 from auditstream.runtime import logs
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+DEBUG_ENV = "AUDITSTREAM_DEBUG"
 
 COMMANDS = (demo, dev, worker, sink, serve, migrate, query, verify, archive, keys)
 
@@ -40,7 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tamper-evident audit pipeline: produce, seal, store, query and verify.",
     )
     parser.add_argument("--version", action="version", version=f"auditstream {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug output, libraries' included"
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=os.environ.get(DEBUG_ENV, "") not in ("", "0"),
+        help=f"show the traceback of a failure (default: ${DEBUG_ENV})",
+    )
     parser.add_argument(
         "--log-format",
         choices=logs.FORMATS,
@@ -55,16 +69,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand's own parser, so the message names the command
+        _parser_of(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.log_format not in logs.FORMATS:
         parser.error(f"{logs.FORMAT_ENV} must be one of {', '.join(logs.FORMATS)}")
     if not getattr(args, "owns_logging", False):  # the Faust worker hands this to Faust
         logs.configure(args.log_format, "DEBUG" if args.verbose else "INFO")
     try:
         result: int = args.func(args)
-    except AuditStreamError as exc:
-        print(f"auditstream: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        message, known = describe(exc)
+        if not known:
+            message += " (a bug in auditstream; --debug shows where)"
+        print(f"auditstream {command_name(args)}: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
     return result
+
+
+def _parser_of(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The (sub)parser of the command in `args`: `auditstream sink clickhouse`'s own."""
+    for word in command_name(args).split():
+        found = next(
+            (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+        )
+        if found is None or word not in found.choices:
+            break
+        parser = found.choices[word]
+    return parser
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """The subcommand as typed, e.g. `sink clickhouse` or `keys generate`."""
+    words = [str(args.command)]
+    for sub in ("kind", "action"):
+        value = getattr(args, sub, None)
+        if isinstance(value, str):
+            words.append(value)
+    return " ".join(words)

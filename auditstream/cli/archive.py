@@ -30,8 +30,11 @@ def _archive_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_from(args: argparse.Namespace, settings: Settings) -> FileArchive | S3Archive:
-    return open_archive(args.archive or settings.effective_archive_url, settings.s3)
+def open_from(
+    args: argparse.Namespace, settings: Settings, *, must_exist: bool = True
+) -> FileArchive | S3Archive:
+    url = args.archive or settings.effective_archive_url
+    return open_archive(url, settings.s3, must_exist=must_exist)
 
 
 def register(subparsers: Any) -> None:
@@ -72,7 +75,7 @@ def register(subparsers: Any) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     settings = common.settings_from(args)
-    archive = open_from(args, settings)
+    archive = open_from(args, settings, must_exist=False)
     if isinstance(archive, FileArchive):
         archive.root.mkdir(parents=True, exist_ok=True)
         print(f"file archive ready at {archive.root} (retention: `auditstream retention apply`)")
@@ -120,7 +123,8 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     settings = common.settings_from(args)
-    archive = open_archive(args.source, settings.s3)
+    archive = open_archive(args.source, settings.s3, must_exist=True)
+    next(iter(archive.list("v1/manifests/")), None)  # readable, before the target is touched
     client = connect(args.to_clickhouse)
     migrations.migrate(
         client, schemas_dir() / "clickhouse", migrations.Target(database=args.database)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.devstack import stack
+from auditstream.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
@@ -54,20 +55,27 @@ def _print(info: stack.StackInfo, env_file: Path | None, as_json: bool) -> None:
         print(f"environment: source {env_file}   # credentials stay in that file (mode 600)")
 
 
+def _state_dir(args: argparse.Namespace) -> Path:
+    state: Path = args.state_dir
+    if state.exists() and not state.is_dir():
+        raise ConfigError(f"--state-dir {state} is not a folder")
+    return state
+
+
 def _up(args: argparse.Namespace) -> int:
-    info = stack.up(args.state_dir, with_minio=not args.no_minio)
+    info = stack.up(_state_dir(args), with_minio=not args.no_minio)
     _print(info, stack.write_env_file(args.state_dir, info), args.json)
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    info = stack.status(args.state_dir)
+    info = stack.status(_state_dir(args))
     env_file = args.state_dir.resolve() / "env.sh"
     _print(info, env_file if env_file.exists() and info.kafka else None, args.json)
     return 0 if info.kafka else 3
 
 
 def _down(args: argparse.Namespace) -> int:
-    stopped = stack.down(args.state_dir)
+    stopped = stack.down(_state_dir(args))
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
     return 0

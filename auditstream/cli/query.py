@@ -69,14 +69,17 @@ def _pair(text: str) -> tuple[str, str]:
 
 def _store(args: argparse.Namespace) -> AuditStore:
     settings = common.settings_from(args)
-    client = connect(args.clickhouse or settings.effective_clickhouse_dsn)
+    client = connect(args.clickhouse or settings.effective_clickhouse_dsn, create=False)
     return AuditStore(client, args.database or settings.clickhouse_database)
 
 
 def _via_api(args: argparse.Namespace, params: dict[str, str]) -> list[dict[str, Any]]:
     if args.token_file is None:
         raise ConfigError("--api needs --token-file")
-    token = args.token_file.read_text().strip()
+    try:
+        token = args.token_file.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {args.token_file}: {exc.strerror}") from exc
     if args.tenant:
         params["tenant"] = args.tenant
     url = f"{args.api.rstrip('/')}/v1/queries/{args.name}?{urllib.parse.urlencode(params)}"

@@ -21,7 +21,7 @@ from auditstream.cli.render import print_report
 from auditstream.clickhouse.client import connect, redact
 from auditstream.core.keys import Keyring, NoteVerifier
 from auditstream.core.proofs import Checked, check_consistency, check_inclusion
-from auditstream.errors import AuditStreamError, ConfigError
+from auditstream.errors import ConfigError
 from auditstream.settings import keyfiles
 from auditstream.verification import proofs
 from auditstream.verification.archive import ArchiveSource
@@ -131,13 +131,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if not args.clickhouse and not args.archive:
         print("auditstream verify: give --clickhouse DSN and/or --archive URL", file=sys.stderr)
         return EXIT_ERROR
-    try:
-        report = _verify(args)
-    except AuditStreamError:
-        raise
-    except Exception as exc:  # a store that cannot be read is an IO error, not a finding
-        print(f"auditstream: error: cannot read the store: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    report = _verify(args)  # a store that cannot be read is an error (exit 2), not a finding
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -151,10 +145,10 @@ def _verify(args: argparse.Namespace) -> Report:
     keyring: Keyring | None = keyfiles.load_keyring(args.keys) if args.keys else None
     sources: list[Source] = []
     if args.clickhouse:
-        log.info("verifying ClickHouse %s (%s)", redact(args.clickhouse), args.database)
+        log.debug("verifying ClickHouse %s (%s)", redact(args.clickhouse), args.database)
         sources.append(
             ClickHouseSource(
-                connect(args.clickhouse),
+                connect(args.clickhouse, create=False),
                 args.database,
                 tenant=args.tenant,
                 start=args.start,
@@ -163,8 +157,8 @@ def _verify(args: argparse.Namespace) -> Report:
             )
         )
     if args.archive:
-        archive = open_archive(args.archive, settings.s3)
-        log.info("verifying archive %s", archive.url)
+        archive = open_archive(args.archive, settings.s3, must_exist=True)
+        log.debug("verifying archive %s", archive.url)
         sources.append(ArchiveSource(archive, tenant=args.tenant, start=args.start, end=args.end))
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     return verify_sources(
@@ -188,7 +182,7 @@ def _write(doc: dict[str, Any], out: Path | None) -> None:
 def _proof_source(args: argparse.Namespace) -> proofs.ProofSource:
     settings = common.settings_from(args)
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
-    return proofs.ProofSource(connect(dsn), args.database)
+    return proofs.ProofSource(connect(dsn, create=False), args.database)
 
 
 def run_prove(args: argparse.Namespace) -> int:

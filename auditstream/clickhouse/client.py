@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -66,23 +67,40 @@ class ClickHouseClient(Protocol):
     def close(self) -> None: ...
 
 
-def connect(dsn: str) -> ClickHouseClient:
-    """A clickhouse-connect client. For chdb the folder is created first.
+def connect(dsn: str, *, create: bool = True) -> ClickHouseClient:
+    """A clickhouse-connect client. For chdb the folder is created first, unless
+    `create` is False (read-only commands): then a missing folder is an error, so that
+    reading never leaves an empty store behind.
 
     Remember: one process may open a chdb path, and a process only one path
     (docs/decisions/0005-embedded-clickhouse-one-path-per-process.md).
     """
-    if dsn.startswith("chdb://") and dsn not in ("chdb://", "chdb://memory"):
-        Path(dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+    chdb = dsn.startswith("chdb://")
+    if chdb and dsn not in ("chdb://", "chdb://memory"):
+        path = Path(dsn.removeprefix("chdb://"))
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        elif not path.is_dir():
+            raise ConfigError(f"no ClickHouse store at {path} (from {dsn!r}): nothing to read")
     elif not dsn.startswith(("http://", "https://", "chdb://", "clickhouse://")):
         raise ConfigError(
             f"unsupported ClickHouse DSN {redact(dsn)!r}: use chdb:///path or http(s)://"
         )
     try:
         client: ClickHouseClient = clickhouse_connect.get_client(dsn=dsn)
-        return client
     except Exception as exc:
-        raise ConfigError(f"cannot open ClickHouse at {redact(dsn)}: {exc}") from exc
+        hint = " (only one process at a time may open an embedded store)" if chdb else ""
+        raise ConfigError(f"cannot open ClickHouse at {redact(dsn)}: {_reason(exc)}{hint}") from exc
+    return client
+
+
+def _reason(exc: Exception) -> str:
+    """The cause in a few words: the OS error inside an HTTP client's long message."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return found.group(1).strip()
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def redact(dsn: str) -> str:

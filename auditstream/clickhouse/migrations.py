@@ -56,12 +56,17 @@ class Target:
 
 
 def load(directory: str | os.PathLike[str]) -> list[Migration]:
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ConfigError(f"migrations folder {folder} does not exist")
     migrations = []
-    for path in sorted(Path(directory).glob("*.sql")):
+    for path in sorted(folder.glob("*.sql")):
         found = NAME_RE.match(path.name)
         if not found:
             raise ConfigError(f"{path}: migration files are named NNNN_name.sql")
         migrations.append(Migration(int(found.group(1)), found.group(2), path.read_text()))
+    if not migrations:
+        raise ConfigError(f"migrations folder {folder} holds no NNNN_name.sql files")
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise ConfigError(f"{directory}: two migrations share a version number")

@@ -50,8 +50,10 @@ class Grant:
 def load_tokens(path: Path) -> list[Grant]:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read tokens file {path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read tokens file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"tokens file {path}: {exc}") from exc
     grants = []
     for name, spec in doc.get("tokens", {}).items():
         try:

@@ -245,7 +245,13 @@ class AuditStore:
         bound: dict[str, Any] = {}
         for param in query.params:
             if param.name in given:
-                bound[param.name] = _coerce(param.type, given[param.name])
+                try:
+                    bound[param.name] = _coerce(param.type, given[param.name])
+                except (ValueError, TypeError) as exc:
+                    raise QueryError(
+                        f"query {name!r}: parameter {param.name!r} must be "
+                        f"{_KIND_TEXT.get(param.type[:4], param.type)}, not {given[param.name]!r}"
+                    ) from exc
             elif param.required:
                 raise QueryError(f"query {name!r} needs the parameter {param.name!r}")
             elif param.name == "start":
@@ -275,6 +281,9 @@ class AuditStore:
         if INTO_OUTFILE.search(statement):  # readonly = 1 allows it, and chdb writes locally
             raise AccessDeniedError("raw SQL is read-only: INTO OUTFILE is refused")
         return self._run(statement, {}, settings={"readonly": 1})
+
+
+_KIND_TEXT = {"Date": "an ISO 8601 time", "UInt": "a whole number (or a sensitivity name)"}
 
 
 def _coerce(kind: str, value: Any) -> Any:

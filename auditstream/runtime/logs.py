@@ -21,6 +21,18 @@ TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # librdkafka's own log lines. Every confluent-kafka client of this package is given it as
 # its `logger`, so those lines go where all other log lines go instead of to stderr.
 KAFKA_LOGGER: Final = logging.getLogger("librdkafka")
+# Libraries speak up only for warnings, unless debugging; urllib3 and clickhouse-connect
+# only for errors: their warnings are retries and wrapped exceptions that end in an error
+# of the command's own. librdkafka reports every disconnect and reconnect at INFO.
+LIBRARY_LEVELS: Final = {
+    KAFKA_LOGGER.name: "WARNING",
+    "urllib3": "ERROR",
+    "botocore": "WARNING",
+    "boto3": "WARNING",
+    "s3transfer": "WARNING",
+    "clickhouse_connect": "ERROR",
+    "chdb": "WARNING",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,9 +67,10 @@ def dict_config(form: str, level: str) -> dict[str, Any]:
             }
         },
         "root": {"level": level, "handlers": ["stderr"]},
-        # librdkafka reports every disconnect and reconnect at INFO; only its warnings
-        # and errors are news unless debugging.
-        "loggers": {KAFKA_LOGGER.name: {"level": level if level == "DEBUG" else "WARNING"}},
+        "loggers": {
+            name: {"level": "DEBUG" if level == "DEBUG" else quiet}
+            for name, quiet in LIBRARY_LEVELS.items()
+        },
     }
 
 

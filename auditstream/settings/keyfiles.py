@@ -108,7 +108,10 @@ def load_verifiers(path: str | os.PathLike[str]) -> list[NoteVerifier]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise KeyMaterialError(f"cannot read public key file {path}: {exc.strerror}") from exc
-    verifiers = parse_verifiers(text)
+    try:
+        verifiers = parse_verifiers(text)
+    except KeyMaterialError as exc:
+        raise KeyMaterialError(f"{path}: {exc}") from exc
     if not verifiers:
         raise KeyMaterialError(f"{path} holds no verifier keys")
     return verifiers
