@@ -16,7 +16,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from auditstream.core.body import decode_body, encode_body
+from auditstream.core.body import (
+    DetectionItem,
+    body_bytes,
+    decode_body,
+    encode_classification,
+    source_record,
+)
 from auditstream.core.chain import Chain, ChainHead, Link
 from auditstream.core.checkpoint import sign_checkpoint
 from auditstream.core.classify import Classifier
@@ -132,31 +138,46 @@ class PartitionSealer:
     def process(self, records: Sequence[RawRecord], now_ns: int) -> Outputs:
         out = Outputs()
         pending: dict[str, list[bytes]] = {}
+        recent = self._recent
+        check = self._validator.check
+        detected: Counter[str] = Counter()
+        duplicates = 0
         for record in records:
-            result = self._validator.check(record)
+            result = check(record)
             if isinstance(result, Rejected):
                 out.dead_letters.append((record.key, self._dead_letter(record, result, now_ns)))
                 out.counts[f"dead_letter:{sealed.DeadLetterReason.Name(result.reason)}"] += 1
                 continue
             event_id = result.entry.event_id
-            if event_id in self._recent:
-                out.counts["duplicate"] += 1
+            if event_id in recent:
+                duplicates += 1
                 log.debug("duplicate event %s on partition %d dropped", event_id, self.partition)
                 continue
             self._remember(event_id)
-            state = self._state(result.chain_id)
-            seq = state.chain.next_seq + len(pending.get(result.chain_id, ()))
-            pending.setdefault(result.chain_id, []).append(
-                self._body(record, result, seq, out.counts)
-            )
-            out.counts["accepted"] += 1
+            chain_id = result.chain_id
+            bodies = pending.get(chain_id)
+            if bodies is None:
+                bodies = pending[chain_id] = []
+            seq = self._state(chain_id).chain.next_seq + len(bodies)
+            bodies.append(self._body(record, result, seq, detected))
+        accepted = 0
         for chain_id, bodies in pending.items():
             state = self._chains[chain_id]
-            links = state.chain.append_many(bodies, self._keyring.active)
-            out.sealed.extend((chain_id, link.encode()) for link in links)
+            out.sealed.extend(
+                (chain_id, link)
+                for link in state.chain.append_many_encoded(bodies, self._keyring.active)
+            )
             if not state.first_unchecked_ns:
                 state.first_unchecked_ns = now_ns
-            out.counts["sealed"] += len(links)
+            accepted += len(bodies)
+        counts = out.counts
+        if accepted:
+            counts["accepted"] += accepted
+            counts["sealed"] += accepted
+        if duplicates:
+            counts["duplicate"] += duplicates
+        for kind, count in detected.items():
+            counts[f"detected:{kind}"] += count
         self._checkpoints(out, now_ns, touched=pending.keys())
         return out
 
@@ -178,36 +199,37 @@ class PartitionSealer:
         if len(recent) > self._config.dedupe_window:
             del recent[next(iter(recent))]
 
-    def _body(self, record: RawRecord, accepted: Accepted, seq: int, counts: Counter[str]) -> bytes:
+    def _body(
+        self, record: RawRecord, accepted: Accepted, seq: int, detected: Counter[str]
+    ) -> bytes:
         entry = accepted.entry
         outcome = self._classifier.classify(entry, accepted.payload_json)
-        for (kind, _), count in outcome.detections.items():
-            counts[f"detected:{kind}"] += count
-        event_time = entry.event_time
-        start_ns = max(
-            event_time.seconds * 1_000_000_000 + event_time.nanos, record.timestamp_ms * 1_000_000
-        )
+        detections: list[DetectionItem] = []
+        if outcome.detections:
+            masked = outcome.masked
+            for (kind, where), count in sorted(outcome.detections.items()):
+                detections.append((kind, where, count, (kind, where) in masked))
+                detected[kind] += count
+        received_ns = record.timestamp_ms * 1_000_000
+        start_ns = max(accepted.event_time_ns, received_ns)
         decision = self._policy.decide(entry, start_ns)
-        classification = sealed.Classification(
-            declared_sensitivity=outcome.declared_sensitivity,  # type: ignore[arg-type]
-            detections=outcome.to_proto(),
+        classification = encode_classification(
+            declared_sensitivity=outcome.declared_sensitivity,
+            detections=detections,
             added_policy_tags=outcome.added_tags,
             retention_class=decision.retention_class,
+            retain_until_ns=decision.retain_until_ns,
             legal_hold=decision.legal_hold,
             policy_version=self._policy.version,
             notes=accepted.notes,
         )
-        classification.retain_until.FromNanoseconds(decision.retain_until_ns)
-        unchanged = accepted.unchanged and not outcome.changed
-        return encode_body(
-            record.value if unchanged else entry,
-            chain_id=accepted.chain_id,
-            seq=seq,
-            received_time_ns=record.timestamp_ms * 1_000_000,
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            classification=classification,
+        return body_bytes(
+            entry.SerializeToString(deterministic=True),
+            classification,
+            accepted.chain_id,
+            seq,
+            received_ns,
+            source_record(record.topic, record.partition, record.offset),
         )
 
     def _checkpoints(self, out: Outputs, now_ns: int, touched: Iterable[str]) -> None:
