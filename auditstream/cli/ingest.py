@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +141,23 @@ def run_http(args: argparse.Namespace) -> int:
     app = LokrynReceiver(producer, secret, max_body=args.max_body)
     if metrics_port or settings.metrics_port:
         metrics.serve(metrics_port or settings.metrics_port, lambda: {"ok": True, **app.counts})
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=port or 0, log_config=None, access_log=False)
+    )
+    # Served from a thread so that SIGTERM and SIGINT stop it the way they stop every
+    # other long-running command (uvicorn re-raises a signal it handled itself).
+    thread = threading.Thread(target=server.run, name="lokryn-receiver", daemon=True)
+    stop = common.stop_on_signals()
     producer.start()
-    log.info("lokryn receiver on http://%s:%s/v1/log (tenant %s)", args.host, port, args.tenant)
     try:
-        uvicorn.run(app, host=args.host, port=port or 0, log_config=None, access_log=False)
+        thread.start()
+        while not stop.wait(0.5) and thread.is_alive():
+            pass
+        server.should_exit = True
+        thread.join(30)
     finally:
         producer.close()
+    if not server.started:
+        raise ConfigError(f"cannot serve on {args.host}:{port} (see the log above)")
+    log.info("lokryn receiver stopped: %s", app.counts)
     return 0
