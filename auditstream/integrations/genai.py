@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from auditstream.integrations.content import ContentWriter
 from auditstream.integrations.spans import Span, SpanEvent
-from auditstream.producers.events import struct_of, uuid7
+from auditstream.producers.events import uuid7
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 MAPPING_VERSION: Final = "1"
@@ -288,7 +288,7 @@ def span_entry(span: Span, content: ContentWriter, *, tenant_id: str) -> pb.LogE
     for key in INTEGER_ATTRIBUTES:
         read.check_integer(key)
     data = _otel_data(span, read, resource, entry, content)
-    entry.data.CopyFrom(struct_of({"otel": data}))
+    entry.data.update({"otel": data})  # values are JSON-able already (`_plain`)
     if span.dropped:
         dropped = ", ".join(f"{n} {what}" for what, n in sorted(span.dropped.items()) if n)
         if dropped:

@@ -86,6 +86,7 @@ class AuditedClientSession(ClientSession):
         self._entered = 0.0
         self._user_sampling = sampling_callback
         self._user_handler = message_handler
+        self.recorded = 0  # events handed to the producer
         super().__init__(
             read_stream,
             write_stream,
@@ -369,6 +370,7 @@ class AuditedClientSession(ClientSession):
         if not entry.ai.ListFields():
             entry.ClearField("ai")
         self.audit.emit(entry, chain_id=self.chain_id)
+        self.recorded += 1
 
 
 def _listed(entry: pb.LogEntry, what: str, items: list[Any]) -> None:
