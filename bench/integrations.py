@@ -28,9 +28,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from auditstream.core.content import DigestPolicy
@@ -41,6 +39,7 @@ from auditstream.integrations.ingest import OtlpIngest, OtlpIngestConfig
 from auditstream.integrations.otel import AuditSpanExporter, span_of
 from auditstream.producers import AuditProducer, ProducerConfig
 from tests.support.infra import unique
+from tests.support.otel_kit import finished_spans
 
 POLICY = DigestPolicy(HmacKey("bench-salt", b"b" * 32))
 BATCH = 512  # the BatchSpanProcessor's default export batch
@@ -67,25 +66,9 @@ def attributes(n: int) -> dict[str, Any]:
     }
 
 
-class Keep(SpanExporter):
-    def __init__(self) -> None:
-        self.spans: list[ReadableSpan] = []
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
-
-
 def sdk_spans(count: int) -> list[ReadableSpan]:
-    keep = Keep()
-    provider = TracerProvider(resource=Resource.create({"service.name": "support-bot"}))
-    provider.add_span_processor(SimpleSpanProcessor(keep))
-    tracer = provider.get_tracer("bench")
-    for n in range(count):
-        with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT) as span:
-            span.set_attributes(attributes(n))
-    provider.shutdown()
-    return keep.spans
+    specs = [("chat gpt-4o", attributes(n), SpanKind.CLIENT) for n in range(count)]
+    return finished_spans(specs, {"service.name": "support-bot"})
 
 
 def otlp_records(count: int) -> list[bytes]:

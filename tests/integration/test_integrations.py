@@ -312,15 +312,30 @@ EXPECTED_MCP = [
 ]  # fmt: skip
 
 
-def test_an_mcp_session_in_process_becomes_mcp_events(
-    kafka_bootstrap: str, pipeline: tuple[Topics, Keys], tmp_path: Path
+def streams(transport: str) -> Any:
+    """Client streams of the test MCP server: in this process, or a child over stdio."""
+    if transport == "memory":
+        return connected()
+    return stdio_client(
+        StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "tests.support.mcp_server"],
+            cwd=str(REPO),
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+    )
+
+
+@pytest.mark.parametrize("transport", ["memory", "stdio"])
+def test_an_mcp_session_becomes_mcp_events(
+    kafka_bootstrap: str, pipeline: tuple[Topics, Keys], tmp_path: Path, transport: str
 ) -> None:
     topics, keys = pipeline
     tenant = unique("mcp")
     producer = producer_for(kafka_bootstrap, topics, keys, tenant, tmp_path)
 
     async def run() -> None:
-        async with connected() as (read, write):
+        async with streams(transport) as (read, write):
             await mcp_session(read, write, producer)
 
     asyncio.run(run())
@@ -344,31 +359,6 @@ def test_an_mcp_session_in_process_becomes_mcp_events(
     assert {e.session_id for e in entries} == {entries[0].session_id}
     assert all(e.duration_ms >= 0 for e in entries)
     no_clear_text(chain.bodies, SECRET_PROMPT, "4111 1111", "Order shipped.")
-
-
-def test_an_mcp_session_over_stdio_becomes_mcp_events(
-    kafka_bootstrap: str, pipeline: tuple[Topics, Keys], tmp_path: Path
-) -> None:
-    topics, keys = pipeline
-    tenant = unique("mcpio")
-    producer = producer_for(kafka_bootstrap, topics, keys, tenant, tmp_path)
-    server = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "tests.support.mcp_server"],
-        cwd=str(REPO),
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-
-    async def run() -> None:
-        async with stdio_client(server) as (read, write):
-            await mcp_session(read, write, producer)
-
-    asyncio.run(run())
-    producer.close()
-    chain = wait_sealed(kafka_bootstrap, topics, keys, tenant, len(EXPECTED_MCP))
-    assert chain.report.ok, chain.report.findings
-    entries = sorted(chain.entries, key=lambda e: e.event_time.ToNanoseconds())
-    assert [pb.EventType.Name(e.event_type) for e in entries] == EXPECTED_MCP
 
 
 # -- rotalabs-comply -------------------------------------------------------------------

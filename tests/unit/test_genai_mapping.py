@@ -9,9 +9,6 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
 from auditstream.core.content import DigestPolicy
@@ -22,30 +19,15 @@ from auditstream.integrations.content import ContentWriter
 from auditstream.integrations.otel import span_of
 from auditstream.integrations.spans import Span
 from auditstream.proto.v1 import log_entry_pb2 as pb
+from tests.support.otel_kit import finished_spans
 
 POLICY = DigestPolicy(HmacKey("salt-1", b"s" * 32))
 CONTENT = ContentWriter(POLICY)
 
 
-class Keep(SpanExporter):
-    """Holds finished spans (the SDK's own test exporter does the same)."""
-
-    def __init__(self) -> None:
-        self.spans: list[ReadableSpan] = []
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
-
-
 def sdk_span(name: str, attributes: dict[str, Any], kind: SpanKind = SpanKind.CLIENT) -> Span:
-    keep = Keep()
-    provider = TracerProvider(resource=Resource.create({"service.name": "bot", "host.name": "h1"}))
-    provider.add_span_processor(SimpleSpanProcessor(keep))
-    with provider.get_tracer("t", "1.0").start_as_current_span(name, kind=kind) as span:
-        span.set_attributes(attributes)
-    provider.shutdown()
-    return span_of(keep.spans[0])
+    (span,) = finished_spans([(name, attributes, kind)], {"service.name": "bot", "host.name": "h1"})
+    return span_of(span)
 
 
 def entry_of(span: Span) -> pb.LogEntry:
