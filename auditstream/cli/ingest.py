@@ -55,7 +55,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
 
 
-def _producer(args: argparse.Namespace, settings: Settings, overflow: str) -> AuditProducer:
+def _producer(args: argparse.Namespace, settings: Settings) -> AuditProducer:
+    """The producer of an ingest command. A full spool raises (overflow="raise"): the
+    receiver answers 503, the OTLP ingest stops before committing what it could not
+    record, so nothing taken in is dropped."""
     if not is_valid_chain_id(args.tenant) or "/" in args.tenant:
         raise ConfigError(f"--tenant {args.tenant[:80]!r} is not a valid tenant id")
     content = common.content_policy(settings)
@@ -66,7 +69,7 @@ def _producer(args: argparse.Namespace, settings: Settings, overflow: str) -> Au
         spool_dir=spool,
         tenant_id=args.tenant,
         component=f"auditstream-ingest-{args.kind}",
-        overflow=overflow,  # type: ignore[arg-type]
+        overflow="raise",
     )
     return AuditProducer(config, content=content)
 
@@ -86,7 +89,7 @@ def run_otlp(args: argparse.Namespace) -> int:
     if not args.commit_interval > 0:
         raise ConfigError(f"--commit-interval must be positive, not {args.commit_interval}")
     port = _port(args.metrics_port, "--metrics-port")
-    producer = _producer(args, settings, "drop_newest")
+    producer = _producer(args, settings)
     ingest = OtlpIngest(
         producer,
         OtlpIngestConfig(
@@ -137,7 +140,7 @@ def run_http(args: argparse.Namespace) -> int:
     if args.max_body <= 0:
         raise ConfigError(f"--max-body must be positive, not {args.max_body}")
     secret = read_secret(args.secret_file)
-    producer = _producer(args, settings, "raise")
+    producer = _producer(args, settings)
     app = LokrynReceiver(producer, secret, max_body=args.max_body)
     if metrics_port or settings.metrics_port:
         metrics.serve(metrics_port or settings.metrics_port, lambda: {"ok": True, **app.counts})
