@@ -84,8 +84,9 @@ class RefusedError(Exception):
 
 def signature_ok(secret: Secret, body: bytes, given: str) -> bool:
     """Whether `given` is the lowercase or uppercase hex HMAC-SHA256 of `body`."""
-    expected = hmac.new(secret.reveal().encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given.strip().lower())
+    expected = hmac.new(secret.reveal().encode(), body, hashlib.sha256).hexdigest().encode()
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
+    return hmac.compare_digest(expected, given.strip().lower().encode("utf-8", "replace"))
 
 
 def request_from_json(body: bytes) -> v020.LogRequest:

@@ -117,6 +117,7 @@ def test_the_receiver_refuses_what_it_cannot_trust_or_read(app: LokrynReceiver) 
         401, {"error": "missing X-Signature header (HMAC-SHA256 of the body, hex)"},
     )  # fmt: skip
     assert call(app, "POST", "/ingest/v1/log", body, signed(body, "guess"))[0] == 401
+    assert call(app, "POST", "/ingest/v1/log", body, {"X-Signature": "é" * 64})[0] == 401
     assert call(app, "POST", "/ingest/v1/log", b"{oops", signed(b"{oops")) == (
         400, {"error": "body is not JSON: Expecting property name enclosed in double quotes: "
                        "line 1 column 2 (char 1)"},
@@ -130,7 +131,7 @@ def test_the_receiver_refuses_what_it_cannot_trust_or_read(app: LokrynReceiver) 
     assert call(app, "POST", "/ingest/elsewhere", b"", {})[0] == 404
     assert call(app, "GET", "/ingest/health", b"", {}) == (
         200,
-        {"ok": True, "accepted": 0, "refused": 7},
+        {"ok": True, "accepted": 0, "refused": 8},
     )
     assert "sink-secret" not in repr(app.__dict__)
 
