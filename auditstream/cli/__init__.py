@@ -20,6 +20,7 @@ from auditstream.cli import (
     archive,
     demo,
     dev,
+    ingest,
     keys,
     migrate,
     query,
@@ -37,7 +38,7 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "AUDITSTREAM_DEBUG"
 
-COMMANDS = (demo, dev, worker, sink, serve, migrate, query, verify, archive, keys)
+COMMANDS = (demo, dev, worker, sink, serve, ingest, migrate, query, verify, archive, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,8 +66,10 @@ def test_demo_twice_then_verify_and_query(demo_env: dict[str, str]) -> None:
         assert done.returncode == 0, done.stderr[-3000:]
         summary = json.loads(done.stdout.strip().splitlines()[-1])
         summaries.append(summary)
-        produced = 400 + len(SEED_EXAMPLES) + 2  # + an AI interaction and a data change
+        # + an AI interaction, a data change, a GenAI span and an MCP session's 4 events
+        produced = 400 + len(SEED_EXAMPLES) + 2 + 1 + 4
         assert summary["produced"] == produced
+        assert "one OpenTelemetry GenAI span and one MCP session (5 events" in done.stderr
         assert summary["sealed"] == summary["in_clickhouse"] == summary["archived"] == produced
         assert summary["dead_lettered"] == 1  # the unparseable record
         assert summary["verify_ok"] is True

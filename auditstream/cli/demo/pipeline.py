@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from auditstream.archive import lifecycle
 from auditstream.archive.store import FileArchive, S3Archive, open_archive
-from auditstream.cli.demo import counts, events, show
+from auditstream.cli.demo import counts, events, integrations, show
 from auditstream.cli.demo.keys import DemoKeys
 from auditstream.cli.demo.progress import ProgressBar
 from auditstream.cli.demo.worker import DemoWorker
@@ -227,11 +227,12 @@ class Demo:
         producer = AuditProducer(config, content=content)
         self._cleanup.callback(producer.close)
         events.produce_seeds(producer, self._say)
+        doors = integrations.produce(producer, self._say)
         events.produce_synthetic(producer, self.options.events, self.options.tenants, self.chain)
         if not producer.flush(self.options.timeout_s):
             raise DemoError("Kafka did not acknowledge every demo event")
         self.summary.produced = producer.stats()["acked"]
-        expected = events.SEEDS + self.options.events
+        expected = events.SEEDS + doors + self.options.events
         if self.summary.produced != expected:
             raise DemoError(f"produced {self.summary.produced} of {expected} events")
         tenants = events.synthetic_tenants(self.options.tenants)
