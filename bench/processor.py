@@ -5,8 +5,12 @@
 processor_events_per_s     one `auditstream worker` (exactly once) sealing a backlog of
                            N raw records over 10 chains and 4 partitions
 ceiling                    the pure classify + seal core on the same records, no Kafka
-faust_consume_events_per_s a Faust worker that consumes the same backlog and does nothing:
-                           Faust's own ceiling on this machine
+faust_consume_events_per_s a Faust stream of the worker's Faust app that consumes the same
+                           backlog and does nothing: what Faust's stream machinery costs
+transactional_loop_events_per_s  the worker's own kind of loop (librdkafka: consume a batch,
+                           produce one record per input, send the offsets, commit the
+                           transaction) on the same backlog, without the sealing work:
+                           what the Kafka side of the worker costs
 """
 
 from __future__ import annotations
@@ -40,6 +44,52 @@ def sealed_total(port: int) -> float:
         return 0.0
     found = re.search(r"^auditstream_processor_sealed_total (\S+)$", text, re.M)
     return float(found.group(1)) if found else 0.0
+
+
+def transactional_loop_rate(bootstrap: str, topic: str, out_topic: str, count: int) -> float:
+    """Events/s of a bare transactional consume -> produce -> commit loop."""
+    from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: PLC0415
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("bare"),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "fetch.max.bytes": 32 * 1024 * 1024,
+        }
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "transactional.id": unique("bare-txn"),
+            "linger.ms": 5,
+            "batch.size": 1024 * 1024,
+        }
+    )
+    producer.init_transactions(30)
+    consumer.subscribe([topic])
+    seen, first = 0, 0.0
+    try:
+        while seen < count:
+            messages = consumer.consume(2000, 0.05)
+            if not messages:
+                continue
+            if not first:
+                first = time.monotonic()
+            producer.begin_transaction()
+            offsets: dict[int, int] = {}
+            for message in messages:
+                producer.produce(out_topic, message.value(), message.key(), message.partition())
+                offsets[message.partition()] = message.offset() + 1
+            positions = [TopicPartition(topic, p, o) for p, o in offsets.items()]
+            producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata())
+            producer.commit_transaction(30)
+            seen += len(messages)
+        return seen / (time.monotonic() - first)
+    finally:
+        consumer.close()
 
 
 def main() -> None:
@@ -89,6 +139,9 @@ def main() -> None:
         ]  # fmt: skip
         subprocess.run(noop, capture_output=True, timeout=1800, check=True)
         faust_rate = float(rate_file.read_text())
+        loop_rate = transactional_loop_rate(
+            bootstrap, topics.raw, f"{topics.prefix}.deadletter", count
+        )
     _common.emit(
         "processor",
         {
@@ -99,7 +152,10 @@ def main() -> None:
                 faust_rate, "events/s", ceiling=None, goal=None
             ),
             "core_classify_seal_events_per_s": _common.figure(
-                ceiling, "events/s", ceiling=None, goal=None
+                ceiling, "events/s", ceiling=None, goal=60_000
+            ),
+            "transactional_loop_events_per_s": _common.figure(
+                loop_rate, "events/s", ceiling=None, goal=None
             ),
         },
         events=count,

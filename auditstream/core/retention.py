@@ -9,6 +9,7 @@ set legal hold.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,13 +91,15 @@ class Policy:
 
     def decide(self, entry: pb.LogEntry, start_ns: int) -> Decision:
         """Class, retain-until and legal hold for `entry`, counting from `start_ns`."""
+        uses = self._uses
+        # Only the facts some rule looks at are read (reading a field has its cost).
         key = (
-            entry.severity,
-            entry.event_type,
-            tuple(entry.policy_tags),
-            entry.component,
-            entry.tenant_id,
-            entry.actor_id,
+            entry.severity if uses[0] else 0,
+            entry.event_type if uses[1] else 0,
+            tuple(entry.policy_tags[:]) if uses[2] else (),
+            entry.component if uses[3] else "",
+            entry.tenant_id if uses[4] else "",
+            entry.actor_id if uses[5] else "",
         )
         found = self._memo.get(key)
         if found is None:
@@ -106,6 +109,20 @@ class Policy:
             found = self._memo[key] = (chosen.name, chosen.days * DAY_NS, hold)
         name, span_ns, hold = found
         return Decision(name, start_ns + span_ns, hold)
+
+    @functools.cached_property
+    def _uses(self) -> tuple[bool, bool, bool, bool, bool, bool]:
+        """Which of the facts (severity, event type, tags, component, tenant, actor) any
+        rule looks at."""
+        rules = self.rules
+        return (
+            any(r.severity_at_least for r in rules),
+            any(r.event_types for r in rules),
+            any(r.policy_tags for r in rules),
+            any(r.components for r in rules),
+            any(r.tenants for r in rules),
+            any(r.actors for r in rules),
+        )
 
     def _class_for(self, facts: Facts) -> tuple[RetentionClass, bool]:
         default = self.classes[self.default_class]

@@ -21,35 +21,26 @@ NANOS = 1_000_000_000
 
 _ONE = [bytes([n]) for n in range(128)]
 _TWO = [bytes([n & 0x7F | 0x80, n >> 7]) for n in range(128, 1 << 14)]
+_LOW = [bytes([n & 0x7F | 0x80, n >> 7 | 0x80]) for n in range(1 << 14)]  # 14 bits, more follow
 
 
 def varint(value: int) -> bytes:
     """An unsigned varint; negative int32/int64 values are written as 64-bit two's
-    complement (ten bytes), as protobuf does."""
+    complement (ten bytes), as protobuf does. Values below 2**42 (lengths, seqs, offsets,
+    times) are put together from tables of 14-bit groups."""
     if 0 <= value < 128:
         return _ONE[value]
     if 0 < value < 1 << 14:
         return _TWO[value - 128]
-    if 0 < value < 1 << 35:  # unrolled: times, lengths and seqs are mostly this size
-        if value < 1 << 21:
-            return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
-        if value < 1 << 28:
-            return bytes(
-                (
-                    value & 0x7F | 0x80,
-                    value >> 7 & 0x7F | 0x80,
-                    value >> 14 & 0x7F | 0x80,
-                    value >> 21,
-                )
-            )
-        return bytes(
-            (
-                value & 0x7F | 0x80,
-                value >> 7 & 0x7F | 0x80,
-                value >> 14 & 0x7F | 0x80,
-                value >> 21 & 0x7F | 0x80,
-                value >> 28,
-            )
+    if 0 < value < 1 << 28:
+        high = value >> 14
+        return _LOW[value & 0x3FFF] + (_ONE[high] if high < 128 else _TWO[high - 128])
+    if 0 < value < 1 << 42:
+        high = value >> 28
+        return (
+            _LOW[value & 0x3FFF]
+            + _LOW[value >> 14 & 0x3FFF]
+            + (_ONE[high] if high < 128 else _TWO[high - 128])
         )
     if value < 0:
         value += 1 << 64

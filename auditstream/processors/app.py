@@ -17,6 +17,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -112,17 +113,31 @@ class Sealer:
             fail_stop("sealing failed")
 
 
+def faust_app(
+    app_id: str, bootstrap: str, state_dir: Path, replication_factor: int = 1, **settings: Any
+) -> faust.App:
+    """The worker's Faust application (`settings` add to its Faust settings; the
+    benches use them to give a no-op stream the settings a stream would need)."""
+    return faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        topic_replication_factor=replication_factor,
+        datadir=str(state_dir / "faust"),
+        web_enabled=False,
+        autodiscover=False,
+        **settings,
+    )
+
+
 def build_app(config: WorkerConfig) -> tuple[faust.App, Sealer]:
     # The app's own id must not be the sealing consumer's group: Faust's consumer joins
     # its group with Faust's assignor, which librdkafka's members cannot share.
-    app = faust.App(
+    app = faust_app(
         f"{config.app_id}-app",
-        broker=f"kafka://{config.bootstrap}",
-        store="memory://",
-        topic_replication_factor=config.topics.replication_factor,
-        datadir=str(config.state_dir / "faust"),
-        web_enabled=False,
-        autodiscover=False,
+        config.bootstrap,
+        config.state_dir,
+        config.topics.replication_factor,
     )
     sealer = Sealer(config)
 
