@@ -100,6 +100,7 @@ class Sealer:
             sealed_topic=config.topics.sealed,
             partition=partition,
             tail_entries=max(config.engine.dedupe_window, 4 * config.batch_size),
+            tail_since_ns=config.engine.tail_since_ns,
             timeout=config.recovery_timeout_s,
         )
         engine.restore(state.snapshots, state.tail)

@@ -323,7 +323,7 @@ class SealingLoop:
                 "partition %d recovered in %.2f s: %d chains",
                 partition,
                 time.monotonic() - started,
-                len(engine.chain_heads),
+                engine.chain_count,
             )
         if seek:
             for tp in committed:
@@ -370,7 +370,7 @@ class SealingLoop:
         return {
             "ok": True,
             "partitions": sorted(engines),
-            "chains": sum(len(e.chain_heads) for e in engines.values()),
+            "chains": sum(e.chain_count for e in engines.values()),
             "batches": self.rounds,  # rounds of the loop, each at most one batch
             "transactions": self.transactions,
             "recoveries": self.recoveries,
