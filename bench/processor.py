@@ -5,6 +5,13 @@
 processor_events_per_s     one `auditstream worker` (exactly once) sealing a backlog of
                            N raw records over 10 chains and 4 partitions
 ceiling                    the pure classify + seal core on the same records, no Kafka
+processor_events_per_s_10k_chains  the same with the events spread evenly over 10,000
+                           chains; its ceiling is the 10-chain figure of the same run
+state_records_per_event    records the worker wrote to the state topic (chain snapshots)
+                           per event sealed, in the 10,000-chain run
+checkpoint_signatures_per_s  checkpoints signed per second in the 10,000-chain run
+recovery_seconds_10k_chains  the slowest partition restore of a worker taking over the
+                           10,000-chain pipeline (its log says how long each took)
 faust_consume_events_per_s a Faust stream of the worker's Faust app that consumes the same
                            backlog and does nothing: what Faust's stream machinery costs
 transactional_loop_events_per_s  the worker's own kind of loop (librdkafka: consume a batch,
@@ -28,12 +35,24 @@ from pathlib import Path
 import _common
 import _services
 
+from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.samples.workload import Workload, generate
 from tests.support.infra import unique
-from tests.support.pipeline import Worker, create_pipeline, produce
+from tests.support.pipeline import Keys, Topics, Worker, create_pipeline, produce, read_topic
 
 PARTITIONS = 4
 CHAINS = 10
+WIDE_CHAINS = 10_000
+RECOVERED = re.compile(r"partition \d+ recovered in ([\d.]+) s")
+
+
+def _spread(entry: pb.LogEntry, n: int) -> pb.LogEntry:
+    """Event n: a copy of `entry` with its own event id, on chain n mod WIDE_CHAINS."""
+    moved = pb.LogEntry()
+    moved.CopyFrom(entry)
+    moved.tenant_id = f"tenant-{n % WIDE_CHAINS:05d}"
+    moved.event_id = f"{n:09d}-{entry.event_id}"
+    return moved
 
 
 def sealed_total(port: int) -> float:
@@ -92,6 +111,52 @@ def transactional_loop_rate(bootstrap: str, topic: str, out_topic: str, count: i
         consumer.close()
 
 
+def seal_backlog(
+    bootstrap: str, home: Path, entries: list[pb.LogEntry], values: list[bytes]
+) -> tuple[float, Topics, Keys, str]:
+    """Events/s of one worker sealing `values` as a backlog; the pipeline it used."""
+    topics, keys = create_pipeline(bootstrap, PARTITIONS, home)
+    produce(
+        bootstrap,
+        topics.raw,
+        [(e.tenant_id.encode(), v, []) for e, v in zip(entries, values, strict=True)],
+    )
+    app_id = unique("bench")
+    worker = Worker(bootstrap, keys, topics, home, "bench", app_id, checkpoint_every=1000)
+    try:
+        worker.wait_ready()
+        first = done = 0.0
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            sealed = sealed_total(worker.metrics_port)
+            if sealed and not first:
+                first = time.monotonic()
+            if sealed >= len(values):
+                done = time.monotonic()
+                break
+            time.sleep(0.2)
+    finally:
+        worker.stop()
+    if not done:
+        raise SystemExit("the worker did not seal the backlog in time")
+    return len(values) / (done - first), topics, keys, app_id
+
+
+def recovery_seconds(bootstrap: str, home: Path, topics: Topics, keys: Keys, app_id: str) -> float:
+    """The slowest partition restore of a new worker of the same group."""
+    worker = Worker(bootstrap, keys, topics, home, "recover", app_id)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            took = [float(s) for s in RECOVERED.findall(worker.log.read_text(errors="replace"))]
+            if len(took) >= PARTITIONS:
+                return max(took)
+            time.sleep(0.5)
+    finally:
+        worker.stop()
+    raise SystemExit("the second worker did not restore every partition in time")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k events")
@@ -106,32 +171,18 @@ def main() -> None:
     ceiling = _common.core_seal_rate(values)
     with _services.kafka_bootstrap() as bootstrap, tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        topics, keys = create_pipeline(bootstrap, PARTITIONS, home)
-        produce(
-            bootstrap,
-            topics.raw,
-            [(e.tenant_id.encode(), v, []) for e, v in zip(entries, values, strict=True)],
+        rate, topics, _, _ = seal_backlog(bootstrap, home / "ten", entries, values)
+        # Long enough for the 10,000 chains to be flushed at least once (every 250,000
+        # entries by default): the state records per event of a steady load.
+        wide_count = count if args.quick else max(count, 300_000)
+        spread = [_spread(entries[n % count], n) for n in range(wide_count)]
+        wide_values = [e.SerializeToString() for e in spread]
+        wide, wide_topics, wide_keys, app_id = seal_backlog(
+            bootstrap, home / "wide", spread, wide_values
         )
-        worker = Worker(
-            bootstrap, keys, topics, home, "bench", unique("bench"), checkpoint_every=1000
-        )
-        try:
-            worker.wait_ready()
-            first = done = 0.0
-            deadline = time.monotonic() + 1800
-            while time.monotonic() < deadline:
-                sealed = sealed_total(worker.metrics_port)
-                if sealed and not first:
-                    first = time.monotonic()
-                if sealed >= count:
-                    done = time.monotonic()
-                    break
-                time.sleep(0.2)
-        finally:
-            worker.stop()
-        if not done:
-            raise SystemExit("the worker did not seal the backlog in time")
-        rate = count / (done - first)
+        state_records = len(read_topic(bootstrap, wide_topics.settings().state, 1, quiet=3))
+        signatures = len(read_topic(bootstrap, wide_topics.settings().checkpoints, 1, quiet=3))
+        recovery = recovery_seconds(bootstrap, home / "wide", wide_topics, wide_keys, app_id)
         rate_file = home / "faust-rate"
         noop = [
             sys.executable, str(Path(__file__).with_name("_faust_noop.py")), bootstrap,
@@ -157,10 +208,28 @@ def main() -> None:
             "transactional_loop_events_per_s": _common.figure(
                 loop_rate, "events/s", ceiling=None, goal=None
             ),
+            "processor_events_per_s_10k_chains": _common.figure(
+                wide, "events/s", ceiling=rate, goal=0.8 * rate
+            ),
+            "state_records_per_event": _common.figure(
+                state_records / count,
+                "records/event",
+                ceiling=None,
+                goal=0.05,
+                higher_is_better=False,
+            ),
+            "checkpoint_signatures_per_s": _common.figure(
+                signatures * wide / wide_count, "signatures/s", ceiling=None, goal=None
+            ),
+            "recovery_seconds_10k_chains": _common.figure(
+                recovery, "s", ceiling=None, goal=10, higher_is_better=False
+            ),
         },
         events=count,
         partitions=PARTITIONS,
         chains=CHAINS,
+        wide_chains=WIDE_CHAINS,
+        wide_events=wide_count,
     )
 
 
