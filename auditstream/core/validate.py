@@ -78,6 +78,10 @@ class Accepted:
     event_time_ns: int = 0  # 0: the entry has no event time
 
 
+def _unknown(name: str, value: int) -> Rejected:
+    return Rejected(R.DEAD_LETTER_REASON_UNKNOWN_ENUM, f"{name}: unknown value {value}")
+
+
 class Validator:
     def __init__(self, limits: Limits, content: ContentPolicy) -> None:
         self.limits = limits
@@ -155,20 +159,22 @@ class Validator:
 
     @staticmethod
     def _check_fields(entry: pb.LogEntry) -> Rejected | None:
-        for name, value, allowed in (
-            ("event_type", entry.event_type, _EVENT_TYPES),
-            ("outcome", entry.outcome, _OUTCOMES),
-            ("severity", entry.severity, _SEVERITIES),
-            ("sensitivity", entry.sensitivity, _SENSITIVITIES),
-        ):
-            if value not in allowed:
-                return Rejected(R.DEAD_LETTER_REASON_UNKNOWN_ENUM, f"{name}: unknown value {value}")
+        # Each field is read once: reading a field of a message costs about a microsecond.
+        event_type, actor_id = entry.event_type, entry.actor_id
+        if event_type not in _EVENT_TYPES:
+            return _unknown("event_type", event_type)
+        if (outcome := entry.outcome) not in _OUTCOMES:
+            return _unknown("outcome", outcome)
+        if (severity := entry.severity) not in _SEVERITIES:
+            return _unknown("severity", severity)
+        if (sensitivity := entry.sensitivity) not in _SENSITIVITIES:
+            return _unknown("sensitivity", sensitivity)
         # An event the producer already flagged (tolerant mode) is recorded as flagged.
-        if not entry.event_type or not entry.actor_id:
+        if not event_type or not actor_id:
             flagged = len(entry.validation_issues) > 0
-            if not entry.event_type and not flagged:
+            if not event_type and not flagged:
                 return Rejected(R.DEAD_LETTER_REASON_MISSING_FIELD, "event_type: not set")
-            if not entry.actor_id and not flagged:
+            if not actor_id and not flagged:
                 return Rejected(R.DEAD_LETTER_REASON_MISSING_FIELD, "actor_id: empty")
         event_id = entry.event_id
         if len(event_id) > MAX_EVENT_ID or not event_id.isprintable():
