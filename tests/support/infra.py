@@ -126,7 +126,9 @@ class Infra:
             time.sleep(down_for)
             wrapped.start()
         else:
-            kafka.restart(self.state, down_for=down_for, niceness=BROKER_NICENESS)
+            kafka.restart(
+                self.state, down_for=down_for, niceness=BROKER_NICENESS, timeout=BROKER_START_S
+            )
         deadline = time.monotonic() + 120
         while not kafka.broker_ready(bootstrap):
             if time.monotonic() > deadline:
