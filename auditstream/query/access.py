@@ -21,7 +21,7 @@ What an event holds (the report's queries select on `component` and `action`):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from auditstream.core.chain import is_valid_chain_id
@@ -130,11 +130,19 @@ def access_entries(access: Access, own_tenant: str) -> list[pb.LogEntry]:
 
 
 class AccessLog:
-    """Emits access events through `producer` (its tenant is the log's own tenant)."""
+    """Emits access events through `producer`. `own_tenant` (default: the producer's)
+    takes the requests of no single tenant; `chain_of` names the chain of a tenant's
+    access events (default: the tenant's own chain)."""
 
-    def __init__(self, producer: AuditProducer, own_tenant: str | None = None) -> None:
+    def __init__(
+        self,
+        producer: AuditProducer,
+        own_tenant: str | None = None,
+        chain_of: Callable[[str], str] | None = None,
+    ) -> None:
         self.producer = producer
         self.own_tenant = own_tenant or producer.config.tenant_id
+        self.chain_of = chain_of or str
 
     def record(self, access: Access) -> None:
         """Emit the events of one request. Never raises: a failure is logged, and the
@@ -143,6 +151,6 @@ class AccessLog:
             return
         try:
             for entry in access_entries(access, self.own_tenant):
-                self.producer.emit(entry, chain_id=entry.tenant_id)
+                self.producer.emit(entry, chain_id=self.chain_of(entry.tenant_id))
         except Exception:
             log.exception("access event of %s %s not recorded", access.method, access.path[:80])
