@@ -86,8 +86,8 @@ def is_tenant_id(text: str) -> bool:
 def tenants_of(access: Access, own_tenant: str) -> list[str]:
     """The tenants whose audit trail records this access (a tenant asked for that is
     not a well-formed tenant id goes to the log's own tenant, named in the data)."""
-    if access.tenant and is_tenant_id(access.tenant):
-        return [access.tenant]
+    if access.tenant:
+        return [access.tenant] if is_tenant_id(access.tenant) else [own_tenant]
     if access.principal is not None and access.scope:
         return sorted(access.scope)
     return [own_tenant]

@@ -66,6 +66,7 @@ def events_chart(doc: Mapping[str, Any], items: Mapping[str, Item]) -> bytes:
         counts = [int(row["events"]) for row in series.rows]
         axes.plot(times, counts, marker="o", markersize=3, label=", ".join(ids))
         drawn += 1
+    axes.set_xlim(_time(doc["period"]["from"]), _time(doc["period"]["to"]))
     unit = "hour" if doc["period"]["bucket"] == "1 HOUR" else "day"
     axes.set_title(f"Events per {unit}, by the controls that count them")
     axes.set_ylabel("events")
@@ -80,12 +81,15 @@ def events_chart(doc: Mapping[str, Any], items: Mapping[str, Item]) -> bytes:
     return _png(figure)
 
 
+HEADLINES: Final = ("events", "reads", "entries", "objects", "windows")
+
+
 def _headline(control: Mapping[str, Any]) -> str:
     figures = control.get("figures", {})
-    for key, value in figures.items():
-        if isinstance(value, int):
-            return f"{value:,} {key.replace('_', ' ')}"
-    return ""
+    keys = [k for k in HEADLINES if k in figures] or [
+        k for k, v in figures.items() if isinstance(v, int)
+    ]
+    return f"{figures[keys[0]]:,} {keys[0].replace('_', ' ')}" if keys else ""
 
 
 def coverage_chart(doc: Mapping[str, Any]) -> bytes:
