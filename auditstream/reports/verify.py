@@ -25,7 +25,7 @@ from auditstream.reports import manifest
 from auditstream.reports.evidence import Item
 from auditstream.reports.frameworks import parse_catalog, parse_framework
 from auditstream.reports.manifest import PackError
-from auditstream.reports.pack import FORMAT
+from auditstream.reports.pack import FORMAT, slug
 from auditstream.reports.rules import Context, evaluate
 
 MAX_PROBLEMS = 50
@@ -144,6 +144,12 @@ def _proofs(
             bundle = _load_json(folder, path)
             event_id = str(bundle.get("event_id", ""))
             row = sampled.get(event_id)
+            if slug(event_id) != Path(path).stem:
+                outcome.problems.append(
+                    f"{path}: holds the proof of event {event_id!r}, not of the event it is "
+                    "named after"
+                )
+                continue
             if row is None:
                 outcome.problems.append(
                     f"{path}: holds the proof of event {event_id!r}, which is not in the sample "
