@@ -3,6 +3,8 @@ controls the issue names, and refuses garbage naming the file, control and probl
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from auditstream.errors import ConfigError
@@ -62,10 +64,8 @@ def test_every_control_names_evidence_that_exists_and_says_what_would_cover_it()
                 assert CATALOG.queries[control.sample].counts_events
 
 
-def test_a_mapping_file_may_be_given_by_path(tmp_path: object) -> None:
-    from pathlib import Path  # noqa: PLC0415
-
-    path = Path(str(tmp_path)) / "mine.toml"
+def test_a_mapping_file_may_be_given_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
     path.write_text(HEADER + GOOD_CONTROL)
     framework = frameworks.load_framework(str(path), CATALOG)
     assert [c.id for c in framework.controls] == ["X.1"]
@@ -96,7 +96,8 @@ def test_a_mapping_file_may_be_given_by_path(tmp_path: object) -> None:
             HEADER
             + GOOD_CONTROL.replace(
                 'kind = "present", evidence = "all_events"',
-                'kind = "limits", checks = [{ evidence = "all_events", column = "events", label = "l" }]',
+                'kind = "limits", checks = '
+                '[{ evidence = "all_events", column = "events", label = "l" }]',
             ),
             "check 'l' needs 'at_most'",
         ),
@@ -158,5 +159,5 @@ def test_bound_parameters_survive_and_conditions_are_expanded() -> None:
 
 
 def test_unknown_framework_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown framework 'sox'.*pci-dss"):
+    with pytest.raises(ConfigError, match=r"unknown framework 'sox'.*pci-dss"):
         frameworks.load_framework("sox", CATALOG)
