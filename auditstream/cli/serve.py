@@ -16,7 +16,6 @@ from typing import Any
 from auditstream.cli import common
 from auditstream.clickhouse import migrations
 from auditstream.clickhouse.client import connect, redact
-from auditstream.errors import ConfigError
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.query.access import COMPONENT, AccessLog, is_tenant_id
 from auditstream.query.api import QueryApi, load_tokens
@@ -40,6 +39,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--access-log",
         metavar="TENANT",
+        type=_tenant,
         help="record every API request as an audit event (to Kafka, like any producer); "
         "requests that name no single tenant go to TENANT",
     )
@@ -84,11 +84,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tenant(text: str) -> str:
+    if not is_tenant_id(text):
+        raise argparse.ArgumentTypeError(f"not a valid tenant id: {text[:80]!r}")
+    return text
+
+
 def _access_log(tenant: str | None, settings: Settings) -> AccessLog | None:
     if tenant is None:
         return None
-    if not is_tenant_id(tenant):
-        raise ConfigError(f"--access-log {tenant[:80]!r} is not a valid tenant id")
     config = ProducerConfig(
         bootstrap=settings.kafka_bootstrap,
         topic=settings.topics.raw,

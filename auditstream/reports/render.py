@@ -70,6 +70,7 @@ def events_chart(doc: Mapping[str, Any], items: Mapping[str, Item]) -> bytes:
     unit = "hour" if doc["period"]["bucket"] == "1 HOUR" else "day"
     axes.set_title(f"Events per {unit}, by the controls that count them")
     axes.set_ylabel("events")
+    axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
     if drawn:
         axes.legend(fontsize=7, ncol=3)
