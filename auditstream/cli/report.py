@@ -9,7 +9,6 @@ pack; the report key signs the manifest and is never printed.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import secrets
 from pathlib import Path
@@ -30,14 +29,6 @@ from auditstream.settings.resources import default_policy_file
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 MAX_SAMPLE = 50
-
-
-def _time(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text[:60]!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _formats(text: str) -> frozenset[str]:
@@ -69,8 +60,10 @@ def register(subparsers: Any) -> None:
     common.add_clickhouse_args(parser)
     parser.add_argument("--framework", help="framework id, or a mapping .toml file")
     parser.add_argument("--tenant", help="the tenant the pack is about")
-    parser.add_argument("--from", dest="start", type=_time, metavar="TIME", help="period start")
-    parser.add_argument("--to", dest="end", type=_time, metavar="TIME", help="period end")
+    parser.add_argument(
+        "--from", dest="start", type=common.iso_time, metavar="TIME", help="period start"
+    )
+    parser.add_argument("--to", dest="end", type=common.iso_time, metavar="TIME", help="period end")
     parser.add_argument(
         "--format",
         type=_formats,
