@@ -24,6 +24,7 @@ from auditstream.cli import (
     keys,
     migrate,
     query,
+    report,
     serve,
     sink,
     verify,
@@ -38,7 +39,7 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "AUDITSTREAM_DEBUG"
 
-COMMANDS = (demo, dev, worker, sink, serve, ingest, migrate, query, verify, archive, keys)
+COMMANDS = (demo, dev, worker, sink, serve, ingest, migrate, query, verify, report, archive, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

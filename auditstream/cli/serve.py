@@ -16,9 +16,12 @@ from typing import Any
 from auditstream.cli import common
 from auditstream.clickhouse import migrations
 from auditstream.clickhouse.client import connect, redact
+from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.query.access import COMPONENT, AccessLog, is_tenant_id
 from auditstream.query.api import QueryApi, load_tokens
 from auditstream.query.api import serve as serve_api
 from auditstream.query.store import AuditStore
+from auditstream.settings.config import Settings
 from auditstream.settings.resources import schemas_dir
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port-file", type=Path, help="write the bound port here")
     parser.add_argument("--no-sink", action="store_true", help="only answer queries")
     parser.add_argument("--partitions", type=int, help="partitions of the pipeline topics")
+    parser.add_argument(
+        "--access-log",
+        metavar="TENANT",
+        type=_tenant,
+        help="record every API request as an audit event (to Kafka, like any producer); "
+        "requests that name no single tenant go to TENANT",
+    )
     parser.set_defaults(func=run)
 
 
@@ -46,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
     lock = threading.Lock()  # one embedded engine: queries and inserts take turns
     grants = load_tokens(args.tokens)
-    api = QueryApi(lambda tenants: AuditStore(client, database, tenants=tenants, lock=lock), grants)
+    access = _access_log(args.access_log, settings)
+    api = QueryApi(
+        lambda tenants: AuditStore(client, database, tenants=tenants, lock=lock), grants, access
+    )
     server = serve_api(api, args.port)
     port = server.server_address[1]
     if args.port_file:
@@ -66,4 +79,25 @@ def run(args: argparse.Namespace) -> int:
         )
         sink.run(stop)
     server.shutdown()
+    if access is not None:
+        access.producer.close()
     return 0
+
+
+def _tenant(text: str) -> str:
+    if not is_tenant_id(text):
+        raise argparse.ArgumentTypeError(f"not a valid tenant id: {text[:80]!r}")
+    return text
+
+
+def _access_log(tenant: str | None, settings: Settings) -> AccessLog | None:
+    if tenant is None:
+        return None
+    config = ProducerConfig(
+        bootstrap=settings.kafka_bootstrap,
+        topic=settings.topics.raw,
+        spool_dir=settings.state_dir / "access-log-spool",
+        tenant_id=tenant,
+        component=COMPONENT,
+    )
+    return AccessLog(AuditProducer(config))

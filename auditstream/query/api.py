@@ -25,6 +25,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 import tomllib
 import urllib.parse
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.errors import AuditStreamError, ConfigError, QueryError
+from auditstream.query.access import Access, AccessLog
 from auditstream.query.named import QUERIES
 from auditstream.query.store import AccessDeniedError, AuditQuery, AuditStore
 
@@ -75,10 +77,14 @@ class QueryApi:
     """Resolves tokens to scoped stores and answers requests (transport-free)."""
 
     def __init__(
-        self, make_store: Callable[[frozenset[str] | None], AuditStore], grants: list[Grant]
+        self,
+        make_store: Callable[[frozenset[str] | None], AuditStore],
+        grants: list[Grant],
+        access_log: AccessLog | None = None,
     ) -> None:
         self._make_store = make_store
         self._grants = grants
+        self._access_log = access_log
 
     def _grant(self, authorization: str | None) -> Grant | None:
         if not authorization or not authorization.startswith("Bearer "):
@@ -90,16 +96,40 @@ class QueryApi:
         return None
 
     def handle(
-        self, method: str, target: str, authorization: str | None, body: bytes
+        self, method: str, target: str, authorization: str | None, body: bytes, client: str = ""
     ) -> tuple[int, Any]:
+        """Answer one request; with an access log, record it there."""
+        started = time.monotonic()
         url = urllib.parse.urlsplit(target)
         path = url.path.rstrip("/")
+        params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+        grant = self._grant(authorization)
+        status, payload = self._answer(method, path, grant, dict(params), body)
+        if self._access_log is not None:
+            rows = payload.get("rows") if isinstance(payload, dict) else None
+            self._access_log.record(
+                Access(
+                    method,
+                    path or "/",
+                    status,
+                    principal=grant.name if grant else None,
+                    scope=grant.tenants if grant else frozenset(),
+                    tenant=params.get("tenant"),
+                    params=params,
+                    rows=len(rows) if isinstance(rows, list) else None,
+                    client=client,
+                    duration_ms=round((time.monotonic() - started) * 1000, 3),
+                )
+            )
+        return status, payload
+
+    def _answer(
+        self, method: str, path: str, grant: Grant | None, params: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
         if path == "/health":
             return 200, {"ok": True}
-        grant = self._grant(authorization)
         if grant is None:
             return 401, {"error": "missing or unknown bearer token"}
-        params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         tenant = params.pop("tenant", None)
         store = self._make_store(grant.tenants)
         try:
@@ -165,7 +195,9 @@ def serve(api: QueryApi, port: int, host: str = "127.0.0.1") -> ThreadingHTTPSer
         def _answer(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, payload = api.handle(method, self.path, self.headers.get("Authorization"), body)
+            status, payload = api.handle(
+                method, self.path, self.headers.get("Authorization"), body, self.client_address[0]
+            )
             data = json.dumps(payload, default=str).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

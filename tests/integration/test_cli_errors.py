@@ -40,6 +40,13 @@ def case(command: str, *argv: str, names: str, **env: str) -> Case:
 
 CH = "chdb://{tmp}/store"
 MISSING_CH = "chdb://{tmp}/missing-store"
+# Flags a report needs (each case overrides one); the store does not exist.
+REPORT = (
+    "report", "--framework", "soc2", "--tenant", "acme", "--from", "2026-01-01",
+    "--to", "2026-02-01", "--out", "{tmp}/pack", "--report-key", "{tmp}/k/cp.key",
+    "--clickhouse", MISSING_CH,
+)  # fmt: skip
+VERIFY_KEYS = ("--pubkey", "{tmp}/k/cp.pub", "--checkpoint-pubkey", "{tmp}/k/cp.pub")
 NO_S3 = {"AUDITSTREAM_S3_ENDPOINT": "http://127.0.0.1:9", "AUDITSTREAM_S3_ACCESS_KEY": "a"}
 CASES = (
     case("demo", "demo", "--events", "-1", names="--events"),
@@ -64,6 +71,8 @@ CASES = (
     case("sink s3", "sink", "s3", "--max-age", "soon", names="--max-age"),
     case("serve", "serve", "--clickhouse", "ftp://x", "--tokens", "{tmp}/t.toml", names="ftp://x"),
     case("serve", "serve", "--clickhouse", CH, "--tokens", "{tmp}/nope.toml", names="nope.toml"),
+    case("serve", "serve", "--access-log", "has space", names="has space"),
+    case("serve", "serve", "--access-log", "acme/chain", names="acme/chain"),
     case("ingest otlp", "ingest", "otlp", names="--tenant"),
     case("ingest otlp", "ingest", "otlp", "--tenant", "has space", names="has space"),
     case("ingest otlp", "ingest", "otlp", "--tenant", "t", "--commit-interval", "0", names="0"),
@@ -199,6 +208,20 @@ CASES = (
         "{tmp}/k/cp.pub",
         names="nope.json",
     ),
+    case("report", "report", "--tenant", "acme", names="--framework"),
+    case("report", "report", "--from", "noon", names="noon"),
+    case("report", "report", "--format", "docx", names="docx"),
+    case("report", *REPORT, "--framework", "sox", names="sox"),
+    case("report", *REPORT, "--tenant", "has space", names="has space"),
+    case("report", *REPORT, "--to", "2025-01-01", names="is not before"),
+    case("report", *REPORT, "--report-key", "{tmp}/nope.key", names="nope.key"),
+    case("report", *REPORT, names="--checkpoint-pubkey"),
+    case("report", *REPORT, "--checkpoint-pubkey", "{tmp}/k/cp.pub", names="missing-store"),
+    case("report verify", "report", "verify", "{tmp}/nope", *VERIFY_KEYS, names="nope"),
+    case(
+        "report verify", "report", "verify", "{tmp}", "--pubkey", "{tmp}/k/bad.pub", names="bad.pub"
+    ),
+    case("report verify", "report", "verify", "{tmp}", names="--pubkey"),
     case("archive init", "archive", "init", "--archive", "ftp://x", names="ftp://x"),
     case(
         "archive init",
