@@ -56,6 +56,18 @@ log = logging.getLogger(__name__)
 CONTROL_HEADER = "auditstream-control"
 TICK = b"tick"
 EXIT_FAIL_STOP = 70
+# Errors of a group coordinator that is moving or loading: asking again succeeds.
+_COORDINATOR_MOVING = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+    }
+)
+_RETRY_WAIT_S = 1.0
 
 CONSUMED = Counter("auditstream_processor_consumed_total", "Raw records consumed")
 SEALED = Counter("auditstream_processor_sealed_total", "Entries sealed")
@@ -310,9 +322,7 @@ class SealingLoop:
             return
         topic = self.config.topics.raw
         parts = sorted(self._stale)
-        committed = consumer.committed(
-            [TopicPartition(topic, p) for p in parts], self.config.recovery_timeout_s
-        )
+        committed = self._committed(consumer, [TopicPartition(topic, p) for p in parts])
         for partition in parts:
             started = time.monotonic()
             engine = self._restore(partition)
@@ -330,6 +340,25 @@ class SealingLoop:
                 offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
                 consumer.seek(TopicPartition(topic, tp.partition, offset))
         self._stale.clear()
+
+    def _committed(
+        self, consumer: Consumer, partitions: list[TopicPartition]
+    ) -> list[TopicPartition]:
+        """The group's committed offsets of `partitions`. A coordinator that moved or is
+        still loading (as right after a broker restart) is asked again until the recovery
+        timeout, instead of ending the worker."""
+        deadline = time.monotonic() + self.config.recovery_timeout_s
+        while True:
+            try:
+                return consumer.committed(partitions, max(1.0, deadline - time.monotonic()))
+            except KafkaException as exc:
+                error = _error_of(exc)
+                if error is None or error.code() not in _COORDINATOR_MOVING:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("committed offsets not available yet (%s); asking again", error)
+                time.sleep(_RETRY_WAIT_S)
 
     # -- settings ------------------------------------------------------------------
     def _consumer_config(self) -> dict[str, Any]:
