@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     common.add_settings_args(ch)
     common.add_clickhouse_args(ch)
     ch.add_argument("--partitions", type=int, help="partitions of the pipeline topics")
-    ch.add_argument("--batch-rows", type=int, default=10_000, help="insert after this many rows")
+    ch.add_argument("--batch-rows", type=int, default=50_000, help="insert after this many rows")
     ch.add_argument("--batch-seconds", type=float, default=1.0, help="or after this long")
     ch.add_argument("--group-id", default="auditstream-sink-clickhouse", help="consumer group")
     ch.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")

@@ -64,6 +64,15 @@ class ClickHouseClient(Protocol):
         settings: dict[str, Any] | None = None,
     ) -> object: ...
 
+    def raw_insert(
+        self,
+        table: str,
+        column_names: Sequence[str] | None = None,
+        insert_block: bytes | None = None,
+        settings: dict[str, Any] | None = None,
+        fmt: str | None = None,
+    ) -> object: ...
+
     def close(self) -> None: ...
 
 
