@@ -13,13 +13,15 @@ enums as their names. `row` builds the same row in Python (tests, benchmarks, an
 reference the view is checked against); `skeleton_row` the row of an expired entry.
 
 Values a column type cannot hold are clamped the same way on both sides (times to the
-range of DateTime64, retain_until to DateTime's, severity to UInt8), and payload bytes
-that are not UTF-8 become U+FFFD the way ClickHouse's `toValidUTF8` does it, so a crafted
-body never makes the two derivations disagree.
+range of DateTime64, retain_until to DateTime's, severity to UInt8), and a payload that
+is not UTF-8 is shown as `base64:` and its base64 (ClickHouse's `toValidUTF8` cannot be
+mirrored: it drops valid bytes after a bad lead byte), so a crafted body never makes the
+two derivations disagree.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import operator
 import re
@@ -54,7 +56,6 @@ def _names(enum: Any) -> _Names:
 
 _EVENT_TYPES: Final = _names(pb.EventType)
 _OUTCOMES: Final = _names(pb.Outcome)
-_INVALID_RUN: Final = re.compile("[\udc80-\udcff]+")
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -118,11 +119,11 @@ def _datetime_seconds(value: int) -> int:
 
 
 def _text(data: bytes) -> str:
-    """UTF-8 text of `data`, each run of invalid bytes one U+FFFD (as `toValidUTF8`)."""
+    """`data` as text when it is UTF-8, else `base64:` and its base64 (binary payloads)."""
     try:
         return data.decode()
     except UnicodeDecodeError:
-        return _INVALID_RUN.sub("\ufffd", data.decode("utf-8", "surrogateescape"))
+        return "base64:" + base64.b64encode(data).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +276,14 @@ EVENT_COLUMNS: Final[tuple[Column, ...]] = (
     ),
     Column("legal_hold", "classification.legal_hold", empty=False),
     Column("message", "entry.message", verified=False),
-    Column("payload", "entry.payload", _text, "toValidUTF8({entry.payload})", verified=False),
+    Column(
+        "payload",
+        "entry.payload",
+        _text,
+        "if(isValidUTF8({entry.payload}), {entry.payload}, "
+        "concat('base64:', base64Encode({entry.payload})))",
+        verified=False,
+    ),
 )
 # The chain position of a row; `tenant_id` comes from the body, the rest from the entry.
 SKELETON: Final = (
