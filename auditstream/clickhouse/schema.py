@@ -86,6 +86,17 @@ def _micros_sql(path: str) -> str:
     )
 
 
+def _clamped_many(low: int, high: int) -> Callable[[Sequence[int]], list[int]]:
+    """`_clamp` over many values; one pass of min/max when none needs clamping."""
+
+    def many(values: Sequence[int]) -> list[int]:
+        if not values or (min(values) >= low and max(values) <= high):
+            return list(values)
+        return [_clamp(v, low, high) for v in values]
+
+    return many
+
+
 def _at_micros(micros: int) -> dt.datetime:
     return EPOCH + dt.timedelta(microseconds=micros)
 
@@ -205,21 +216,22 @@ def _enum(name: str, source: str, names: _Names) -> Column:
         source,
         names.__getitem__,
         f"transform({field}, CAST([{numbers}] AS Array(Int32)), [{texts}], toString({field}))",
+        many=lambda numbers: list(map(names.__getitem__, numbers)),
     )
 
 
 def _uint8_column(name: str, source: str) -> Column:
     sql = f"toUInt8(least(greatest({{{source}}}, 0), 255))"
-    return Column(name, source, _uint8, sql, empty=0)
+    return Column(name, source, _uint8, sql, empty=0, many=_clamped_many(0, 255))
 
 
 def _tokens(name: str, source: str) -> Column:
     sql = f"toUInt64(greatest(ifNull({{{source}}}, 0), 0))"
-    return Column(name, source, _non_negative, sql, empty=0)
+    return Column(name, source, _non_negative, sql, empty=0, many=_clamped_many(0, 2**63))
 
 
 def _list(name: str, source: str) -> Column:
-    return Column(name, source, list, empty=[])
+    return Column(name, source, list, empty=[], many=lambda fields: list(map(list, fields)))
 
 
 EVENT_COLUMNS: Final[tuple[Column, ...]] = (
@@ -273,6 +285,7 @@ EVENT_COLUMNS: Final[tuple[Column, ...]] = (
         _at_seconds,
         "toUnixTimestamp(retain_until)",
         empty=EPOCH,
+        many=_clamped_many(0, MAX_DATETIME),
     ),
     Column("legal_hold", "classification.legal_hold", empty=False),
     Column("message", "entry.message", verified=False),
