@@ -48,19 +48,17 @@ def run_clickhouse(args: argparse.Namespace) -> int:
     )
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
     database = args.database or settings.clickhouse_database
+    config = SinkConfig(  # checks the batch settings before anything is opened
+        bootstrap=settings.kafka_bootstrap,
+        topics=topics,
+        database=database,
+        group_id=args.group_id,
+        batch_rows=args.batch_rows,
+        batch_seconds=args.batch_seconds,
+    )
     client = connect(dsn)
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
-    sink = ClickHouseSink(
-        client,
-        SinkConfig(
-            bootstrap=settings.kafka_bootstrap,
-            topics=topics,
-            database=database,
-            group_id=args.group_id,
-            batch_rows=args.batch_rows,
-            batch_seconds=args.batch_seconds,
-        ),
-    )
+    sink = ClickHouseSink(client, config)
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:
         metrics.serve(port, lambda: {"ok": True, "rows_inserted": sink.rows_inserted})
