@@ -28,6 +28,8 @@ class QueryResult(Protocol):
 class ClickHouseClient(Protocol):
     """The part of clickhouse-connect's client this package uses (chdb and HTTP alike)."""
 
+    uri: str  # chdb://<path> for embedded ClickHouse
+
     def query(
         self,
         query: str,

@@ -7,10 +7,12 @@ so ClickHouse stores the exact body in `body` and parses the same bytes into col
 `FORMAT Protobuf` reads the rows into a Null table whose materialized view computes every
 `audit_events` column with the SQL of `schema.EVENT_COLUMNS`. Python only frames bytes.
 
-The format schema travels with each insert (`format_schema_source = 'string'`, ClickHouse
-25.6 or later), so nothing has to be put on a server's disk. It is generated from the
-project's descriptors: only the fields the columns name, with their field numbers, and
-enums as int32 (an unknown number parses like a known one).
+The format schema travels with each insert to a server (`format_schema_source =
+'string'`, ClickHouse 25.6 or later), so nothing has to be put on its disk. Embedded
+ClickHouse (chdb) would cache such a schema in the process's working directory; there
+the schema is written into the store's own folder once and named by absolute path.
+It is generated from the project's descriptors: only the fields the columns name, with
+their field numbers, and enums as int32 (an unknown number parses like a known one).
 
 The Null table and its view are named after a fingerprint of the schema and the SQL.
 `ensure` (run by `migrate`) creates the current pair and drops older ones, so a changed
@@ -21,8 +23,11 @@ missing table instead.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from array import array
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -166,7 +171,7 @@ FINGERPRINT: Final = hashlib.sha256(
 ).hexdigest()[:12]
 TABLE: Final = PREFIX + FINGERPRINT
 VIEW: Final = TABLE + "_mv"
-SETTINGS: Final = {
+SERVER_SETTINGS: Final = {
     "format_schema": PROTO,
     "format_schema_source": "string",
     "format_schema_message_name": MESSAGE,
@@ -218,7 +223,23 @@ def require(client: ClickHouseClient, database: str) -> None:
 
 def insert(client: ClickHouseClient, database: str, data: bytes | bytearray) -> None:
     """Insert framed rows (`Frames.data`); ClickHouse errors propagate."""
-    client.raw_insert(f"{ident(database)}.{TABLE}", None, bytes(data), SETTINGS, "Protobuf")
+    table = f"{ident(database)}.{TABLE}"
+    client.raw_insert(table, None, bytes(data), insert_settings(client), "Protobuf")
+
+
+def insert_settings(client: ClickHouseClient) -> dict[str, str]:
+    """The format settings of an insert on this client (see the module docstring)."""
+    if not client.uri.startswith("chdb://"):
+        return SERVER_SETTINGS
+    store = client.uri.removeprefix("chdb://")
+    folder = Path(tempfile.gettempdir()) if store in ("", ":memory:") else Path(store)
+    path = folder / "format_schemas" / f"{TABLE}.proto"
+    if not path.is_file() or path.read_text() != PROTO:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(PROTO)
+        partial.replace(path)
+    return {"format_schema": str(path), "format_schema_message_name": MESSAGE}
 
 
 def _varint(value: int) -> bytes:
