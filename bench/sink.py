@@ -130,6 +130,7 @@ def main() -> None:
         insert_rate = _common.best_rate(insert_path, 1)
         stored = client.query("SELECT count() FROM viasink.audit_events").result_rows[0][0]
         assert stored == total, stored
+        client.close()  # stops chdb's background merges before its folder is removed
     _common.emit(
         "sink",
         {
