@@ -1,4 +1,9 @@
-"""Rebuilding ClickHouse from the archive (disaster recovery, or a new store)."""
+"""Rebuilding ClickHouse from the archive (disaster recovery, or a new store).
+
+Entries with their bodies go through the sink's insert path (`clickhouse.ingest`), so a
+rebuilt table holds exactly the rows the sink would have written. Entries whose segment
+expired come back as skeleton rows (`schema.skeleton_row`): there is no body to parse.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import DatabaseError
+
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
-from auditstream.clickhouse import schema
+from auditstream.clickhouse import ingest, schema
 from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.clickhouse.seqs import stored_seqs
 from auditstream.clickhouse.sql import ident
@@ -43,8 +50,9 @@ def manifests(
 
 def entries_of(
     archive: FileArchive | S3Archive, manifest: seg.Manifest
-) -> tuple[list[sealed.SealedEntry], bool]:
-    """The manifest's entries with bodies, or skeletons if the segment is gone."""
+) -> tuple[list[bytes], bool]:
+    """The manifest's SealedEntry records with bodies, or skeletons if the segment is
+    gone (and whether they have bodies)."""
     data = archive.get(manifest.segment_key)
     whole = data is not None
     if data is None:
@@ -54,7 +62,7 @@ def entries_of(
     expected = manifest.segment_sha256 if whole else manifest.skeleton_sha256
     if hashlib.sha256(data).hexdigest() != expected:
         raise FormatError(f"{manifest.key}: object does not match its manifest")
-    return [sealed.SealedEntry.FromString(raw) for raw in seg.decode_entries(data)], whole
+    return list(seg.decode_entries(data)), whole
 
 
 def _skeleton_row(entry: sealed.SealedEntry, manifest: seg.Manifest) -> list[Any]:
@@ -77,13 +85,19 @@ def replay(
     tenant: str | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
-    batch: int = 20_000,
+    batch: int = 50_000,
 ) -> ReplayResult:
-    """Insert the archive's entries (and checkpoints) that the store does not have."""
+    """Insert the archive's entries (and checkpoints) that the store does not have.
+
+    Raises FormatError when an archived body cannot be parsed (run `auditstream verify`
+    on the archive) and ConfigError when the store has no current ingest view.
+    """
     table = f"{ident(database)}.audit_events"
+    ingest.require(client, database)
     stored = stored_seqs(client, database)
     result = ReplayResult()
-    pending: list[list[Any]] = []
+    frames = ingest.Frames()
+    skeletons: list[list[Any]] = []
     for manifest in manifests(archive, tenant):
         if (
             start
@@ -97,26 +111,49 @@ def replay(
             and dt.datetime.fromisoformat(manifest.first_received) >= end
         ):
             continue
-        entries, whole = entries_of(archive, manifest)
-        for entry in entries:
+        records, whole = entries_of(archive, manifest)
+        for raw in records:
+            entry = sealed.SealedEntry.FromString(raw)
             if stored.has(entry.chain_id, entry.seq):
                 result.skipped += 1
                 continue
             stored.add(entry.chain_id, entry.seq)
             if whole:
-                pending.append(schema.row(entry))
+                frames.add(raw, entry.body)
             else:
-                pending.append(_skeleton_row(entry, manifest))
+                skeletons.append(_skeleton_row(entry, manifest))
                 result.skeleton_only += 1
-            if len(pending) >= batch:
-                client.insert(table, pending, column_names=schema.COLUMNS)
-                result.rows += len(pending)
-                pending = []
-    if pending:
-        client.insert(table, pending, column_names=schema.COLUMNS)
-        result.rows += len(pending)
+            if len(frames) + len(skeletons) >= batch:
+                result.rows += _flush(client, database, table, frames, skeletons)
+                frames, skeletons = ingest.Frames(), []
+    result.rows += _flush(client, database, table, frames, skeletons)
     result.checkpoints = _replay_checkpoints(archive, client, database, tenant)
     return result
+
+
+def _flush(
+    client: ClickHouseClient,
+    database: str,
+    table: str,
+    frames: ingest.Frames,
+    skeletons: list[list[Any]],
+) -> int:
+    if len(frames):
+        try:
+            ingest.insert(client, database, frames.data)
+        except DatabaseError as exc:
+            bad = ingest.unparseable(frames)
+            if not bad:
+                raise
+            index, reason = next(iter(bad.items()))
+            entry = sealed.SealedEntry.FromString(frames.entry(index))
+            raise FormatError(
+                f"{len(bad)} archived entries cannot be stored, e.g. {entry.chain_id} seq "
+                f"{entry.seq}: {reason}; verify the archive (auditstream verify --archive)"
+            ) from exc
+    if skeletons:
+        client.insert(table, skeletons, column_names=schema.COLUMNS)
+    return len(frames) + len(skeletons)
 
 
 def _replay_checkpoints(

@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     common.add_settings_args(ch)
     common.add_clickhouse_args(ch)
     ch.add_argument("--partitions", type=int, help="partitions of the pipeline topics")
-    ch.add_argument("--batch-rows", type=int, default=10_000, help="insert after this many rows")
+    ch.add_argument("--batch-rows", type=int, default=50_000, help="insert after this many rows")
     ch.add_argument("--batch-seconds", type=float, default=1.0, help="or after this long")
     ch.add_argument("--group-id", default="auditstream-sink-clickhouse", help="consumer group")
     ch.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
@@ -48,19 +48,17 @@ def run_clickhouse(args: argparse.Namespace) -> int:
     )
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
     database = args.database or settings.clickhouse_database
+    config = SinkConfig(  # checks the batch settings before anything is opened
+        bootstrap=settings.kafka_bootstrap,
+        topics=topics,
+        database=database,
+        group_id=args.group_id,
+        batch_rows=args.batch_rows,
+        batch_seconds=args.batch_seconds,
+    )
     client = connect(dsn)
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
-    sink = ClickHouseSink(
-        client,
-        SinkConfig(
-            bootstrap=settings.kafka_bootstrap,
-            topics=topics,
-            database=database,
-            group_id=args.group_id,
-            batch_rows=args.batch_rows,
-            batch_seconds=args.batch_seconds,
-        ),
-    )
+    sink = ClickHouseSink(client, config)
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:
         metrics.serve(port, lambda: {"ok": True, "rows_inserted": sink.rows_inserted})

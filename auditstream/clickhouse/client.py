@@ -28,6 +28,8 @@ class QueryResult(Protocol):
 class ClickHouseClient(Protocol):
     """The part of clickhouse-connect's client this package uses (chdb and HTTP alike)."""
 
+    uri: str  # chdb://<path> for embedded ClickHouse
+
     def query(
         self,
         query: str,
@@ -62,6 +64,15 @@ class ClickHouseClient(Protocol):
         *,
         column_oriented: bool = False,
         settings: dict[str, Any] | None = None,
+    ) -> object: ...
+
+    def raw_insert(
+        self,
+        table: str,
+        column_names: Sequence[str] | None = None,
+        insert_block: bytes | None = None,
+        settings: dict[str, Any] | None = None,
+        fmt: str | None = None,
     ) -> object: ...
 
     def close(self) -> None: ...

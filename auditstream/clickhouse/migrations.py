@@ -7,6 +7,10 @@ as MergeTree tables. With `cluster=NAME` every table becomes a ReplicatedMergeTr
 `-- distributed: <table>` line gets a Distributed table of that name, sharded by chain
 so that a chain lives on one shard. Applied versions are recorded in
 `schema_migrations` with a checksum of their file.
+
+After the numbered files, `migrate` keeps the insert path of `audit_events` current:
+its Null table and view are generated from the column mapping (`clickhouse.ingest`),
+not written by hand, so they are not numbered migrations.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditstream.clickhouse import ingest
 from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.errors import ConfigError
 
@@ -136,7 +141,8 @@ def applied(client: ClickHouseClient, target: Target) -> dict[int, str]:
 def migrate(
     client: ClickHouseClient, directory: str | os.PathLike[str], target: Target
 ) -> list[Migration]:
-    """Apply what is not applied yet, in order; returns what was applied."""
+    """Apply what is not applied yet, in order, then make the ingest view current;
+    returns the migrations applied."""
     for statement in bookkeeping(target):
         client.command(statement)
     done = applied(client, target)
@@ -159,4 +165,5 @@ def migrate(
         )
         log.info("applied migration %04d_%s", migration.version, migration.name)
         newly.append(migration)
+    ingest.ensure(client, target)
     return newly

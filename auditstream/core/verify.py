@@ -28,15 +28,19 @@ Archives add three kinds about their objects, and two stores compared add one:
     source_mismatch     two stores hold different entries for the same seq
 
 Memory stays bounded: O(log n) Merkle state, the pending checkpoints, and at most
-`max_findings` findings per chain.
+`max_findings` findings per chain. The Merkle tree is only built as far as the last
+checkpoint it is checked against.
 """
 
 from __future__ import annotations
 
 import enum
 import hmac
+import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -57,7 +61,9 @@ from auditstream.errors import NoteError
 from auditstream.proto.v1.sealed_pb2 import SealedBody
 
 ColumnExtractor = Callable[[SealedBody], Mapping[str, Any]]
-BATCH = 1024  # entries checked together by verify_chain
+BATCH = 4096  # entries checked together by verify_chain
+_LINK_FIELDS = operator.attrgetter(*Link._fields)
+_POSITION = operator.attrgetter("chain_id", "seq")
 
 
 class Kind(enum.StrEnum):
@@ -177,6 +183,8 @@ class ChainVerifier:
         for signed in checkpoints:
             self._add_checkpoint(signed, note_verifiers)
         self._pending.sort(key=lambda c: c.tree_size)
+        if not self._pending:
+            self._merkle = None  # no root to compare: the leaves would be hashed for nothing
 
     def flag(self, seq: int | None, kind: Kind, detail: str) -> None:
         """Record a finding that a store-level check made (e.g. about archive objects)."""
@@ -260,30 +268,39 @@ class ChainVerifier:
             start = end
 
     def _fast_path(self, links: Sequence[Link], decoded: Sequence[SealedBody] | None) -> bool:
-        """Verify and apply `links` in bulk if nothing in them needs a finding."""
+        """Verify and apply `links` in bulk if nothing in them needs a finding.
+
+        Each skeleton field is read once for the whole batch, and every check is one
+        comparison of whole lists."""
         first = self._expected
         count = len(links)
-        if (
-            not count
-            or any(link.chain_id != self.chain_id for link in links)
-            or [link.seq for link in links] != list(range(first, first + count))
-        ):
+        if not count:
             return False
-        bodies = [link.body for link in links]
-        if not all(bodies) or body_digests(bodies) != [link.body_digest for link in links]:
+        rows = links if isinstance(links[0], tuple) else list(map(_LINK_FIELDS, links))
+        chain_ids, seqs, prevs, digests, stored_hashes, key_ids, macs, bodies = zip(
+            *rows, strict=True
+        )
+        expected_seqs = range(first, first + count)
+        if chain_ids.count(self.chain_id) != count or seqs != tuple(expected_seqs):
+            return False
+        if not all(bodies) or body_digests(bodies) != list(digests):
             return False
         if self._check_bodies:
             if decoded is None:
-                decoded = [SealedBody.FromString(b) for b in bodies]
-            positions = [(b.chain_id, b.seq) for b in decoded]
-            if positions != [(self.chain_id, seq) for seq in range(first, first + count)]:
+                try:
+                    decoded = list(map(SealedBody.FromString, bodies))
+                except DecodeError:
+                    return False
+            if list(map(_POSITION, decoded)) != list(zip(repeat(self.chain_id), expected_seqs)):
                 return False
-        prevs = [link.prev_hash for link in links]
-        digests = [link.body_digest for link in links]
-        hashes = entry_hashes(prevs, range(first, first + count), digests)
-        if hashes != [link.entry_hash for link in links] or prevs != [self._head, *hashes[:-1]]:
+        hashes = entry_hashes(prevs, expected_seqs, digests)
+        if (
+            hashes != list(stored_hashes)
+            or prevs[0] != self._head
+            or prevs[1:] != tuple(hashes[:-1])
+        ):
             return False
-        if self._keyring is not None and not self._macs_ok(links, hashes, self._keyring):
+        if self._keyring is not None and not _macs_ok(key_ids, macs, hashes, self._keyring):
             return False
         report = self.report
         if report.first_seq is None:
@@ -297,23 +314,6 @@ class ChainVerifier:
             self._merkle.extend(leaf_hashes(hashes))
             self._check_due_checkpoints(self._merkle)
         return True
-
-    @staticmethod
-    def _macs_ok(links: Sequence[Link], hashes: list[bytes], keyring: Keyring) -> bool:
-        key_ids = {link.key_id for link in links}
-        keys = {key_id: keyring.get(key_id) for key_id in key_ids}
-        if any(key is None for key in keys.values()):
-            return False
-        if len(keys) == 1:
-            mac = next(iter(keys.values())).mac  # type: ignore[union-attr]
-            computed = [mac(ehash) for ehash in hashes]
-        else:
-            computed = [
-                keys[link.key_id].mac(ehash)  # type: ignore[union-attr]
-                for link, ehash in zip(links, hashes, strict=True)
-            ]
-        # Plain comparison: a verifier answers no attacker's queries, so timing is moot.
-        return computed == [link.mac for link in links]
 
     def _accept_position(self, link: Link) -> bool:
         """Whether `link` is the next entry of this chain; reports it when not."""
@@ -369,6 +369,8 @@ class ChainVerifier:
             checkpoint = pending.pop(0)
             if checkpoint.tree_size == merkle.size:
                 self._check_root(checkpoint, merkle.root())
+        if not pending:
+            self._merkle = None  # past the last checkpoint, the tree is not needed
 
     def _check_body(self, link: Link, body: bytes, columns: Mapping[str, Any] | None) -> None:
         decoded = SealedBody()
@@ -386,7 +388,9 @@ class ChainVerifier:
         if columns is not None and self._extract is not None:
             expected = self._extract(decoded)
             differing = sorted(
-                name for name, value in expected.items() if columns.get(name, value) != value
+                name
+                for name, value in expected.items()
+                if not same_value(columns.get(name, value), value)
             )
             if differing:
                 detail = "columns differ from body: " + ", ".join(differing)
@@ -416,6 +420,36 @@ class ChainVerifier:
                 )
         self._pending = []
         return self.report
+
+
+def _macs_ok(
+    key_ids: Sequence[str], macs: Sequence[bytes], hashes: list[bytes], keyring: Keyring
+) -> bool:
+    keys = {key_id: keyring.get(key_id) for key_id in set(key_ids)}
+    if any(key is None for key in keys.values()):
+        return False
+    if len(keys) == 1:
+        mac = next(iter(keys.values())).mac  # type: ignore[union-attr]
+        computed = list(map(mac, hashes))
+    else:
+        computed = [
+            keys[key_id].mac(ehash)  # type: ignore[union-attr]
+            for key_id, ehash in zip(key_ids, hashes, strict=True)
+        ]
+    # Plain comparison: a verifier answers no attacker's queries, so timing is moot.
+    return computed == list(macs)
+
+
+def same_value(stored: Any, expected: Any) -> bool:
+    """Whether a stored column value equals the recomputed one (NaN equals NaN)."""
+    if stored == expected:
+        return True
+    return (
+        isinstance(stored, float)
+        and isinstance(expected, float)
+        and math.isnan(stored)
+        and math.isnan(expected)
+    )
 
 
 def verify_chain(

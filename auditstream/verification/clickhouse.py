@@ -1,4 +1,5 @@
-"""ClickHouse as a verification source: `audit_events` rows in (chain, seq) order.
+"""ClickHouse as a verification source: `audit_events` rows in (chain, seq) order, read
+as column blocks and handed on in large batches.
 
 Rows are streamed chain by chain, ordered by seq (then entry_hash, so two rows for one
 seq come out in a stable order and are reported as a duplicate or a fork). Every row
@@ -20,7 +21,7 @@ from auditstream.verification.sources import Batch, Flag
 SKELETON = ("chain_id", "seq", "prev_hash", "body_digest", "entry_hash", "key_id", "mac", "body")
 # Whether an entry's content may have expired by now (both are verified columns too).
 EXPIRY = ("legal_hold", "retain_until")
-BATCH_ROWS = 4096
+BATCH_ROWS = 65_536  # up to a ClickHouse block: the verifier checks a batch as columns
 
 
 class ClickHouseSource:

@@ -17,7 +17,7 @@ from google.protobuf.message import DecodeError
 
 from auditstream.clickhouse import schema
 from auditstream.core.keys import Keyring, NoteVerifier
-from auditstream.core.verify import ChainReport, ChainVerifier, Finding, Kind
+from auditstream.core.verify import ChainReport, ChainVerifier, Finding, Kind, same_value
 from auditstream.proto.v1.sealed_pb2 import SealedBody
 from auditstream.verification.sources import Batch, Source
 
@@ -109,7 +109,7 @@ def verify_sources(
                 keyring=keyring,
                 note_verifiers=note_verifiers,
                 checkpoints=notes,
-                column_extractor=_compared_row,
+                column_extractor=schema.compared_row,
                 start=_start(source, chain_id),
             )
             verifiers.append(verifier)
@@ -133,10 +133,6 @@ def _start(source: Source, chain_id: str) -> Any:
     return start_head(chain_id) if start_head is not None else None
 
 
-def _compared_row(body: SealedBody) -> dict[str, Any]:
-    return {name: values[0] for name, values in schema.compared_columns([body]).items()}
-
-
 def _fed(batches: Iterator[Batch], verifier: ChainVerifier, progress: Progress) -> Iterator[Batch]:
     """Feed each batch to the verifier, then pass it on (for the cross-check)."""
     for batch in batches:
@@ -158,25 +154,35 @@ def _fed(batches: Iterator[Batch], verifier: ChainVerifier, progress: Progress) 
 def _odd_rows(batch: Batch) -> tuple[list[int], list[SealedBody]]:
     """Rows to check one by one: no body, a body that does not parse, or columns that
     differ from the body. The rest go through the verifier's bulk path. Also returns
-    the parsed bodies when columns were compared (empty otherwise)."""
+    the parsed bodies when columns were compared (empty otherwise).
+
+    The comparison is column by column: each recomputed column is one list, compared
+    with the stored one in a single `==`; only a column that differs is searched."""
     links = batch.links
     odd = {i for i, link in enumerate(links) if not link.body}
     columns = batch.columns
     if columns is None:
         return sorted(odd), []
-    bodies = []
-    for index, link in enumerate(links):
-        body = SealedBody()
-        if index not in odd:
+    raw = [link.body for link in links]
+    try:
+        bodies = list(map(SealedBody.FromString, raw))
+    except DecodeError:
+        bodies = []
+        for index, data in enumerate(raw):
+            body = SealedBody()
             try:
-                body.ParseFromString(link.body)
+                body.ParseFromString(data)
             except DecodeError:
                 odd.add(index)
-        bodies.append(body)
+            bodies.append(body)
     for name, expected in schema.compared_columns(bodies).items():
         stored = columns[name]
         if stored != expected:
-            odd.update(i for i, (s, e) in enumerate(zip(stored, expected, strict=True)) if s != e)
+            odd.update(
+                i
+                for i, (s, e) in enumerate(zip(stored, expected, strict=True))
+                if not same_value(s, e)
+            )
     return sorted(odd), bodies
 
 

@@ -1,5 +1,6 @@
 """The ClickHouse sink killed between its insert and its offset commit, then restarted:
-no row twice, no row missing (compared with the sealed topic)."""
+no row twice, no row missing (compared with the sealed topic); and bad records on its
+topics stored as rejects with their reasons, never dropped, never stopping it."""
 
 from __future__ import annotations
 
@@ -8,18 +9,26 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 
+from auditstream.clickhouse import migrations
 from auditstream.core.validate import RawRecord
 from auditstream.devstack.procs import free_port
+from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.samples.workload import generate
+from auditstream.settings.resources import schemas_dir
+from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
+from tests.support.archive_kit import sealed_outputs
 from tests.support.engine_kit import sealer
-from tests.support.pipeline import REPO, create_pipeline
+from tests.support.infra import unique
+from tests.support.pipeline import REPO, create_pipeline, produce
 
 pytestmark = [pytest.mark.faults]
 
@@ -104,3 +113,76 @@ def test_kill_between_insert_and_commit(kafka_bootstrap: str, tmp_path: Path) ->
         check=True,
     ).stdout.splitlines()
     assert counts[1] == f"{len(out.sealed)},{len(out.sealed)},{len(out.checkpoints)}"
+
+
+def test_bad_records_go_to_sink_rejects_and_the_rest_is_stored(
+    kafka_bootstrap: str, clickhouse: Any, ch_database: str, tmp_path: Path
+) -> None:
+    """Garbage on the sealed and checkpoint topics, between good entries, in one batch:
+    the sink stores every good entry, writes each bad record with its reason to
+    sink_rejects, and keeps running."""
+    topics, _ = create_pipeline(kafka_bootstrap, 1, tmp_path)
+    out = sealed_outputs(400, chains=2)
+    good = [(chain.encode(), value, []) for chain, value in out.sealed]
+    entry = sealed.SealedEntry.FromString(out.sealed[0][1])
+    short_hash = sealed.SealedEntry()
+    short_hash.CopyFrom(entry)
+    short_hash.seq, short_hash.prev_hash = 10_000, b"\x01" * 31
+    bad_chain = sealed.SealedEntry()
+    bad_chain.CopyFrom(entry)
+    bad_chain.chain_id = "../etc"
+    no_body = sealed.SealedEntry()
+    no_body.CopyFrom(entry)
+    no_body.seq, no_body.body = 10_001, b""
+    corrupt = sealed.SealedEntry()
+    corrupt.CopyFrom(entry)
+    corrupt.seq, corrupt.body = 10_002, b"\x0a\x05\x22\x01a"  # truncated LogEntry
+    bad = {
+        b"\xff\x01not protobuf": "not a SealedEntry",
+        short_hash.SerializeToString(): "prev_hash has 31 bytes, not 32",
+        bad_chain.SerializeToString(): "chain id '../etc' is not valid",
+        no_body.SerializeToString(): "sealed entry without a body",
+        corrupt.SerializeToString(): "body is not a SealedBody",
+    }
+    records = good[:200] + [(b"x", v, []) for v in bad] + good[200:]
+    produce(kafka_bootstrap, f"{topics.prefix}.sealed", records)
+    bad_note = sealed.Checkpoint(chain_id="tenant-000", tree_size=5, root_hash=b"r" * 32)
+    bad_note.note = b"\xff\xfe"
+    checkpoints = [(c.encode(), v, []) for c, v in out.checkpoints]
+    checkpoints.append((b"tenant-000", bad_note.SerializeToString(), []))
+    produce(kafka_bootstrap, f"{topics.prefix}.checkpoints", checkpoints)
+    migrations.migrate(clickhouse, schemas_dir() / "clickhouse", migrations.Target(ch_database))
+    sink = ClickHouseSink(
+        clickhouse,
+        SinkConfig(kafka_bootstrap, topics.settings(), ch_database, group_id=unique("bad")),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while sink.rows_inserted < len(good) and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.2)
+    stop.set()
+    thread.join(60)
+    assert sink.rows_inserted == len(good)
+    stored = clickhouse.query(
+        f"SELECT chain_id, seq FROM {ch_database}.audit_events ORDER BY chain_id, seq"
+    ).result_rows
+    assert stored == sorted((e.chain_id, e.seq) for e in map(_entry, out.sealed))
+    rejects = clickhouse.query(
+        f"SELECT value, reason, topic FROM {ch_database}.sink_rejects",
+        column_formats={"value": "bytes"},
+    ).result_rows
+    by_value = {bytes(value): (reason, topic) for value, reason, topic in rejects}
+    assert len(rejects) == len(bad) + 1
+    for value, reason in bad.items():
+        assert by_value[value][0].startswith(reason), by_value[value]
+    assert by_value[bad_note.SerializeToString()] == (
+        "note is not UTF-8",
+        topics.settings().checkpoints,
+    )
+    assert sink.rows_rejected == len(bad) + 1
+
+
+def _entry(record: tuple[str, bytes]) -> sealed.SealedEntry:
+    return sealed.SealedEntry.FromString(record[1])

@@ -1,5 +1,6 @@
 """Filling real stores with sealed entries the way the sinks do, for verification tests:
-ClickHouse rows through `clickhouse.schema`, archive segments through `write_segment`."""
+ClickHouse rows through the sink's insert path (`clickhouse.ingest`), archive segments
+through `write_segment`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
-from auditstream.clickhouse import migrations, schema
+from auditstream.clickhouse import ingest, migrations, schema
 from auditstream.core.body import decode_body
 from auditstream.processors.engine import Outputs
 from auditstream.proto.v1 import sealed_pb2 as sealed
@@ -19,10 +20,9 @@ from auditstream.sinks.archive import write_segment
 
 def load_clickhouse(client: Any, database: str, outputs: Outputs) -> None:
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
-    entries = [sealed.SealedEntry.FromString(v) for _, v in outputs.sealed]
-    client.insert(
-        f"{database}.audit_events", [schema.row(e) for e in entries], column_names=schema.COLUMNS
-    )
+    values = [v for _, v in outputs.sealed]
+    bodies = [sealed.SealedEntry.FromString(v).body for v in values]
+    ingest.insert(client, database, ingest.frame_all(zip(values, bodies, strict=True)).data)
     checkpoints = [sealed.Checkpoint.FromString(v) for _, v in outputs.checkpoints]
     client.insert(
         f"{database}.audit_checkpoints",
