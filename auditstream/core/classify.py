@@ -22,7 +22,6 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
@@ -30,17 +29,16 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from auditstream.core import detectors
-from auditstream.core.detectors import Match, Scanner
+from auditstream.core.deadletter import DeadLetterRecipient, build_dead_letter
+from auditstream.core.detectors import Match, Scanner, mask_bytes
+from auditstream.core.rules import CARD
 from auditstream.core.secret_names import is_secret_name
+from auditstream.core.validate import RawRecord, Rejected
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1.sealed_pb2 import Detection
 
-if TYPE_CHECKING:
-    from auditstream.core.deadletter import DeadLetterSealer
-    from auditstream.core.validate import RawRecord, Rejected
-
 MASKED_BY_DEFAULT = detectors.MASKED_KINDS
-SECRET_FIELD = "secret_field"  # the kind recorded for a value masked because of its key
+SECRET_FIELD = "secret_field"  # noqa: S105 - a kind: recorded for a value masked by its key
 _SECRET_FIELD_MASK = f"[REDACTED:{SECRET_FIELD}]"
 # The pipeline keys on these; masking them would break deduplication and chains.
 _IDENTITY_FIELDS = frozenset({"event_id", "tenant_id"})
@@ -48,7 +46,7 @@ _IDENTITY_FIELDS = frozenset({"event_id", "tenant_id"})
 _CREDENTIAL = (pb.SENSITIVITY_HIGHLY_RESTRICTED, "")
 # Kind -> (minimum sensitivity, policy tag or ""); credentials: highly restricted.
 _KIND_EFFECTS: dict[str, tuple[int, str]] = {
-    detectors.CARD: (pb.SENSITIVITY_HIGHLY_RESTRICTED, "PCI"),
+    CARD: (pb.SENSITIVITY_HIGHLY_RESTRICTED, "PCI"),
     "iban": (pb.SENSITIVITY_RESTRICTED, "GDPR"),
     "us_ssn": (pb.SENSITIVITY_HIGHLY_RESTRICTED, "GDPR"),
     "uk_nino": (pb.SENSITIVITY_HIGHLY_RESTRICTED, "GDPR"),
@@ -101,7 +99,7 @@ class Classifier:
         mask_kinds: Iterable[str] = MASKED_BY_DEFAULT,
         *,
         scanner: Scanner | None = None,
-        dead_letters: DeadLetterSealer | None = None,
+        dead_letters: DeadLetterRecipient | None = None,
     ) -> None:
         self.mask_kinds = frozenset(mask_kinds)
         self.scanner = scanner or detectors.default_scanner()
@@ -136,8 +134,6 @@ class Classifier:
     def dead_letter(self, record: RawRecord, rejected: Rejected, now_ns: int) -> bytes:
         """The DeadLetter bytes for a refused record: masked, the original encrypted
         (`auditstream.core.deadletter`)."""
-        from auditstream.core.deadletter import build_dead_letter  # noqa: PLC0415
-
         return build_dead_letter(record, rejected, now_ns, self.scanner, self.dead_letters)
 
     # -- walking ---------------------------------------------------------------------
@@ -171,6 +167,7 @@ class Classifier:
                 continue
             repeated = descriptor.is_repeated
             if descriptor.type == FieldDescriptor.TYPE_MESSAGE:
+                assert descriptor.message_type is not None
                 kind = descriptor.message_type.full_name
                 if kind == _TIMESTAMP:
                     continue
@@ -336,27 +333,6 @@ def _has_struct(entry: pb.LogEntry) -> bool:
 
 def _as_masked(match: Match) -> Match:
     return match if match.masked else Match(match.kind, match.start, match.end, match.text, True)
-
-
-@dataclass(frozen=True)
-class MaskedBytes:
-    data: bytes
-    matches: list[Match]
-
-
-def mask_bytes(data: bytes, scanner: Scanner, mask_kinds: frozenset[str]) -> MaskedBytes:
-    """`data` with every detection of a masked kind overwritten by `*`, byte for byte.
-
-    Read as Latin-1 (one character per byte), so positions are byte offsets and binary
-    framing around the text (protobuf, CBOR) keeps its lengths.
-    """
-    text = data.decode("latin-1")
-    matches = scanner.scan(text)
-    out = bytearray(data)
-    for match in matches:
-        if match.kind in mask_kinds:
-            out[match.start : match.end] = b"*" * (match.end - match.start)
-    return MaskedBytes(bytes(out), matches)
 
 
 def json_of_struct(struct: struct_pb2.Struct) -> dict[str, object]:

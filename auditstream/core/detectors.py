@@ -24,7 +24,9 @@ from auditstream.core.secret_names import ANCHORS as NAME_LITERALS
 from auditstream.core.secret_names import is_secret_name
 
 KINDS: Final = tuple(
-    dict.fromkeys([rule.kind for rule in rulebook.RULES] + [k for r in rulebook.RULES for _, k in r.extra])
+    dict.fromkeys(
+        [rule.kind for rule in rulebook.RULES] + [k for r in rulebook.RULES for _, k in r.extra]
+    )
 )
 MASKED_KINDS: Final = frozenset(
     [r.kind for r in rulebook.RULES if r.masked] + [k for r in rulebook.RULES for _, k in r.extra]
@@ -168,9 +170,7 @@ class Scanner:
             where = base + rule.group
         else:
             first = base + rule.key_group + 1
-            where = next(
-                (g for g in range(first, base + groups + 1) if found.start(g) >= 0), base
-            )
+            where = next((g for g in range(first, base + groups + 1) if found.start(g) >= 0), base)
         if found.start(where) < 0:
             where = base
         secret = found.group(where)
@@ -180,7 +180,13 @@ class Scanner:
         for group, kind in rule.extra:
             if found.start(base + group) >= 0:
                 out.append(
-                    Match(kind, found.start(base + group), found.end(base + group), found.group(base + group), True)
+                    Match(
+                        kind,
+                        found.start(base + group),
+                        found.end(base + group),
+                        found.group(base + group),
+                        True,
+                    )
                 )
         out.sort(key=lambda m: m.start)
         return out, found.end()
@@ -217,3 +223,25 @@ def redact(text: str, matches: Iterable[Match]) -> str:
         return text
     parts.append(text[last:])
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class MaskedBytes:
+    data: bytes
+    matches: list[Match]
+
+
+def mask_bytes(data: bytes, scanner: Scanner, mask_kinds: frozenset[str]) -> MaskedBytes:
+    """`data` with every detection of a masked kind overwritten by `*`, byte for byte.
+
+    Read as Latin-1 (one character per byte), so positions are byte offsets and binary
+    framing around the text (protobuf, CBOR) keeps its lengths.
+    """
+    text = data.decode("latin-1")
+    # RE2 reads the bytes as Latin-1 too, so its candidates hold for this text.
+    matches = scanner.scan(text, scanner.candidates(data))
+    out = bytearray(data)
+    for match in matches:
+        if match.kind in mask_kinds:
+            out[match.start : match.end] = b"*" * (match.end - match.start)
+    return MaskedBytes(bytes(out), matches)

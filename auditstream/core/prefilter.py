@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+
 import re2
 
 # An optional run that opens a pattern (gitleaks' `[\w.-]{0,50}?` before a keyword):
@@ -157,4 +158,3 @@ class Prefilter:
         for index in found:
             bits |= 1 << index
         return bits & self._everything
-

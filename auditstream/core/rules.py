@@ -104,7 +104,10 @@ def entropy(text: str) -> float:
 
 
 def _gitleaks_check(
-    minimum: float, secret_allow: tuple[str, ...], match_allow: tuple[str, ...], stop: frozenset[str]
+    minimum: float,
+    secret_allow: tuple[str, ...],
+    match_allow: tuple[str, ...],
+    stop: frozenset[str],
 ) -> Check:
     secret_patterns = [re.compile(p, re.ASCII) for p in secret_allow + gitleaks_rules.GLOBAL_ALLOW]
     match_patterns = [re.compile(p, re.ASCII) for p in match_allow]
@@ -129,11 +132,88 @@ _NAME_ALTERNATION = "|".join(
 )
 _AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "APKA")
 _AWS_ID = r"(?:A3T[A-Z0-9]|" + "|".join(_AWS_PREFIXES) + r")[A-Z0-9]{16}"
-_IBAN_COUNTRIES = (
-    "AD AE AL AT AZ BA BE BG BH BR BY CH CR CY CZ DE DK DO EE EG ES FI FO FR GB GE GI GL GR "
-    "GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MR MT MU NL NO PK PL "
-    "PS PT QA RO RS SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK"
-).split()
+_IBAN_COUNTRIES = [
+    "AD",
+    "AE",
+    "AL",
+    "AT",
+    "AZ",
+    "BA",
+    "BE",
+    "BG",
+    "BH",
+    "BR",
+    "BY",
+    "CH",
+    "CR",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "DO",
+    "EE",
+    "EG",
+    "ES",
+    "FI",
+    "FO",
+    "FR",
+    "GB",
+    "GE",
+    "GI",
+    "GL",
+    "GR",
+    "GT",
+    "HR",
+    "HU",
+    "IE",
+    "IL",
+    "IQ",
+    "IS",
+    "IT",
+    "JO",
+    "KW",
+    "KZ",
+    "LB",
+    "LC",
+    "LI",
+    "LT",
+    "LU",
+    "LV",
+    "LY",
+    "MC",
+    "MD",
+    "ME",
+    "MK",
+    "MR",
+    "MT",
+    "MU",
+    "NL",
+    "NO",
+    "PK",
+    "PL",
+    "PS",
+    "PT",
+    "QA",
+    "RO",
+    "RS",
+    "SA",
+    "SC",
+    "SD",
+    "SE",
+    "SI",
+    "SK",
+    "SM",
+    "SO",
+    "ST",
+    "SV",
+    "TL",
+    "TN",
+    "TR",
+    "UA",
+    "VA",
+    "VG",
+    "XK",
+]
 
 CREDENTIAL_RULES: Final[tuple[Rule, ...]] = (
     Rule(

@@ -25,17 +25,70 @@ _KEY_KINDS: Final = ("api", "access", "private", "secret", "account", "signing",
 _PAIRS: Final = frozenset((kind, "key") for kind in _KEY_KINDS) | {("client", "secret")}
 # Nouns that also name a secret as the end of one word: "dbpassword", "xapikey".
 _SUFFIXES: Final = tuple(
-    sorted((_STRONG - {"pwd"}) | {"token", "credentials", "credential"} | {a + b for a, b in _PAIRS})
+    sorted(
+        (_STRONG - {"pwd"}) | {"token", "credentials", "credential"} | {a + b for a, b in _PAIRS}
+    )
 )
 # Last words that make a key about the secret, not the secret itself.
 _ABOUT: Final = frozenset(
-    (
-        "name names id ids arn ref hint policy policies type kind length len size min max "
-        "expiry expires expired expiration age at time date ts timestamp version count "
-        "changed updated reset rotated rotation required enabled set strength path file "
-        "url uri manager store vault label description prompt field mode status state "
-        "question rule rules format algorithm"
-    ).split()
+    [
+        "name",
+        "names",
+        "id",
+        "ids",
+        "arn",
+        "ref",
+        "hint",
+        "policy",
+        "policies",
+        "type",
+        "kind",
+        "length",
+        "len",
+        "size",
+        "min",
+        "max",
+        "expiry",
+        "expires",
+        "expired",
+        "expiration",
+        "age",
+        "at",
+        "time",
+        "date",
+        "ts",
+        "timestamp",
+        "version",
+        "count",
+        "changed",
+        "updated",
+        "reset",
+        "rotated",
+        "rotation",
+        "required",
+        "enabled",
+        "set",
+        "strength",
+        "path",
+        "file",
+        "url",
+        "uri",
+        "manager",
+        "store",
+        "vault",
+        "label",
+        "description",
+        "prompt",
+        "field",
+        "mode",
+        "status",
+        "state",
+        "question",
+        "rule",
+        "rules",
+        "format",
+        "algorithm",
+    ]
 )
 _WORDS: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+|[^A-Za-z0-9_.\- ]+")
 

@@ -32,6 +32,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from auditstream.core.classify import Classifier
 from auditstream.core.content import DigestPolicy
+from auditstream.core.deadletter import DeadLetterRecipient
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.retention import Policy
 from auditstream.core.validate import Limits, RawRecord, Validator
@@ -72,6 +73,8 @@ class WorkerConfig:
     content: DigestPolicy
     policy: Policy
     state_dir: Path
+    # Dead-letter originals are kept only encrypted for this key (None: not kept).
+    dead_letters: DeadLetterRecipient | None = None
     app_id: str = "auditstream-processor"
     engine: EngineConfig = field(default_factory=EngineConfig)
     limits: Limits = field(default_factory=Limits)
@@ -96,7 +99,7 @@ class ProcessorService:
         self.recoveries = 0
         self.batches = 0
         validator = Validator(config.limits, config.content)
-        classifier = Classifier()
+        classifier = Classifier(dead_letters=config.dead_letters)
         self._validator = validator
         self._classifier = classifier
 
