@@ -117,7 +117,8 @@ POSITIVE: tuple[Secret, ...] = (
     *(
         _s(
             "pem",
-            f"-----BEGIN {kind}PRIVATE KEY{block}-----\n{PEM_BODY}\n-----END {kind}PRIVATE KEY{block}-----",
+            f"-----BEGIN {kind}PRIVATE KEY{block}-----\n{PEM_BODY}\n"
+            f"-----END {kind}PRIVATE KEY{block}-----",
         )
         for kind, block in (
             ("", ""),
