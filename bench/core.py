@@ -9,24 +9,40 @@ verify_with_body_decode_events_per_s  the same, also decoding every body to chec
                      names its own chain and seq
 ceiling              the bare SHA-256 chain loop over the same bodies (two hashes per event:
                      the body digest and the chained entry hash), in the same run
+
+classify_us_per_event  median time of Classifier.classify on one workload event (lower is
+                     better); ceiling: the bare prefilter on the same events (serialize,
+                     one RE2 pass), the least classification can cost
+core_classify_seal_events_per_s  the sealing engine (validate, classify, seal) on the same
+                     raw records; ceiling: seal_events_per_s of this run (no classification)
+false_positive_rate  share of ordinary audit lines (ids, hashes, base64 of plain data,
+                     versions, times, order ids: tests/support/ordinary_text.py) and of
+                     workload events in which something is masked
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
+import time
 from collections.abc import Callable
 from hashlib import sha256
+from typing import Any
 
 import _common
 
 from auditstream.core.body import encode_body
 from auditstream.core.chain import Chain, ChainHead, Link
+from auditstream.core.classify import Classifier
+from auditstream.core.detectors import default_scanner
 from auditstream.core.hashes import CHAIN_DOMAIN
 from auditstream.core.keys import HmacKey, Keyring
 from auditstream.core.verify import ChainVerifier
+from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
 from auditstream.samples.workload import generate
+from tests.support.ordinary_text import ordinary_text
 
 CHAIN_ID = "bench-tenant"
 BATCH = 1000
@@ -96,6 +112,7 @@ def main() -> None:
     verify_bodies_rate = _common.best_rate(verifier_over(check_bodies=True), repeats)
     ceiling = _common.best_rate(hash_chain, repeats)
     avg_body = sum(map(len, bodies)) / len(bodies)
+    classify = classify_figures(raws, repeats, seal_rate)
     _common.emit(
         "core",
         {
@@ -111,10 +128,64 @@ def main() -> None:
             "sha256_chain_events_per_s": _common.figure(
                 ceiling, "events/s", ceiling=None, goal=None
             ),
+            **classify,
         },
         events=count,
         avg_body_bytes=round(avg_body, 1),
     )
+
+
+def median_us(fn: Callable[[pb.LogEntry], object], entries: list[pb.LogEntry]) -> float:
+    """Median microseconds of `fn` on one entry."""
+    clock = time.perf_counter_ns
+    times = []
+    for entry in entries:
+        start = clock()
+        fn(entry)
+        times.append(clock() - start)
+    return statistics.median(times) / 1000
+
+
+def classify_figures(raws: list[bytes], repeats: int, seal_rate: float) -> dict[str, Any]:
+    scanner = default_scanner()
+    classifier = Classifier(scanner=scanner)
+
+    def prefilter(entry: pb.LogEntry) -> int:
+        return scanner.candidates(entry.SerializeToString())
+
+    for raw in raws[:5000]:  # RE2 builds its automaton's states on first use
+        classifier.classify(pb.LogEntry.FromString(raw))
+    classify_us = prefilter_us = float("inf")
+    for _ in range(repeats):
+        entries = [pb.LogEntry.FromString(raw) for raw in raws]
+        prefilter_us = min(prefilter_us, median_us(prefilter, entries))
+        classify_us = min(classify_us, median_us(classifier.classify, entries))
+    engine_rate = _common.core_seal_rate(raws, repeats)
+
+    rng = random.Random(3)
+    lines = [ordinary_text(rng) for _ in range(20_000)]
+    flagged = sum(1 for line in lines if any(m.masked for m in scanner.scan(line)))
+    masked_events = sum(
+        1 for raw in raws if classifier.classify(pb.LogEntry.FromString(raw)).masked
+    )
+    return {
+        "classify_us_per_event": _common.figure(
+            classify_us, "us/event", ceiling=prefilter_us, goal=5, higher_is_better=False
+        ),
+        "core_classify_seal_events_per_s": _common.figure(
+            engine_rate, "events/s", ceiling=seal_rate, goal=100_000
+        ),
+        "false_positive_rate_ordinary_text": _common.figure(
+            flagged / len(lines), "share of lines", ceiling=None, goal=0, higher_is_better=False
+        ),
+        "false_positive_rate_workload": _common.figure(
+            masked_events / len(raws),
+            "share of events",
+            ceiling=None,
+            goal=0,
+            higher_is_better=False,
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -90,40 +90,55 @@ def _closing(pattern: str, start: int) -> int:
     raise ValueError(f"unbalanced group at {start} in {pattern!r}")
 
 
+def _class_end(pattern: str, start: int) -> int:
+    """Index of the `]` closing the character class opened at `start`."""
+    i = start + 1
+    if pattern[i : i + 1] == "^":
+        i += 1
+    if pattern[i : i + 1] == "]":
+        i += 1
+    while pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i
+
+
 def for_re2(pattern: str) -> str:
     """A loosened Python pattern as RE2 reads it, over Latin-1 bytes (one character per
-    byte): every counted repeat becomes "at least min(n, 16)" (a character may take four
-    bytes, and small automata are fast), and `\\s` includes `\\v` as Python's does."""
+    byte), so a Python character may be up to four: counted repeats become "at least
+    min(n, 16)" (small automata are fast too), a single atom that matches non-ASCII
+    (`.`, `[^...]`, `\\S`) one to four bytes; `\\s` includes `\\v` as Python's does."""
 
     def widen(found: re.Match[str]) -> str:
         return f"{{{min(int(found.group(1)), _MIN_REPEAT_CAP)},}}"
 
     out: list[str] = []
-    i, in_class = 0, False
+    i = 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
             pair = pattern[i : i + 2]
             # RE2's `\S` already includes `\v`, so only `\s` needs widening.
-            if pair == "\\s":
-                out.append(_SPACE if in_class else f"[{_SPACE}]")
-            else:
-                out.append(pair)
+            out.append(f"[{_SPACE}]" if pair == "\\s" else pair)
             i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
+            wide = pair in ("\\S", "\\W", "\\D")
         elif char == "[":
-            in_class = True
+            end = _class_end(pattern, i)
+            body = pattern[i + 1 : end].replace("\\s", _SPACE)
+            out.append(f"[{body}]")
+            wide = body.startswith("^")
+            i = end + 1
+        else:
             out.append(char)
-            for lead in ("^", "]"):
-                if pattern[i + 1 : i + 2] == lead:
-                    out.append(lead)
-                    i += 1
             i += 1
-            continue
-        out.append(char)
-        i += 1
+            wide = char == "."
+        if wide:
+            # One character of Python may be up to four bytes here.
+            following = pattern[i : i + 1]
+            if following == "?":
+                out.append("{0,4}")
+                i += 1
+            elif following not in ("*", "+", "{"):
+                out.append("{1,4}")
     return _COUNTED.sub(widen, "".join(out))
 
 

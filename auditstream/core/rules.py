@@ -54,10 +54,33 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+# Issuer prefixes (first six digits, as ranges) and the lengths of each network's card
+# numbers: Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro (16 only:
+# its 12-19 would take most long numeric ids for cards).
+_NETWORKS: Final = (
+    ((400000, 499999), (13, 16, 19)),
+    ((510000, 559999), (16,)),
+    ((222100, 272099), (16,)),
+    ((340000, 349999), (15,)),
+    ((370000, 379999), (15,)),
+    ((601100, 601199), (16, 17, 18, 19)),
+    ((644000, 659999), (16, 17, 18, 19)),
+    ((352800, 358999), (16, 17, 18, 19)),
+    ((300000, 305999), (14, 15, 16, 17, 18, 19)),
+    ((360000, 369999), (14, 15, 16, 17, 18, 19)),
+    ((380000, 399999), (16, 17, 18, 19)),
+    ((620000, 629999), (16, 17, 18, 19)),
+    ((500000, 509999), (16,)),
+    ((560000, 699999), (16,)),
+)
+
+
 def _card(text: str, _: str) -> bool:
     digits = re.sub(r"[ -]", "", text)
-    # Issuer prefixes of the major networks: 3 (Amex, Diners, JCB), 4, 5, 2 (Mastercard), 6.
-    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
+    prefix = int(digits[:6])
+    return any(
+        low <= prefix <= high and len(digits) in lengths for (low, high), lengths in _NETWORKS
+    ) and luhn_ok(digits)
 
 
 def _iban(text: str, _: str) -> bool:
@@ -218,9 +241,10 @@ _IBAN_COUNTRIES = [
 CREDENTIAL_RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "private_key",
-        # A whole PEM block, or one cut off before its END line (a truncated log line).
+        # A whole PEM block, or one cut off before its END line (a truncated log line):
+        # then its base64 lines, which `\n` escapes may separate.
         r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END"
-        r"[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:,.-]*)",
+        r"[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|(?:(?:\s|\\n)*[A-Za-z0-9+/=]{16,})+)",
     ),
     Rule(
         "aws_secret_key",
@@ -232,9 +256,13 @@ CREDENTIAL_RULES: Final[tuple[Rule, ...]] = (
     Rule("aws_access_key", rf"\b({_AWS_ID})\b"),
     Rule(
         "authorization_header",
-        # The scheme stays readable; everything after it up to a quote or line end goes.
-        r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:(?:bearer|basic|token|"
-        r"digest|negotiate|ntlm|apikey|sso-key|aws4-hmac-sha256)[ \t]+)?([^\"'\r\n]+)",
+        # The scheme stays readable. One token after Bearer, Basic and the like; the
+        # rest of the line after Digest and the signature schemes, whose credentials
+        # hold spaces and commas.
+        r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:"
+        r"(?:digest|negotiate|ntlm|aws4-hmac-sha256|hoba|mutual|vapid)[ \t]+([^\"'\r\n]+)|"
+        r"(?:bearer|basic|token|apikey|sso-key|dpop|gnap|privatetoken|scram-sha-256)[ \t]+"
+        r"([^\s\"',;]+)|([^\s\"',;]+))",
     ),
     Rule(
         "url_password",

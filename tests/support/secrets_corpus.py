@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from auditstream.proto.v1 import log_entry_pb2 as pb
+
 
 @dataclass(frozen=True)
 class Secret:
@@ -233,3 +238,38 @@ PERSONAL_NEGATIVE: dict[str, tuple[str, ...]] = {
     "medical_record": ("MRN pending",),
     "uk_nino": ("QQ123456C", "AB123456E"),
 }
+
+
+def fill_every_text_field(entry: pb.LogEntry, text: str) -> list[str]:
+    """Put `text` into every string field a LogEntry has (bar the two identity fields),
+    at any depth; the names of the fields filled."""
+    filled: list[str] = []
+
+    def fill(message: Message, path: str) -> None:
+        for descriptor in message.DESCRIPTOR.fields:
+            where = f"{path}.{descriptor.name}" if path else descriptor.name
+            if where in ("event_id", "tenant_id", "payload_content_type"):
+                continue
+            if descriptor.type == FieldDescriptor.TYPE_STRING:
+                target = getattr(message, descriptor.name)
+                if descriptor.is_repeated:
+                    target.append(text)
+                else:
+                    setattr(message, descriptor.name, text)
+                filled.append(where)
+            elif descriptor.type == FieldDescriptor.TYPE_MESSAGE:
+                kind = descriptor.message_type.full_name
+                if kind == "google.protobuf.Struct":
+                    struct = (
+                        getattr(message, descriptor.name).add()
+                        if descriptor.is_repeated
+                        else getattr(message, descriptor.name)
+                    )
+                    struct.update({"note": text, "nested": [{"deep": text}]})
+                    filled.append(where)
+                elif kind.startswith("auditstream.") and where.count(".") < 3:
+                    child = getattr(message, descriptor.name)
+                    fill(child.add() if descriptor.is_repeated else child, where)
+
+    fill(entry, "")
+    return filled

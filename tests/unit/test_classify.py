@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
 
 from auditstream.core.classify import Classifier, json_of_struct
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from tests.support.secrets_corpus import POSITIVE, Secret
+from tests.support.secrets_corpus import POSITIVE, Secret, fill_every_text_field
 
 CARD = "4111 1111 1111 1111"
 AWS = "AKIAIOSFODNN7EXAMPLE"
@@ -100,45 +98,10 @@ def test_non_json_payloads_are_scanned_as_text_and_binary_masked_in_place() -> N
     assert ("aws_access_key", "payload") in outcome.masked
 
 
-def every_text_field(entry: pb.LogEntry, text: str) -> list[str]:
-    """Put `text` into every string field a LogEntry has (bar the two identity fields),
-    at any depth; the names of the fields filled."""
-    filled: list[str] = []
-
-    def fill(message: Message, path: str) -> None:
-        for descriptor in message.DESCRIPTOR.fields:
-            where = f"{path}.{descriptor.name}" if path else descriptor.name
-            if where in ("event_id", "tenant_id"):
-                continue
-            if descriptor.type == FieldDescriptor.TYPE_STRING:
-                target = getattr(message, descriptor.name)
-                if descriptor.is_repeated:
-                    target.append(text)
-                else:
-                    setattr(message, descriptor.name, text)
-                filled.append(where)
-            elif descriptor.type == FieldDescriptor.TYPE_MESSAGE:
-                kind = descriptor.message_type.full_name
-                if kind == "google.protobuf.Struct":
-                    struct = (
-                        getattr(message, descriptor.name).add()
-                        if descriptor.is_repeated
-                        else getattr(message, descriptor.name)
-                    )
-                    struct.update({"note": text, "nested": [{"deep": text}]})
-                    filled.append(where)
-                elif kind.startswith("auditstream.") and where.count(".") < 3:
-                    child = getattr(message, descriptor.name)
-                    fill(child.add() if descriptor.is_repeated else child, where)
-
-    fill(entry, "")
-    return filled
-
-
 @pytest.mark.parametrize("item", [s for s in POSITIVE if s.family in ("aws", "named", "card")][:6])
 def test_a_secret_in_every_text_field_is_masked(item: Secret) -> None:
     entry = pb.LogEntry(event_type=pb.EVENT_LOGIN, event_id="e1", tenant_id="acme")
-    filled = every_text_field(entry, item.text)
+    filled = fill_every_text_field(entry, item.text)
     entry.payload = json.dumps({"deep": [{"er": item.text}]}).encode()
     entry.payload_content_type = ""
     assert len(filled) > 40  # the walk above found the schema's text fields
