@@ -8,7 +8,7 @@ allowlists for the rules ported from gitleaks). Which rules run on a text is dec
 
 Sources: the credential rules follow gitleaks' default configuration (most are
 generated from it into `gitleaks_rules`) and detect-secrets' plugins (Azure storage
-keys, Square OAuth secrets, Basic credentials, Discord webhooks); see NOTICE.
+keys, Square OAuth secrets, Basic credentials, secret-named keys); see NOTICE.
 """
 
 from __future__ import annotations
