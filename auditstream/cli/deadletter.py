@@ -83,6 +83,9 @@ def _letters(
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "logger": KAFKA_LOGGER,
+            # A broker it cannot reach ends in this command's own one-line error;
+            # librdkafka's per-attempt connection errors would only repeat it.
+            "log_level": 2,
         }
     )
     try:

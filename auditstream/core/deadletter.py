@@ -49,7 +49,7 @@ def _check_id(key_id: str) -> str:
 
 
 def _decode(text: str, prefix: str, what: str) -> tuple[str, bytes]:
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3 or parts[0] != prefix:
         raise KeyMaterialError(f"not a dead-letter {what} key (expected {prefix}+<id>+<base64>)")
     try:

@@ -9,9 +9,10 @@ import random
 import uuid
 
 _WORDS = (
-    "user login logout export report invoice order shipment retry timeout session "
-    "config flag rollout deploy build cache record tenant role policy bucket object"
-).split()
+    *("user", "login", "logout", "export", "report", "invoice", "order", "shipment"),
+    *("retry", "timeout", "session", "config", "flag", "rollout", "deploy", "build"),
+    *("cache", "record", "tenant", "role", "policy", "bucket", "object"),
+)
 
 
 def ordinary_text(rng: random.Random) -> str:
