@@ -17,6 +17,8 @@ import tomllib
 import warnings
 from pathlib import Path
 
+from auditstream.core.prefilter import class_end, group_end
+
 OUT = Path(__file__).resolve().parent.parent / "auditstream" / "core" / "gitleaks_rules.py"
 # Replaced by rules of our own (auditstream/core/rules.py), or not about text at all.
 SKIPPED = {
@@ -27,45 +29,16 @@ SKIPPED = {
 }
 
 
-def _group_end(pattern: str, start: int) -> int:
-    """Index of the ')' closing the group that contains `start`, or len(pattern)."""
-    depth, i, in_class = 0, start, False
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "^":
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            if depth == 0:
-                return i
-            depth -= 1
-        i += 1
-    return len(pattern)
-
-
 def _split_alternatives(body: str) -> list[str]:
-    parts, depth, i, in_class, last = [], 0, 0, False, 0
+    """`body` split at its top-level `|`."""
+    parts, depth, i, last = [], 0, 0, 0
     while i < len(body):
         char = body[i]
         if char == "\\":
             i += 2
             continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if body[i + 1 : i + 2] == "]":
-                i += 1
+        if char == "[":
+            i = class_end(body, i)
         elif char == "(":
             depth += 1
         elif char == ")":
@@ -86,7 +59,7 @@ def _scope_flags(pattern: str) -> str:
         if not found:
             return pattern
         start = found[0]
-        end = _group_end(pattern, start + 4)
+        end = group_end(pattern, start + 4)
         rest = _split_alternatives(pattern[start + 4 : end])
         scoped = "|".join(f"(?i:{part})" for part in rest)
         pattern = pattern[:start] + scoped + pattern[end:]

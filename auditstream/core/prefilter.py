@@ -31,66 +31,49 @@ def loosen(pattern: str) -> str:
     and without an optional run that opens it: it matches somewhere wherever `pattern`
     does (at the same place or later), and in more texts."""
     out: list[str] = []
-    i, in_class, size = 0, False, len(pattern)
-    while i < size:
+    i = 0
+    while i < len(pattern):
         char = pattern[i]
         if char == "\\":
             pair = pattern[i : i + 2]
-            if not in_class and pair in ("\\b", "\\B", "\\A", "\\Z"):
-                i += 2
-                continue
-            out.append(pair)
+            if pair not in ("\\b", "\\B", "\\A", "\\Z"):
+                out.append(pair)
             i += 2
-            continue
-        if in_class:
-            if char == "]":
-                in_class = False
-            out.append(char)
         elif char == "[":
-            in_class = True
-            out.append(char)
-            for lead in ("^", "]"):
-                if pattern[i + 1 : i + 2] == lead:
-                    out.append(lead)
-                    i += 1
-        elif char in "^$":
-            pass
+            end = class_end(pattern, i)
+            out.append(pattern[i : end + 1])
+            i = end + 1
         elif pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
-            i = _closing(pattern, i) + 1
-            continue
+            i = group_end(pattern, i + 1) + 1
         else:
-            out.append(char)
-        i += 1
+            if char not in "^$":
+                out.append(char)
+            i += 1
     return _OPTIONAL_LEAD.sub(r"\1", "".join(out))
 
 
-def _closing(pattern: str, start: int) -> int:
-    """Index of the ')' that closes the group opened at `start`."""
-    depth, i, in_class = 0, start, False
+def group_end(pattern: str, inside: int) -> int:
+    """Index of the `)` closing the innermost group that contains `inside`, or the
+    pattern's length when none does."""
+    depth, i = 0, inside
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
             i += 2
             continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "^":
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1
+        if char == "[":
+            i = class_end(pattern, i)
         elif char == "(":
             depth += 1
         elif char == ")":
-            depth -= 1
             if depth == 0:
                 return i
+            depth -= 1
         i += 1
-    raise ValueError(f"unbalanced group at {start} in {pattern!r}")
+    return len(pattern)
 
 
-def _class_end(pattern: str, start: int) -> int:
+def class_end(pattern: str, start: int) -> int:
     """Index of the `]` closing the character class opened at `start`."""
     i = start + 1
     if pattern[i : i + 1] == "^":
@@ -122,7 +105,7 @@ def for_re2(pattern: str) -> str:
             i += 2
             wide = pair in ("\\S", "\\W", "\\D")
         elif char == "[":
-            end = _class_end(pattern, i)
+            end = class_end(pattern, i)
             body = pattern[i + 1 : end].replace("\\s", _SPACE)
             out.append(f"[{body}]")
             wide = body.startswith("^")

@@ -273,8 +273,10 @@ CREDENTIAL_RULES: Final[tuple[Rule, ...]] = (
         "secret_assignment",
         # `key=value`, `key: value`, `"key": "value"`, `Header: value`, `key => value`
         # where the key names a secret (secret_names), whatever the value looks like.
-        rf"(?i)(?<![\w.-])([\w.-]{{0,40}}?(?:{_NAME_ALTERNATION})[\w.-]{{0,30}})[\"']?[ \t]*"
-        r"(?:=>|:=|[=:])[ \t]*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([^\s\"',;&)}\]]+))",
+        # Quotes may come escaped (`\"key\": \"value\"`: JSON inside a JSON string).
+        rf"(?i)(?<![\w.-])([\w.-]{{0,40}}?(?:{_NAME_ALTERNATION})[\w.-]{{0,30}})(?:\\?[\"'])?"
+        r"[ \t]*(?:=>|:=|[=:])[ \t]*(?:\\\"((?:[^\"\\\r\n]|\\[^\"])+)\\\"|\"([^\"\r\n]+)\"|"
+        r"'([^'\r\n]+)'|((?:[^\s\"',;&)}\]\\]|\\(?![\"']))+))",
         key_group=1,
     ),
     Rule(

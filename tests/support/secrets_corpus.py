@@ -6,6 +6,7 @@ tests. Every value was generated at random for this corpus; none is a live crede
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -174,6 +175,12 @@ POSITIVE: tuple[Secret, ...] = (
     _s("named", "mykey", "private_key={}"),
     _s("named", "admin:admin", "credentials={}"),
     _s("named", "s3cr3t", '{{"client_secret": "{}"}}'),
+    # JSON inside a JSON string, as tool-call arguments come: the quotes are escaped.
+    Secret(
+        "named",
+        json.dumps({"arguments": json.dumps({"client_secret": "Vb7-escaped-Q2x"})}),
+        "Vb7-escaped-Q2x",
+    ),
     # card numbers
     _s("card", "4111 1111 1111 1111", "charged card {}"),
     _s("card", "5500005555555559"),
