@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import math
 import re
@@ -132,13 +133,18 @@ def _gitleaks_check(
     match_allow: tuple[str, ...],
     stop: frozenset[str],
 ) -> Check:
-    secret_patterns = [re.compile(p, re.ASCII) for p in secret_allow + gitleaks_rules.GLOBAL_ALLOW]
-    match_patterns = [re.compile(p, re.ASCII) for p in match_allow]
     stopwords = tuple(stop | set(gitleaks_rules.GLOBAL_STOPWORDS))
+
+    @functools.cache
+    def allowlists() -> tuple[list[re.Pattern[str]], list[re.Pattern[str]]]:
+        # Compiled on first use: most rules never see a candidate in a process's life.
+        secrets = [re.compile(p, re.ASCII) for p in secret_allow + gitleaks_rules.GLOBAL_ALLOW]
+        return secrets, [re.compile(p, re.ASCII) for p in match_allow]
 
     def check(secret: str, whole: str) -> bool:
         if minimum and entropy(secret) < minimum:
             return False
+        secret_patterns, match_patterns = allowlists()
         if any(p.search(secret) for p in secret_patterns):
             return False
         if any(p.search(whole) for p in match_patterns):
