@@ -41,6 +41,15 @@ def case(command: str, *argv: str, names: str, **env: str) -> Case:
 CH = "chdb://{tmp}/store"
 MISSING_CH = "chdb://{tmp}/missing-store"
 NO_S3 = {"AUDITSTREAM_S3_ENDPOINT": "http://127.0.0.1:9", "AUDITSTREAM_S3_ACCESS_KEY": "a"}
+# Valid keys for every other worker flag, so that only the one under test is wrong.
+WORKER_KEYS = (
+    "--hmac-keys",
+    "{tmp}/k/hmac.json",
+    "--checkpoint-key",
+    "{tmp}/k/cp.key",
+    "--content-keys",
+    "{tmp}/k/hmac.json",
+)
 CASES = (
     case("demo", "demo", "--events", "-1", names="--events"),
     case("demo", "demo", "--tenants", "many", names="--tenants"),
@@ -51,32 +60,8 @@ CASES = (
     case("worker", "worker", "--hmac-keys", "{tmp}/nope.json", names="nope.json"),
     case("worker", "worker", "--hmac-keys", "{tmp}/k/bad.json", names="bad.json"),
     case("worker", "worker", "--partitions", "some", names="--partitions"),
-    case(
-        "worker",
-        "worker",
-        "--hmac-keys",
-        "{tmp}/k/hmac.json",
-        "--checkpoint-key",
-        "{tmp}/k/cp.key",
-        "--content-keys",
-        "{tmp}/k/hmac.json",
-        "--dead-letter-key",
-        "{tmp}/nope.pub",
-        names="nope.pub",
-    ),
-    case(
-        "worker",
-        "worker",
-        "--hmac-keys",
-        "{tmp}/k/hmac.json",
-        "--checkpoint-key",
-        "{tmp}/k/cp.key",
-        "--content-keys",
-        "{tmp}/k/hmac.json",
-        "--dead-letter-key",
-        "{tmp}/k/cp.pub",
-        names="cp.pub",
-    ),
+    case("worker", "worker", *WORKER_KEYS, "--dead-letter-key", "{tmp}/nope.pub", names="nope.pub"),
+    case("worker", "worker", *WORKER_KEYS, "--dead-letter-key", "{tmp}/k/cp.pub", names="cp.pub"),
     case("sink clickhouse", "sink", "clickhouse", "--clickhouse", "ftp://x", names="ftp://x"),
     case(
         "sink clickhouse",
