@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from google.protobuf.message import DecodeError
 
 from auditstream.cli import common
 from auditstream.errors import AuditStreamError, ConfigError
@@ -61,7 +62,19 @@ def _show(args: argparse.Namespace) -> int:
     key = keyfiles.load_dead_letter_key(args.key) if args.key else None
     settings = common.settings_from(args)
     failed = 0
-    for position, letter in _letters(settings.kafka_bootstrap, settings.topics.deadletter, args):
+    for position, data in _letters(settings.kafka_bootstrap, settings.topics.deadletter, args):
+        try:
+            letter = sealed.DeadLetter.FromString(data)
+        except DecodeError:
+            # Not written by a worker: say so and go on to the letters after it.
+            error = f"not a dead letter ({len(data)} bytes)"
+            print(
+                json.dumps({"letter": position, "error": error})
+                if args.format == "json"
+                else f"{position}  {error}"
+            )
+            failed += 1
+            continue
         shown = _describe(position, letter)
         if key is not None:
             try:
@@ -73,9 +86,7 @@ def _show(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def _letters(
-    bootstrap: str, topic: str, args: argparse.Namespace
-) -> Iterator[tuple[str, sealed.DeadLetter]]:
+def _letters(bootstrap: str, topic: str, args: argparse.Namespace) -> Iterator[tuple[str, bytes]]:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -120,10 +131,7 @@ def _letters(
                 if offset >= end:
                     break
                 shown += 1
-                yield (
-                    f"{topic}/{partition}/{offset}",
-                    sealed.DeadLetter.FromString(message.value() or b""),
-                )
+                yield f"{topic}/{partition}/{offset}", message.value() or b""
                 if offset + 1 >= end:
                     break
     finally:

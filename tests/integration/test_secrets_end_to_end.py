@@ -23,9 +23,13 @@ from auditstream.archive.store import S3Archive
 from auditstream.cli import main
 from auditstream.clickhouse import migrations
 from auditstream.core.body import decode_body
+from auditstream.core.deadletter import build_dead_letter
+from auditstream.core.detectors import default_scanner
+from auditstream.core.validate import RawRecord, Rejected
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1 import sealed_pb2 as sealed
+from auditstream.settings import keyfiles
 from auditstream.settings.config import S3Settings, Secret
 from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.archive import ArchiveConfig, ArchiveSink
@@ -223,8 +227,10 @@ def stored_leaks(
     return problems
 
 
-def show_dead_letters(bootstrap: str, topics: Any, key: Path) -> list[dict[str, Any]]:
-    """`auditstream deadletter show --key`, as an operator runs it."""
+def show_dead_letters(
+    bootstrap: str, topics: Any, key: Path, code: int = 0
+) -> list[dict[str, Any]]:
+    """`auditstream deadletter show --key`, as an operator runs it; it must exit `code`."""
     env = dict(os.environ, AUDITSTREAM_KAFKA_BOOTSTRAP=bootstrap, **topics.env())
     done = subprocess.run(
         [
@@ -245,5 +251,23 @@ def show_dead_letters(bootstrap: str, topics: Any, key: Path) -> list[dict[str, 
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def test_deadletter_show_reports_a_record_it_cannot_read_and_goes_on(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topics, keys = create_pipeline(kafka_bootstrap, 1, tmp_path)
+    recipient = keyfiles.load_dead_letter_recipient(keys.dead_letter_public)
+    secret = POSITIVE[0].secret.encode()
+    record = RawRecord(f"{topics.prefix}.raw", 0, 7, 1_000, None, b"{" + secret, ())
+    letter = build_dead_letter(
+        record, Rejected(1, "not protobuf"), 2_000, default_scanner(), recipient
+    )
+    topic = f"{topics.prefix}.deadletter"
+    produce(kafka_bootstrap, topic, [(None, b"\xff garbage \x00", []), (None, letter, [])])
+    shown = show_dead_letters(kafka_bootstrap, topics, keys.dead_letter, code=2)
+    assert [s["letter"] for s in shown] == [f"{topic}/0/0", f"{topic}/0/1"]
+    assert shown[0]["error"] == "not a dead letter (14 bytes)"
+    assert base64.b64decode(shown[1]["original"]["value"]["base64"]) == b"{" + secret
