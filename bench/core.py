@@ -10,26 +10,47 @@ verify_with_body_decode_events_per_s  the same, also decoding every body to chec
                      names its own chain and seq
 ceiling              the bare SHA-256 chain loop over the same bodies (two hashes per event:
                      the body digest and the chained entry hash), in the same run
+
+classify_us_per_event  median time of Classifier.classify on one workload event (lower is
+                     better); ceiling: the bare prefilter on the same events (serialize,
+                     one RE2 pass), the least classification can cost
+core_classify_seal_events_per_s  the sealing engine (validate, classify, seal) on the same
+                     raw records; ceiling: the same engine with classification switched
+                     off (engine_without_classify_events_per_s), in this run
+false_positive_rate  share of ordinary audit lines (ids, hashes, base64 of plain data,
+                     versions, times, order ids: tests/support/ordinary_text.py) and of
+                     workload events in which something is masked
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
+import time
 from collections.abc import Callable
 from hashlib import sha256
+from typing import Any
 
 import _common
 
 from auditstream.core.body import encode_body
 from auditstream.core.chain import Chain, ChainHead, Link
 from auditstream.core.checkpoint import sign_checkpoint
+from auditstream.core.classify import Classifier, Outcome
+from auditstream.core.detectors import default_scanner
 from auditstream.core.hashes import CHAIN_DOMAIN, leaf_hash
 from auditstream.core.keys import HmacKey, Keyring, NoteSigner
 from auditstream.core.merkle import CompactRange
+from auditstream.core.validate import Limits, RawRecord, Validator
 from auditstream.core.verify import ChainVerifier
+from auditstream.processors.engine import EngineConfig, PartitionSealer
+from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
 from auditstream.samples.workload import generate
+from tests.support.chains import KEYRING, SIGNER
+from tests.support.engine_kit import CONTENT, POLICY
+from tests.support.ordinary_text import ordinary_text
 
 CHAIN_ID = "bench-tenant"
 BATCH = 1000
@@ -118,6 +139,7 @@ def main() -> None:
     verify_bodies_rate = _common.best_rate(verifier_over(check_bodies=True), repeats)
     ceiling = _common.best_rate(hash_chain, repeats)
     avg_body = sum(map(len, bodies)) / len(bodies)
+    classify = classify_figures(raws, repeats)
     _common.emit(
         "core",
         {
@@ -133,10 +155,107 @@ def main() -> None:
             "sha256_chain_events_per_s": _common.figure(
                 ceiling, "events/s", ceiling=None, goal=None
             ),
+            **classify,
         },
         events=count,
         avg_body_bytes=round(avg_body, 1),
     )
+
+
+def paired_medians(
+    first: Callable[[pb.LogEntry], object],
+    second: Callable[[pb.LogEntry], object],
+    entries: list[pb.LogEntry],
+) -> tuple[float, float]:
+    """Median microseconds of `first` and of `second` on one entry, each entry timed
+    with both back to back, so that the machine's load weighs on both alike."""
+    clock = time.perf_counter_ns
+    a, b = [], []
+    for entry in entries:
+        start = clock()
+        first(entry)
+        middle = clock()
+        second(entry)
+        b.append(clock() - middle)
+        a.append(middle - start)
+    return statistics.median(a) / 1000, statistics.median(b) / 1000
+
+
+class _Unclassified(Classifier):
+    """Classification switched off: what the engine costs without it."""
+
+    def classify(self, entry: pb.LogEntry, payload_json: object = None) -> Outcome:
+        return Outcome(declared_sensitivity=entry.sensitivity)
+
+
+def engine_events_per_s(raws: list[bytes], repeats: int, classifier: Classifier) -> float:
+    """Events/s of the sealing engine (validate, classify, deduplicate, seal, checkpoint)
+    with `classifier`, a batch of 1000 raw records at a time, as the worker feeds it."""
+    now_ms = time.time_ns() // 1_000_000
+    records = [RawRecord("raw", 0, i, now_ms, None, v, ()) for i, v in enumerate(raws)]
+
+    def run() -> int:
+        engine = PartitionSealer(
+            0,
+            keyring=KEYRING,
+            signer=SIGNER,
+            validator=Validator(Limits(), CONTENT),
+            classifier=classifier,
+            policy=POLICY,
+            config=EngineConfig(checkpoint_every=1000),
+        )
+        for start in range(0, len(records), BATCH):
+            engine.process(records[start : start + BATCH], time.time_ns())
+        return len(records)
+
+    return _common.best_rate(run, repeats)
+
+
+def classify_figures(raws: list[bytes], repeats: int) -> dict[str, Any]:
+    scanner = default_scanner()
+    classifier = Classifier(scanner=scanner)
+
+    def prefilter(entry: pb.LogEntry) -> int:
+        return scanner.candidates(entry.SerializeToString())
+
+    for raw in raws[:5000]:  # RE2 builds its automaton's states on first use
+        classifier.classify(pb.LogEntry.FromString(raw))
+    classify_us = prefilter_us = float("inf")
+    engine_rate = bare_engine_rate = 0.0
+    unclassified = _Unclassified(scanner=scanner)
+    for _ in range(repeats):  # interleaved, so that load changes hit both sides
+        entries = [pb.LogEntry.FromString(raw) for raw in raws]
+        pre, full = paired_medians(prefilter, classifier.classify, entries)
+        prefilter_us, classify_us = min(prefilter_us, pre), min(classify_us, full)
+        engine_rate = max(engine_rate, engine_events_per_s(raws, 1, classifier))
+        bare_engine_rate = max(bare_engine_rate, engine_events_per_s(raws, 1, unclassified))
+    rng = random.Random(3)
+    lines = [ordinary_text(rng) for _ in range(20_000)]
+    flagged = sum(1 for line in lines if any(m.masked for m in scanner.scan(line)))
+    masked_events = sum(
+        1 for raw in raws if classifier.classify(pb.LogEntry.FromString(raw)).masked
+    )
+    return {
+        "classify_us_per_event": _common.figure(
+            classify_us, "us/event", ceiling=prefilter_us, goal=5, higher_is_better=False
+        ),
+        "core_classify_seal_events_per_s": _common.figure(
+            engine_rate, "events/s", ceiling=bare_engine_rate, goal=100_000
+        ),
+        "engine_without_classify_events_per_s": _common.figure(
+            bare_engine_rate, "events/s", ceiling=None, goal=None
+        ),
+        "false_positive_rate_ordinary_text": _common.figure(
+            flagged / len(lines), "share of lines", ceiling=None, goal=0, higher_is_better=False
+        ),
+        "false_positive_rate_workload": _common.figure(
+            masked_events / len(raws),
+            "share of events",
+            ceiling=None,
+            goal=0,
+            higher_is_better=False,
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from auditstream import __version__
 from auditstream.cli import (
     archive,
+    deadletter,
     demo,
     dev,
     ingest,
@@ -39,7 +40,21 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "AUDITSTREAM_DEBUG"
 
-COMMANDS = (demo, dev, worker, sink, serve, ingest, migrate, query, verify, report, archive, keys)
+COMMANDS = (
+    demo,
+    dev,
+    worker,
+    sink,
+    serve,
+    ingest,
+    migrate,
+    query,
+    verify,
+    report,
+    archive,
+    keys,
+    deadletter,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,6 +51,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "checkpoint_key_file": getattr(args, "checkpoint_key", None),
         "content_keys_file": getattr(args, "content_keys", None),
         "policy_file": getattr(args, "policy", None),
+        "dead_letter_key_file": getattr(args, "dead_letter_key", None),
     }
     return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from auditstream.errors import ConfigError
 from auditstream.settings import keyfiles
 
 
@@ -14,17 +15,24 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     generate = actions.add_parser(
-        "generate", help="create an HMAC keyring and a checkpoint signing key"
+        "generate", help="create an HMAC keyring, a checkpoint signing key, a dead-letter key"
     )
-    generate.add_argument("--hmac", type=Path, required=True, help="keyring file to create")
+    generate.add_argument("--hmac", type=Path, help="keyring file to create (with --signer)")
     generate.add_argument("--hmac-id", default="k1", help="id of the first HMAC key")
-    generate.add_argument("--signer", type=Path, required=True, help="signer key file to create")
+    generate.add_argument("--signer", type=Path, help="signer key file to create (with --hmac)")
     generate.add_argument(
         "--name", default="auditstream-checkpoints", help="checkpoint key name (no spaces or '+')"
     )
     generate.add_argument(
         "--content", type=Path, help="also create a content-digest salt keyring (for producers)"
     )
+    generate.add_argument(
+        "--dead-letter",
+        type=Path,
+        help="also create a dead-letter key pair: this private file for operators "
+        "(`deadletter show`) and its .pub for the worker",
+    )
+    generate.add_argument("--dead-letter-id", default="dlq-1", help="id of the dead-letter key")
     generate.set_defaults(func=_generate)
 
     rotate = actions.add_parser("rotate", help="add a new active HMAC key; old ids still verify")
@@ -40,6 +48,14 @@ def register(subparsers: Any) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    if (args.hmac is None) != (args.signer is None) or not (args.hmac or args.dead_letter):
+        raise ConfigError("give --hmac and --signer together, or --dead-letter, or all three")
+    if args.dead_letter:
+        keyfiles.write_new_dead_letter_key(args.dead_letter, args.dead_letter_id)
+        print(f"dead letters:   {args.dead_letter} (private, for operators)")
+        print(f"                {args.dead_letter}.pub (for the worker's --dead-letter-key)")
+    if args.hmac is None:
+        return 0
     keyfiles.write_new_keyring(args.hmac, args.hmac_id)
     signer = keyfiles.write_new_signer(args.signer, args.name)
     print(f"HMAC keyring:   {args.hmac} (active key {args.hmac_id})")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from auditstream.cli import common
 from auditstream.runtime import logs
+from auditstream.settings import keyfiles
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,13 @@ def register(subparsers: Any) -> None:
     )
     common.add_settings_args(parser)
     common.add_key_args(parser)
+    parser.add_argument(
+        "--dead-letter-key",
+        type=Path,
+        help="operator's dead-letter public key (.pub of `keys generate --dead-letter`): "
+        "dead letters keep their original only encrypted for it "
+        "(default: AUDITSTREAM_DEAD_LETTER_KEY_FILE, or the key in AUDITSTREAM_DEAD_LETTER_KEY)",
+    )
     parser.add_argument("--partitions", type=int, help="partitions of every pipeline topic")
     parser.add_argument(
         "--batch-size", type=int, default=2000, help="raw records per transaction, at most"
@@ -84,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         signer=common.signer(settings),
         content=common.content_policy(settings),
         policy=common.policy(settings),
+        dead_letters=keyfiles.load_dead_letter_recipient(settings.dead_letter_key_file),
         state_dir=settings.state_dir,
         app_id=args.app_id,
         engine=EngineConfig(

@@ -1,32 +1,37 @@
-"""Detectors for personal data and secrets in free text (pure).
+"""Finding credentials and personal data in text: one pass per text (pure).
 
-Each detector is a regular expression for candidates plus, where one exists, a
-validator that rules out look-alikes (Luhn for card numbers, mod 97 for IBANs,
-octet ranges for IP addresses). All detectors run as one combined pattern, so a text
-is scanned once.
+One RE2 pass over a text finds the rules that can match in it (`prefilter`); only
+those rules are joined into one alternation, which then scans the text once, left to
+right. Where two rules match at the same place the earlier rule of
+`rules.RULES` wins; a match its rule's check refuses (a Luhn failure, low entropy, a key
+that does not name a secret) leaves its place to the later rules, then to the next
+character. The prefilter only decides which rules run: `scan_unfiltered` runs every
+rule, and a property test checks that both give the same result.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
-# Kinds, grouped by what they imply.
-CREDENTIAL_KINDS = frozenset(
-    {
-        "aws_access_key",
-        "private_key",
-        "jwt",
-        "bearer_token",
-        "github_token",
-        "slack_token",
-        "google_api_key",
-        "password_assignment",
-    }
+from auditstream.core import rules as rulebook
+from auditstream.core.prefilter import Prefilter
+from auditstream.core.rules import CARD, Rule
+from auditstream.core.secret_names import ANCHORS as NAME_LITERALS
+from auditstream.core.secret_names import is_secret_name
+
+KINDS: Final = tuple(
+    dict.fromkeys(
+        [rule.kind for rule in rulebook.RULES] + [k for r in rulebook.RULES for _, k in r.extra]
+    )
 )
-CARD = "card_number"
+MASKED_KINDS: Final = frozenset(
+    [r.kind for r in rulebook.RULES if r.masked] + [k for r in rulebook.RULES for _, k in r.extra]
+)
+CREDENTIAL_KINDS: Final = MASKED_KINDS - {CARD}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,110 +40,167 @@ class Match:
     start: int
     end: int
     text: str
+    masked: bool
 
 
-def luhn_ok(digits: str) -> bool:
-    total, double = 0, False
-    for char in reversed(digits):
-        value = ord(char) - 48
-        if double:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-        double = not double
-    return total % 10 == 0
+class _Alternation:
+    """The rules of one candidate set joined into one pattern, with where each rule's
+    groups start in it."""
+
+    __slots__ = ("group_base", "pattern", "positions")
+
+    def __init__(self, indexes: Sequence[int], compiled: Sequence[re.Pattern[str]]) -> None:
+        parts: list[str] = []
+        self.group_base: dict[int, tuple[int, int]] = {}  # outer group -> (rule, base)
+        self.positions = tuple(indexes)
+        group = 1
+        for index in indexes:
+            body = compiled[index].pattern
+            if body.startswith("(?i)"):
+                body = f"(?i:{body[4:]})"
+            parts.append(f"({body})")
+            self.group_base[group] = (index, group)
+            group += 1 + compiled[index].groups
+        self.pattern = re.compile("|".join(parts), re.ASCII)
 
 
-def _card(text: str) -> bool:
-    digits = re.sub(r"[ -]", "", text)
-    # Issuer prefixes of the major networks: 3 (Amex, Diners, JCB), 4, 5, 2 (Mastercard), 6.
-    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
+# Markers: not rules, but what the prefilter also reports. A key that may name a secret
+# (Struct keys are no `key: value` text a rule sees), and the health words of HIPAA.
+NAMED_KEY = "named_key"
+HEALTH_WORD = "health_word"
+HEALTH_WORDS: Final = ("diagnosis", "patient", "prescription", "medical record", "icd-10", "phi")
+MARKERS: Final = {
+    NAMED_KEY: "(?i)" + "|".join(re.escape(n) for n in NAME_LITERALS),
+    HEALTH_WORD: "(?i)" + "|".join(re.escape(w) for w in HEALTH_WORDS),
+}
 
 
-def _iban(text: str) -> bool:
-    compact = text.replace(" ", "").upper()
-    if not 15 <= len(compact) <= 34:
-        return False
-    rearranged = compact[4:] + compact[:4]
-    number = "".join(str(int(c, 36)) for c in rearranged)
-    return int(number) % 97 == 1
+class Scanner:
+    """Scans texts with `rules` (default: all of `rules.RULES`). Compiles its patterns
+    when constructed; keep one per process."""
+
+    def __init__(self, rules: Sequence[Rule] = rulebook.RULES, cache_size: int = 4096) -> None:
+        self.rules = tuple(rules)
+        self._compiled = [re.compile(rule.pattern, re.ASCII) for rule in self.rules]
+        self._prefilter = Prefilter([rule.pattern for rule in self.rules], list(MARKERS.values()))
+        self.all_rules = (1 << len(self.rules)) - 1
+        self.markers = {name: 1 << (len(self.rules) + i) for i, name in enumerate(MARKERS)}
+        self._cache: dict[int, _Alternation] = {}
+        self._cache_size = cache_size
+
+    # -- which rules can match -----------------------------------------------------
+    def candidates(self, data: bytes) -> int:
+        """The rules (a bit per index) that can match somewhere in `data` (UTF-8 bytes
+        of one text, or a serialized message holding many: more text only adds rules),
+        and the bits of `markers` that occur."""
+        return self._prefilter.matching(data)
+
+    # -- scanning --------------------------------------------------------------------
+    def scan(self, text: str, candidates: int | None = None) -> list[Match]:
+        """Every detection in `text`, left to right, non-overlapping. `candidates` is
+        what `candidates` gave for a text containing this one (default: this text's)."""
+        if not text:
+            return []
+        if candidates is None:
+            candidates = self.candidates(text.encode("utf-8", "surrogatepass"))
+        candidates &= self.all_rules
+        if not candidates:
+            return []
+        return self._scan(text, candidates)
+
+    def scan_unfiltered(self, text: str) -> list[Match]:
+        """`scan` with every rule, prefilter or not: the reference the prefilter must equal."""
+        return self._scan(text, self.all_rules) if text else []
+
+    def _alternation(self, candidates: int) -> _Alternation:
+        found = self._cache.get(candidates)
+        if found is None:
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            indexes = [i for i in range(len(self.rules)) if candidates >> i & 1]
+            found = self._cache[candidates] = _Alternation(indexes, self._compiled)
+        return found
+
+    def _scan(self, text: str, candidates: int) -> list[Match]:
+        alternation = self._alternation(candidates)
+        pattern = alternation.pattern
+        out: list[Match] = []
+        pos = 0
+        while pos <= len(text):
+            found = pattern.search(text, pos)
+            if found is None:
+                break
+            assert found.lastindex is not None
+            index, base = alternation.group_base[found.lastindex]
+            accepted = self._accept(index, found, base)
+            if accepted is None:
+                accepted = self._later_rules(text, found.start(), index, alternation.positions)
+            if accepted is None:
+                pos = found.start() + 1
+                continue
+            matches, end = accepted
+            out.extend(matches)
+            pos = max(found.start() + 1, end)
+        return out
+
+    def _later_rules(
+        self, text: str, start: int, refused: int, positions: Iterable[int]
+    ) -> tuple[list[Match], int] | None:
+        """The match at `start` of the first rule after `refused` that matches there and
+        whose check accepts it."""
+        for index in positions:
+            if index <= refused:
+                continue
+            found = self._compiled[index].match(text, start)
+            if found is not None:
+                accepted = self._accept(index, found, 0)
+                if accepted is not None:
+                    return accepted
+        return None
+
+    def _accept(
+        self, index: int, found: re.Match[str], base: int
+    ) -> tuple[list[Match], int] | None:
+        """The detections of one match (its end too), or None when its rule refuses it."""
+        rule = self.rules[index]
+        groups = self._compiled[index].groups
+        if rule.key_group and not is_secret_name(found.group(base + rule.key_group)):
+            return None
+        if rule.group:
+            where = base + rule.group
+        else:
+            first = base + rule.key_group + 1
+            where = next((g for g in range(first, base + groups + 1) if found.start(g) >= 0), base)
+        if found.start(where) < 0:
+            where = base
+        secret = found.group(where)
+        if not secret or (rule.check is not None and not rule.check(secret, found.group(base))):
+            return None
+        out = [Match(rule.kind, found.start(where), found.end(where), secret, rule.masked)]
+        for group, kind in rule.extra:
+            if found.start(base + group) >= 0:
+                out.append(
+                    Match(
+                        kind,
+                        found.start(base + group),
+                        found.end(base + group),
+                        found.group(base + group),
+                        True,
+                    )
+                )
+        out.sort(key=lambda m: m.start)
+        return out, found.end()
 
 
-def _ip(text: str) -> bool:
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    # Loopback and unspecified addresses identify nobody.
-    return not (address.is_loopback or address.is_unspecified)
+@functools.cache
+def default_scanner() -> Scanner:
+    """The scanner with every rule, built on first use (compiling takes a moment)."""
+    return Scanner()
 
 
-def _ssn(text: str) -> bool:
-    area, group, serial = text.split("-")
-    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
-
-
-def _phone(text: str) -> bool:
-    digits = re.sub(r"\D", "", text)
-    return 8 <= len(digits) <= 15
-
-
-# (kind, pattern, validator). Order matters where patterns overlap: earlier wins.
-_DETECTORS: tuple[tuple[str, str, Callable[[str], bool] | None], ...] = (
-    (
-        "private_key",
-        r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY-----",
-        None,
-    ),
-    ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}", None),
-    ("aws_access_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b", None),
-    ("github_token", r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b", None),
-    ("slack_token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b", None),
-    ("google_api_key", r"\bAIza[0-9A-Za-z_-]{35}\b", None),
-    ("bearer_token", r"(?i:\bbearer\s+)[A-Za-z0-9._~+/-]{16,}=*", None),
-    (
-        "password_assignment",
-        r"(?i:\b(?:password|passwd|pwd|secret|api[_-]?key))\s*[=:]\s*[^\s\"',;]{6,}",
-        None,
-    ),
-    ("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b", None),
-    ("iban", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b", _iban),
-    (CARD, r"\b(?:\d[ -]?){12,18}\d\b", _card),
-    ("us_ssn", r"\b\d{3}-\d{2}-\d{4}\b", _ssn),
-    ("uk_nino", r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", None),
-    (
-        "ipv4",
-        r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b",
-        _ip,
-    ),
-    ("ipv6", r"(?<![:\w])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![:\w])", _ip),
-    (
-        "phone",
-        r"(?<![\w+])\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}\b",
-        _phone,
-    ),
-    ("medical_record", r"(?i:\b(?:MRN|medical record(?: number)?))\s*[:#]?\s*\d{6,10}\b", None),
-)
-_COMBINED = re.compile("|".join(f"(?P<g{i}>{p})" for i, (_, p, _) in enumerate(_DETECTORS)))
-_KINDS = {f"g{i}": (kind, check) for i, (kind, _, check) in enumerate(_DETECTORS)}
-# Cheap pre-check: texts without any digit, '@', or key-like prefix cannot match.
-_MAYBE = re.compile(
-    r"[\d@]|-----BEGIN|eyJ|AKIA|ASIA|gh[pousr]_|xox|AIza|(?i:bearer|pass|secret|api)"
-)
-
-KINDS = tuple(kind for kind, _, _ in _DETECTORS)
-
-
-def scan(text: str) -> Iterator[Match]:
-    """Every detection in `text`, left to right, non-overlapping."""
-    if not text or _MAYBE.search(text) is None:
-        return
-    for found in _COMBINED.finditer(text):
-        group = found.lastgroup
-        assert group is not None
-        kind, check = _KINDS[group]
-        value = found.group()
-        if check is None or check(value):
-            yield Match(kind, found.start(), found.end(), value)
+def scan(text: str) -> list[Match]:
+    """Every detection in `text`, with the default scanner."""
+    return default_scanner().scan(text)
 
 
 def mask(match: Match) -> str:
@@ -147,3 +209,39 @@ def mask(match: Match) -> str:
         digits = re.sub(r"\D", "", match.text)
         return f"[{CARD}:****{digits[-4:]}]"
     return f"[REDACTED:{match.kind}]"
+
+
+def redact(text: str, matches: Iterable[Match]) -> str:
+    """`text` with every masked match replaced by its mask."""
+    parts: list[str] = []
+    last = 0
+    for match in matches:
+        if match.masked:
+            parts += (text[last : match.start], mask(match))
+            last = match.end
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class MaskedBytes:
+    data: bytes
+    matches: list[Match]
+
+
+def mask_bytes(data: bytes, scanner: Scanner, mask_kinds: frozenset[str]) -> MaskedBytes:
+    """`data` with every detection of a masked kind overwritten by `*`, byte for byte.
+
+    Read as Latin-1 (one character per byte), so positions are byte offsets and binary
+    framing around the text (protobuf, CBOR) keeps its lengths.
+    """
+    text = data.decode("latin-1")
+    # RE2 reads the bytes as Latin-1 too, so its candidates hold for this text.
+    matches = scanner.scan(text, scanner.candidates(data))
+    out = bytearray(data)
+    for match in matches:
+        if match.kind in mask_kinds:
+            out[match.start : match.end] = b"*" * (match.end - match.start)
+    return MaskedBytes(bytes(out), matches)

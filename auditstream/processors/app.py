@@ -23,6 +23,7 @@ import faust
 
 from auditstream.core.classify import Classifier
 from auditstream.core.content import DigestPolicy
+from auditstream.core.deadletter import DeadLetterRecipient
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.retention import Policy
 from auditstream.core.validate import Limits, Validator
@@ -43,6 +44,8 @@ class WorkerConfig:
     content: DigestPolicy
     policy: Policy
     state_dir: Path
+    # Dead-letter originals are kept only encrypted for this key (None: not kept).
+    dead_letters: DeadLetterRecipient | None = None
     app_id: str = "auditstream-processor"
     engine: EngineConfig = field(default_factory=EngineConfig)
     limits: Limits = field(default_factory=Limits)
@@ -67,7 +70,7 @@ class Sealer:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self._validator = Validator(config.limits, config.content)
-        self._classifier = Classifier()
+        self._classifier = Classifier(dead_letters=config.dead_letters)
         self.loop = SealingLoop(
             LoopConfig(
                 bootstrap=config.bootstrap,

@@ -359,16 +359,4 @@ class PartitionSealer:
         return snap
 
     def _dead_letter(self, record: RawRecord, rejected: Rejected, now_ns: int) -> bytes:
-        letter = sealed.DeadLetter(
-            reason=rejected.reason,  # type: ignore[arg-type]
-            detail=rejected.detail,
-            original_value=record.value,
-            original_key=record.key or b"",
-            original_headers=[sealed.RecordHeader(key=k, value=v) for k, v in record.headers],
-            source=sealed.SourceRecord(
-                topic=record.topic, partition=record.partition, offset=record.offset
-            ),
-        )
-        letter.received_time.FromMilliseconds(record.timestamp_ms)
-        letter.dead_lettered_time.FromNanoseconds(now_ns)
-        return letter.SerializeToString()
+        return self._classifier.dead_letter(record, rejected, now_ns)

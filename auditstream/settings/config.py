@@ -79,6 +79,7 @@ class Settings:
     content_keys_file: Path | None = None
     checkpoint_key_file: Path | None = None
     public_keys_file: Path | None = None
+    dead_letter_key_file: Path | None = None  # the operator's public key, for the worker
     policy_file: Path | None = None
     metrics_port: int = 0  # 0: no metrics endpoint
 
@@ -114,6 +115,7 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_CONTENT_KEYS_FILE": ("", "content_keys_file"),
     "AUDITSTREAM_CHECKPOINT_KEY_FILE": ("", "checkpoint_key_file"),
     "AUDITSTREAM_PUBLIC_KEYS_FILE": ("", "public_keys_file"),
+    "AUDITSTREAM_DEAD_LETTER_KEY_FILE": ("", "dead_letter_key_file"),
     "AUDITSTREAM_POLICY_FILE": ("", "policy_file"),
     "AUDITSTREAM_METRICS_PORT": ("", "metrics_port"),
 }
@@ -122,6 +124,7 @@ SECRET_ENV_VARS: Final = (
     "AUDITSTREAM_HMAC_KEYS",
     "AUDITSTREAM_CHECKPOINT_KEY",
     "AUDITSTREAM_CONTENT_KEYS",
+    "AUDITSTREAM_DEAD_LETTER_KEY",
 )
 CONFIG_ENV = "AUDITSTREAM_CONFIG"
 TOML_SECTIONS: Final = {"": Settings, "topics": Topics, "s3": S3Settings}

@@ -4,6 +4,8 @@ Formats:
     HMAC keyring   JSON {"active": "<id>", "keys": [{"id": "<id>", "secret": "<base64>"}]}
     signer key     one line, PRIVATE+KEY+<name>+<hash>+<base64>   (C2SP signed-note)
     verifier keys  one <name>+<hash>+<base64> per line; '#' starts a comment
+    dead-letter    private: AUDITSTREAM-DEADLETTER-PRIVATE-KEY+<id>+<base64>  (operator)
+                   public:  auditstream-deadletter-key+<id>+<base64>          (worker)
 
 Secrets may also come from the environment: AUDITSTREAM_HMAC_KEYS holds the keyring
 JSON, AUDITSTREAM_CHECKPOINT_KEY the signer key string. Errors name the file or the
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from auditstream.core.deadletter import DeadLetterKey, DeadLetterRecipient
 from auditstream.core.keys import HmacKey, Keyring, NoteSigner, NoteVerifier
 from auditstream.errors import KeyMaterialError
 
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 HMAC_KEYS_ENV = "AUDITSTREAM_HMAC_KEYS"
 CHECKPOINT_KEY_ENV = "AUDITSTREAM_CHECKPOINT_KEY"
 CONTENT_KEYS_ENV = "AUDITSTREAM_CONTENT_KEYS"
+DEAD_LETTER_KEY_ENV = "AUDITSTREAM_DEAD_LETTER_KEY"
 
 
 def _read_secret_file(path: str | os.PathLike[str]) -> str:
@@ -155,3 +159,54 @@ def write_new_signer(path: str | os.PathLike[str], name: str) -> NoteSigner:
     signer = NoteSigner.generate(name)
     _write_private(Path(path), signer.encode_private() + "\n")
     return signer
+
+
+def load_dead_letter_recipient(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> DeadLetterRecipient:
+    """The operator's dead-letter public key from `path`, else from
+    $AUDITSTREAM_DEAD_LETTER_KEY (the key line itself)."""
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise KeyMaterialError(f"cannot read dead-letter key {path}: {exc.strerror}") from exc
+        source = str(path)
+    else:
+        environ = os.environ if env is None else env
+        text = environ.get(DEAD_LETTER_KEY_ENV, "")
+        if not text:
+            raise KeyMaterialError(
+                "no dead-letter key: pass --dead-letter-key (the .pub file of "
+                "`auditstream keys generate --dead-letter`) or set "
+                f"AUDITSTREAM_DEAD_LETTER_KEY_FILE or {DEAD_LETTER_KEY_ENV}"
+            )
+        source = DEAD_LETTER_KEY_ENV
+    try:
+        return DeadLetterRecipient.parse(text)
+    except KeyMaterialError as exc:
+        hint = (
+            " (that is the private key: give the worker the .pub file)" if "PRIVATE" in text else ""
+        )
+        raise KeyMaterialError(f"{source}: {exc}{hint}") from None
+
+
+def load_dead_letter_key(path: str | os.PathLike[str]) -> DeadLetterKey:
+    """The operator's dead-letter private key (opens dead letters)."""
+    try:
+        return DeadLetterKey.parse(_read_secret_file(path))
+    except KeyMaterialError as exc:
+        raise KeyMaterialError(f"{path}: {exc}") from None
+
+
+def write_new_dead_letter_key(path: str | os.PathLike[str], key_id: str) -> DeadLetterKey:
+    """Create a dead-letter key pair: `path` (private, 0600) and `path`.pub (public, for
+    the worker). Refuses to overwrite either."""
+    key = DeadLetterKey.generate(key_id)
+    path = Path(path)
+    public = path.with_name(path.name + ".pub")
+    if public.exists():
+        raise KeyMaterialError(f"{public} already exists")
+    _write_private(path, key.encode_private() + "\n")
+    public.write_text(key.recipient.encode() + "\n", encoding="utf-8")
+    return key

@@ -48,6 +48,15 @@ REPORT = (
 )  # fmt: skip
 VERIFY_KEYS = ("--pubkey", "{tmp}/k/cp.pub", "--checkpoint-pubkey", "{tmp}/k/cp.pub")
 NO_S3 = {"AUDITSTREAM_S3_ENDPOINT": "http://127.0.0.1:9", "AUDITSTREAM_S3_ACCESS_KEY": "a"}
+# Valid keys for every other worker flag, so that only the one under test is wrong.
+WORKER_KEYS = (
+    "--hmac-keys",
+    "{tmp}/k/hmac.json",
+    "--checkpoint-key",
+    "{tmp}/k/cp.key",
+    "--content-keys",
+    "{tmp}/k/hmac.json",
+)
 CASES = (
     case("demo", "demo", "--events", "-1", names="--events"),
     case("demo", "demo", "--tenants", "many", names="--tenants"),
@@ -58,6 +67,8 @@ CASES = (
     case("worker", "worker", "--hmac-keys", "{tmp}/nope.json", names="nope.json"),
     case("worker", "worker", "--hmac-keys", "{tmp}/k/bad.json", names="bad.json"),
     case("worker", "worker", "--partitions", "some", names="--partitions"),
+    case("worker", "worker", *WORKER_KEYS, "--dead-letter-key", "{tmp}/nope.pub", names="nope.pub"),
+    case("worker", "worker", *WORKER_KEYS, "--dead-letter-key", "{tmp}/k/cp.pub", names="cp.pub"),
     case("sink clickhouse", "sink", "clickhouse", "--clickhouse", "ftp://x", names="ftp://x"),
     case(
         "sink clickhouse",
@@ -302,6 +313,25 @@ CASES = (
         "--name",
         "has space",
         names="has space",
+    ),
+    case("keys generate", "keys", "generate", "--hmac", "{tmp}/k/new2.json", names="--signer"),
+    case(
+        "keys generate", "keys", "generate", "--dead-letter", "{tmp}/k/hmac.json", names="hmac.json"
+    ),
+    case("deadletter show", "deadletter", "show", "--key", "{tmp}/nope.key", names="nope.key"),
+    case("deadletter show", "deadletter", "show", "--key", "{tmp}/k/hmac.json", names="hmac.json"),
+    case("deadletter show", "deadletter", "show", "--offset", "3", names="--offset"),
+    case("deadletter show", "deadletter", "show", "--limit", "-1", names="--limit"),
+    case("deadletter show", "deadletter", "show", "--limit", "many", names="--limit"),
+    case(
+        "deadletter show",
+        "deadletter",
+        "show",
+        "--bootstrap",
+        "127.0.0.1:9",
+        "--timeout",
+        "2",
+        names="127.0.0.1:9",
     ),
     case("keys rotate", "keys", "rotate", "--hmac", "{tmp}/nope.json", "--id", "k2", names="nope"),
     case(

@@ -39,13 +39,24 @@ class Keys:
     hmac: Path
     signer: Path
     content: Path
+    dead_letter: Path  # the operator's private key; the worker gets its .pub
+
+    @property
+    def dead_letter_public(self) -> Path:
+        return self.dead_letter.with_name(self.dead_letter.name + ".pub")
 
     @classmethod
     def create(cls, folder: Path) -> Keys:
-        keys = cls(folder / "hmac.json", folder / "checkpoint.key", folder / "content.json")
+        keys = cls(
+            folder / "hmac.json",
+            folder / "checkpoint.key",
+            folder / "content.json",
+            folder / "deadletter.key",
+        )
         keyfiles.write_new_keyring(keys.hmac, "k1")
         keyfiles.write_new_signer(keys.signer, "test-checkpoints")
         keyfiles.write_new_keyring(keys.content, "salt-1")
+        keyfiles.write_new_dead_letter_key(keys.dead_letter, "test-dlq")
         return keys
 
 
@@ -106,6 +117,7 @@ class Worker:
             "--hmac-keys", str(keys.hmac),
             "--checkpoint-key", str(keys.signer),
             "--content-keys", str(keys.content),
+            "--dead-letter-key", str(keys.dead_letter_public),
             "--state-dir", str(home / name),
             "--app-id", app_id,
             "--checkpoint-every", str(checkpoint_every),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
-from auditstream.core.classify import Classifier
+import pytest
+
+from auditstream.core.classify import Classifier, json_of_struct
 from auditstream.proto.v1 import log_entry_pb2 as pb
+from tests.support.secrets_corpus import POSITIVE, Secret, fill_every_text_field
 
 CARD = "4111 1111 1111 1111"
 AWS = "AKIAIOSFODNN7EXAMPLE"
@@ -81,14 +84,69 @@ def test_clean_events_are_untouched() -> None:
     assert not outcome.changed and entry.SerializeToString() == before
 
 
-def test_non_json_payloads_are_scanned_as_text_and_binary_left_alone() -> None:
+def test_non_json_payloads_are_scanned_as_text_and_binary_masked_in_place() -> None:
     text = pb.LogEntry(
         actor_id="a", payload_content_type="text/plain", payload=f"key {AWS}".encode()
     )
     Classifier().classify(text)
     assert text.payload == b"key [REDACTED:aws_access_key]"
-    binary = pb.LogEntry(
-        actor_id="a", payload_content_type="application/cbor", payload=b"\xa1\xff" + AWS.encode()
+    data = b"\xa1\xff\x00" + AWS.encode() + b"\xff"
+    binary = pb.LogEntry(actor_id="a", payload_content_type="application/x-bin", payload=data)
+    outcome = Classifier().classify(binary)
+    # Byte for byte, so binary framing (lengths) still holds.
+    assert binary.payload == b"\xa1\xff\x00" + b"*" * len(AWS) + b"\xff"
+    assert ("aws_access_key", "payload") in outcome.masked
+
+
+@pytest.mark.parametrize("item", [s for s in POSITIVE if s.family in ("aws", "named", "card")][:6])
+def test_a_secret_in_every_text_field_is_masked(item: Secret) -> None:
+    entry = pb.LogEntry(event_type=pb.EVENT_LOGIN, event_id="e1", tenant_id="acme")
+    filled = fill_every_text_field(entry, item.text)
+    entry.payload = json.dumps({"deep": [{"er": item.text}]}).encode()
+    entry.payload_content_type = ""
+    assert len(filled) > 40  # the walk above found the schema's text fields
+    Classifier().classify(entry)
+    stored = entry.SerializeToString()
+    assert item.secret.encode() not in stored, item
+
+
+def test_values_under_secret_named_keys_are_masked_whatever_they_look_like() -> None:
+    entry = pb.LogEntry(
+        event_type=pb.EVENT_CONFIG_CHANGE,
+        actor_id="u1",
+        payload=json.dumps(
+            {"db": {"Password": "a", "port": 5432, "apiKey": 12345, "empty_token": ""}}
+        ).encode(),
     )
-    Classifier().classify(binary)
-    assert binary.payload.endswith(AWS.encode())
+    entry.data.update({"client_secret": "plain words", "credentials": {"user": "x"}})
+    entry.change.old_values.update({"SecretAccessKey": "b"})
+    outcome = Classifier().classify(entry)
+    assert json.loads(entry.payload) == {
+        "db": {
+            "Password": "[REDACTED:secret_field]",
+            "port": 5432,
+            "apiKey": "[REDACTED:secret_field]",
+            "empty_token": "",
+        }
+    }
+    assert json_of_struct(entry.data) == {
+        "client_secret": "[REDACTED:secret_field]",
+        "credentials": {"user": "[REDACTED:secret_field]"},
+    }
+    assert json_of_struct(entry.change.old_values) == {"SecretAccessKey": "[REDACTED:secret_field]"}
+    assert ("secret_field", "data") in outcome.masked
+    assert entry.sensitivity == pb.SENSITIVITY_HIGHLY_RESTRICTED
+
+
+def test_json_escapes_do_not_hide_a_secret() -> None:
+    escaped = '{"note": "\\u0041KIAGPRQSE4T5ZZHQOUW"}'
+    entry = pb.LogEntry(event_type=pb.EVENT_LOGIN, actor_id="u1", payload=escaped.encode())
+    Classifier().classify(entry)
+    assert json.loads(entry.payload) == {"note": "[REDACTED:aws_access_key]"}
+
+
+def test_identity_fields_are_not_rewritten() -> None:
+    entry = pb.LogEntry(event_type=pb.EVENT_LOGIN, actor_id="u", event_id="password=x")
+    entry.tenant_id = "token=y"
+    Classifier().classify(entry)
+    assert (entry.event_id, entry.tenant_id) == ("password=x", "token=y")

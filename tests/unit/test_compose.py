@@ -42,14 +42,17 @@ FILE_SETTINGS = (
     "AUDITSTREAM_CHECKPOINT_KEY_FILE",
     "AUDITSTREAM_CONTENT_KEYS_FILE",
     "AUDITSTREAM_PUBLIC_KEYS_FILE",
+    "AUDITSTREAM_DEAD_LETTER_KEY_FILE",
     "AUDITSTREAM_POLICY_FILE",
     "AUDITSTREAM_CONFIG",
 )
-# What `auditstream worker` loads (auditstream.cli.common): file setting or secret variable.
+# What `auditstream worker` loads (auditstream.cli.common): file setting or secret variable,
+# the `keys generate` flag that writes it, and what that flag appends to the path.
 WORKER_KEYS = (
-    ("AUDITSTREAM_HMAC_KEYS_FILE", "AUDITSTREAM_HMAC_KEYS", "--hmac"),
-    ("AUDITSTREAM_CHECKPOINT_KEY_FILE", "AUDITSTREAM_CHECKPOINT_KEY", "--signer"),
-    ("AUDITSTREAM_CONTENT_KEYS_FILE", "AUDITSTREAM_CONTENT_KEYS", "--content"),
+    ("AUDITSTREAM_HMAC_KEYS_FILE", "AUDITSTREAM_HMAC_KEYS", "--hmac", ""),
+    ("AUDITSTREAM_CHECKPOINT_KEY_FILE", "AUDITSTREAM_CHECKPOINT_KEY", "--signer", ""),
+    ("AUDITSTREAM_CONTENT_KEYS_FILE", "AUDITSTREAM_CONTENT_KEYS", "--content", ""),
+    ("AUDITSTREAM_DEAD_LETTER_KEY_FILE", "AUDITSTREAM_DEAD_LETTER_KEY", "--dead-letter", ".pub"),
 )
 PIPELINE = {"keys generate", "migrate", "archive init", "worker", "sink clickhouse", "sink s3"}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
@@ -248,7 +251,11 @@ def key_problems(services: dict[str, Any]) -> list[str]:
     generated: dict[str, str] = {}
     for _, argv in auditstream_commands(services):
         if command_path(argv) == "keys generate":
-            generated = {flag: option(argv, flag) or "" for _, _, flag in WORKER_KEYS}
+            generated |= {
+                flag: path + suffix
+                for _, _, flag, suffix in WORKER_KEYS
+                if (path := option(argv, flag) or "")
+            }
     problems = []
     for name, service in services.items():
         paths = [
@@ -257,7 +264,7 @@ def key_problems(services: dict[str, Any]) -> list[str]:
         if paths != ["worker"]:
             continue
         env = environment(service)
-        for file_var, secret_var, flag in WORKER_KEYS:
+        for file_var, secret_var, flag, _ in WORKER_KEYS:
             if secret_var in env:
                 continue
             if env.get(file_var) is None:

@@ -14,6 +14,11 @@ class DemoKeys:
     signer: Path
     content: Path
     public: Path
+    dead_letter: Path  # private; the worker gets its .pub
+
+    @property
+    def dead_letter_public(self) -> Path:
+        return self.dead_letter.with_name(self.dead_letter.name + ".pub")
 
     @classmethod
     def ensure(cls, folder: Path) -> DemoKeys:
@@ -23,6 +28,7 @@ class DemoKeys:
             folder / "checkpoint.key",
             folder / "content.json",
             folder / "checkpoint.pub",
+            folder / "deadletter.key",
         )
         folder.mkdir(parents=True, exist_ok=True)
         if not keys.hmac.exists():
@@ -32,4 +38,6 @@ class DemoKeys:
         if not keys.signer.exists():
             signer = keyfiles.write_new_signer(keys.signer, "auditstream-demo")
             keys.public.write_text(signer.verifier.encode() + "\n")
+        if not keys.dead_letter.exists():
+            keyfiles.write_new_dead_letter_key(keys.dead_letter, "demo-dlq")
         return keys

@@ -42,6 +42,7 @@ class DemoWorker:
             "--hmac-keys", str(keys.hmac),
             "--checkpoint-key", str(keys.signer),
             "--content-keys", str(keys.content),
+            "--dead-letter-key", str(keys.dead_letter_public),
             "--checkpoint-every", "1000",
             "--checkpoint-interval", "2",
         ]  # fmt: skip

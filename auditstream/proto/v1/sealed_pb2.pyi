@@ -149,7 +149,7 @@ class ChainSnapshot(_message.Message):
     def __init__(self, chain_id: _Optional[str] = ..., next_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., compact_range: _Optional[_Iterable[bytes]] = ..., checkpoint_size: _Optional[int] = ..., checkpoint_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
-    __slots__ = ("reason", "detail", "original_value", "original_key", "original_headers", "source", "received_time", "dead_lettered_time")
+    __slots__ = ("reason", "detail", "original_value", "original_key", "original_headers", "source", "received_time", "dead_lettered_time", "sealed_original", "detections")
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +158,8 @@ class DeadLetter(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_TIME_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTERED_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEALED_ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    DETECTIONS_FIELD_NUMBER: _ClassVar[int]
     reason: DeadLetterReason
     detail: str
     original_value: bytes
@@ -166,7 +168,29 @@ class DeadLetter(_message.Message):
     source: SourceRecord
     received_time: _timestamp_pb2.Timestamp
     dead_lettered_time: _timestamp_pb2.Timestamp
-    def __init__(self, reason: _Optional[_Union[DeadLetterReason, str]] = ..., detail: _Optional[str] = ..., original_value: _Optional[bytes] = ..., original_key: _Optional[bytes] = ..., original_headers: _Optional[_Iterable[_Union[RecordHeader, _Mapping]]] = ..., source: _Optional[_Union[SourceRecord, _Mapping]] = ..., received_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dead_lettered_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    sealed_original: SealedOriginal
+    detections: _containers.RepeatedCompositeFieldContainer[Detection]
+    def __init__(self, reason: _Optional[_Union[DeadLetterReason, str]] = ..., detail: _Optional[str] = ..., original_value: _Optional[bytes] = ..., original_key: _Optional[bytes] = ..., original_headers: _Optional[_Iterable[_Union[RecordHeader, _Mapping]]] = ..., source: _Optional[_Union[SourceRecord, _Mapping]] = ..., received_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dead_lettered_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sealed_original: _Optional[_Union[SealedOriginal, _Mapping]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ...) -> None: ...
+
+class OriginalRecord(_message.Message):
+    __slots__ = ("key", "value", "headers")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    headers: _containers.RepeatedCompositeFieldContainer[RecordHeader]
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., headers: _Optional[_Iterable[_Union[RecordHeader, _Mapping]]] = ...) -> None: ...
+
+class SealedOriginal(_message.Message):
+    __slots__ = ("key_id", "suite", "ciphertext")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SUITE_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    suite: str
+    ciphertext: bytes
+    def __init__(self, key_id: _Optional[str] = ..., suite: _Optional[str] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
 
 class RecordHeader(_message.Message):
     __slots__ = ("key", "value")
