@@ -79,7 +79,10 @@ def test_valid_cosignatures_are_found_and_others_ignored() -> None:
     signed = checkpoint()
     cosigned = signed + W1.line(signed, 5) + W2.line(signed, 6)
     found = cosignature.cosignatures(cosigned, [W1.verifier, W2.verifier, W3.verifier])
-    assert {(c.witness.name, c.timestamp) for c in found} == {("w1.example/w", 5), ("w2.example/w", 6)}
+    assert {(c.witness.name, c.timestamp) for c in found} == {
+        ("w1.example/w", 5),
+        ("w2.example/w", 6),
+    }
     # The log's own signature still verifies with the log key; cosignatures are ignored.
     assert verify_checkpoint(cosigned, [LOG.verifier], "acme").tree_size == 10
     assert cosignature.signature_lines(cosigned, W2.verifier) == W2.line(signed, 6)
@@ -88,7 +91,9 @@ def test_valid_cosignatures_are_found_and_others_ignored() -> None:
 def test_a_cosignature_of_another_checkpoint_does_not_verify() -> None:
     other = checkpoint(11)
     forged = checkpoint() + W1.line(other)  # a real cosignature, moved to another note
-    with pytest.raises(QuorumError, match="cosignature by witness 'w1.example/w' does not verify"):
+    with pytest.raises(
+        QuorumError, match=r"cosignature by witness 'w1\.example/w' does not verify"
+    ):
         cosignature.cosignatures(forged, [W1.verifier])
     assert cosignature.signature_lines(forged, W1.verifier) == b""
 
@@ -112,8 +117,12 @@ def test_a_replaced_witness_key_is_named_in_the_refusal() -> None:
     message = str(caught.value)
     assert message.startswith("checkpoint of tree size 10: 0 valid cosignatures of the 1 required")
     assert f"w1.example/w key id {impostor.verifier.key_id.hex()}" in message
-    assert f"cosigned by untrusted keys: w1.example/w (key id {W1.verifier.key_id.hex()})" in message
-    assert LOG.name not in message.split("untrusted keys:")[1]  # the log's signature is no cosignature
+    assert (
+        f"cosigned by untrusted keys: w1.example/w (key id {W1.verifier.key_id.hex()})" in message
+    )
+    assert (
+        LOG.name not in message.split("untrusted keys:")[1]
+    )  # the log's signature is no cosignature
 
 
 def test_an_uncosigned_checkpoint_is_refused_as_such() -> None:

@@ -106,7 +106,9 @@ def test_a_growing_tree_emits_the_tiles_of_the_spec(size: int) -> None:
         assert tlog.decode_bundle(emitted[Tile(ENTRIES, n)], 256) == DATA[n * 256 : (n + 1) * 256]
     for n in range(size // 65_536):
         # "each hash in a tile is the Merkle Tree Hash of a full tile at the level below"
-        expected = [merkle.root(LEAVES[i : i + 256]) for i in range(n * 65_536, (n + 1) * 65_536, 256)]
+        expected = [
+            merkle.root(LEAVES[i : i + 256]) for i in range(n * 65_536, (n + 1) * 65_536, 256)
+        ]
         assert tlog.decode_hashes(emitted[Tile(1, n)], 256) == expected
     full_count = sum(size // 256**level // 256 for level in (1, 2, 3)) + 2 * (size // 256)
     assert len(emitted) == full_count
@@ -144,7 +146,9 @@ def test_prefix_serves_earlier_partial_tiles_until_they_fill() -> None:
     assert tree.prefix(Tile(ENTRIES, 2, 3)) == tlog.encode_bundle(DATA[512:515])
     assert tree.prefix(Tile(0, 1, 50)) is None  # tile 1 is full by now
     assert tree.prefix(Tile(0, 2, 100)) is None  # not that far yet
-    assert tlog.cut(tlog.encode_bundle(DATA[:256]), Tile(ENTRIES, 0, 7)) == tlog.encode_bundle(DATA[:7])
+    assert tlog.cut(tlog.encode_bundle(DATA[:256]), Tile(ENTRIES, 0, 7)) == tlog.encode_bundle(
+        DATA[:7]
+    )
 
 
 def tile_reader(size: int) -> TileHashes:
