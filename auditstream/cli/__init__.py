@@ -26,6 +26,7 @@ from auditstream.cli import (
     query,
     serve,
     sink,
+    tlog,
     verify,
     worker,
 )
@@ -38,7 +39,7 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "AUDITSTREAM_DEBUG"
 
-COMMANDS = (demo, dev, worker, sink, serve, ingest, migrate, query, verify, archive, keys)
+COMMANDS = (demo, dev, worker, sink, serve, ingest, migrate, query, verify, archive, keys, tlog)
 
 
 def build_parser() -> argparse.ArgumentParser:
