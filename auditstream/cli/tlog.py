@@ -1,6 +1,7 @@
-"""`auditstream tlog serve` (the archive's transparency logs over HTTP, read-only) and
-`auditstream tlog witness` (get every archived checkpoint cosigned by the configured
-C2SP witnesses)."""
+"""`auditstream tlog serve` (the archive's transparency logs over HTTP, read-only),
+`tlog publish-key` (the checkpoint verifier keys as `v1/tlog/vkeys`, a convenience:
+verifiers take keys from the operator, not the archive) and `tlog witness` (get every
+archived checkpoint cosigned by the configured C2SP witnesses)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import json
 import logging
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from auditstream.archive.http import TlogApp
 from auditstream.archive.store import open_archive
+from auditstream.archive.tiling import publish_verifier_keys
 from auditstream.cli import common
 from auditstream.errors import ConfigError
 from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.settings import keyfiles
 from auditstream.settings.config import Settings
 from auditstream.witness.alerts import Alerts, AuditAlerts, LogAlerts
 from auditstream.witness.client import Witness
@@ -57,6 +61,16 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8090, help="0 picks a free port")
     serve.set_defaults(func=run_serve)
+
+    publish = actions.add_parser(
+        "publish-key", help="add checkpoint verifier keys to the archive's v1/tlog/vkeys"
+    )
+    common.add_settings_args(publish)
+    publish.add_argument("--archive", metavar="URL", required=True, help="s3:// or file://")
+    publish.add_argument(
+        "--pubkey", type=Path, required=True, help="verifier keys, one a line (keys export-public)"
+    )
+    publish.set_defaults(func=run_publish_key)
 
     witness = actions.add_parser(
         "witness", help="submit every checkpoint to C2SP witnesses, store their cosignatures"
@@ -103,6 +117,16 @@ def run_serve(args: argparse.Namespace) -> int:
     server.should_exit = True
     thread.join(30)
     return 0 if server.started else 2
+
+
+def run_publish_key(args: argparse.Namespace) -> int:
+    settings = common.settings_from(args)
+    verifiers = keyfiles.load_verifiers(args.pubkey)
+    store = open_archive(args.archive, settings.s3, must_exist=True)
+    changed = publish_verifier_keys(store, verifiers)
+    names = ", ".join(v.name for v in verifiers)
+    print(f"{'published' if changed else 'already published'}: {names}", file=sys.stderr)
+    return 0
 
 
 def _alerts(args: argparse.Namespace, settings: Settings) -> tuple[Alerts, AuditProducer | None]:
