@@ -115,7 +115,9 @@ def interpret(
             lines = cosignature.signature_lines(signed + body, witness.verifier)
         except NoteError as exc:
             return Refused(
-                Reason.BAD_COSIGNATURE, status, f"its reply is not cosignature lines ({exc})"
+                Reason.BAD_COSIGNATURE,
+                status,
+                f"its reply holds no valid cosignature lines ({exc})",
             )
         if not found:
             return Refused(
