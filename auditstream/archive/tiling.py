@@ -86,6 +86,7 @@ class _Chain:
     log: ArchiveLog
     tree: TileTree
     published: int
+    arrived: list[tuple[int, bytes]] = field(default_factory=list)  # since the last flush
     incoming: list[bytes] = field(default_factory=list)
     pending: dict[int, _Pending] = field(default_factory=dict)
     recent: OrderedDict[Tile, bytes] = field(default_factory=OrderedDict)
@@ -115,9 +116,22 @@ class TileWriter:
 
     # -- input -------------------------------------------------------------------------
     def entry(self, chain_id: str, seq: int, entry_hash: bytes) -> None:
-        """One sealed entry; replays (seqs already tiled) are ignored."""
+        """One sealed entry, in any order within a batch (a producer without
+        idempotence may reorder on retries); replays (seqs already tiled) are ignored."""
         chain = self._chain(chain_id)
-        if chain.stopped or seq < chain.expected:
+        if not chain.stopped:
+            chain.arrived.append((seq, entry_hash))
+
+    def _take(self, chain: _Chain) -> None:
+        """The entries that arrived since the last flush, in seq order."""
+        arrived, chain.arrived = sorted(chain.arrived), []
+        for seq, entry_hash in arrived:
+            self._add(chain, seq, entry_hash)
+            if chain.stopped:
+                return
+
+    def _add(self, chain: _Chain, seq: int, entry_hash: bytes) -> None:
+        if seq < chain.expected:
             return
         if len(entry_hash) != HASH_SIZE:
             self._stop(chain, f"entry {seq} has a {len(entry_hash)}-byte entry hash")
@@ -153,6 +167,9 @@ class TileWriter:
             if chain.stopped:
                 continue
             try:
+                self._take(chain)
+                if chain.stopped:
+                    continue
                 if chain.incoming:
                     incoming, chain.incoming = chain.incoming, []
                     self._append(chain, incoming)
