@@ -51,11 +51,8 @@ class TlogApp:
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
         if scope["type"] != "http":
-            return
+            return  # no lifespan state: the server that runs or mounts it needs none
         path = str(scope.get("path", ""))
         root = str(scope.get("root_path", ""))
         if root and path.startswith(root):
@@ -99,13 +96,3 @@ async def _reply(
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

@@ -105,7 +105,14 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = common.settings_from(args)
     app = TlogApp(open_archive(args.archive, settings.s3, must_exist=True))
     server = uvicorn.Server(
-        uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+        )
     )
     # Served from a thread so that SIGTERM and SIGINT stop it like every other
     # long-running command (uvicorn re-raises a signal it handled itself).
