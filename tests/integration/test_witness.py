@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from prometheus_client import REGISTRY
@@ -40,12 +41,15 @@ from auditstream.core.cosignature import CosignatureVerifier
 from auditstream.core.keys import NoteSigner
 from auditstream.devstack import procs
 from auditstream.devstack import witness as witnesses
+from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.settings import keyfiles
 from auditstream.settings.config import S3Settings, load_settings
-from auditstream.witness.alerts import LogAlerts, Refusal
+from auditstream.witness.alerts import AuditAlerts, Refusal
 from auditstream.witness.client import Reason, Witness
 from auditstream.witness.feeder import WitnessFeeder
 from tests.support.infra import Infra, s3_env, unique
+from tests.support.pipeline import create_pipeline
 from tests.support.tlog_kit import tlogcheck
 
 pytestmark = [pytest.mark.integration]
@@ -271,11 +275,11 @@ def test_proof_bundles_carry_the_cosignatures(
 
 
 def test_a_split_view_is_refused_and_reported(
-    demo: Demo, cosigned: list[witnesses.WitnessInfo], tmp_path: Path
+    demo: Demo, cosigned: list[witnesses.WitnessInfo], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """The log's key signs a second checkpoint of the size a witness cosigned, with
     another root; shown to that witness (from another archive: the other view), it is
-    refused, and the refusal counted, logged and reported."""
+    refused, and the refusal counted, logged and recorded as an audit event in Kafka."""
     chain_id = demo.chains[0]
     latest = _history(demo, chain_id)[-1]
     signer = keyfiles.load_signer(demo.state / "keys" / "checkpoint.key")
@@ -287,7 +291,13 @@ def test_a_split_view_is_refused_and_reported(
 
     reported: list[Refusal] = []
 
-    class Recorded(LogAlerts):
+    topics, _ = create_pipeline(kafka_bootstrap, 1, tmp_path)
+    topic = topics.raw
+    producer = AuditProducer(
+        ProducerConfig(kafka_bootstrap, topic=topic, spool_dir=tmp_path / "spool", strict=True)
+    )
+
+    class Recorded(AuditAlerts):
         def refused(self, refusal: Refusal) -> None:
             super().refused(refusal)
             reported.append(refusal)
@@ -295,13 +305,15 @@ def test_a_split_view_is_refused_and_reported(
     witness = Witness.parse(cosigned[0].spec)
     labels = {"witness": witness.name, "reason": str(Reason.INCONSISTENT)}
     before = REGISTRY.get_sample_value("auditstream_witness_refusals_total", labels) or 0.0
-    feeder = WitnessFeeder(other, [witness], Recorded())
+    feeder = WitnessFeeder(other, [witness], Recorded(producer))
     try:
         summary = feeder.round()
         # The next round does not offer it again yet, nor report it twice.
         feeder.round()
     finally:
         feeder.close()
+        assert producer.flush(60)
+        producer.close()
     assert len(reported) == 1, summary.to_json()
     refusal = reported[0]
     assert refusal.tree_size == latest.size and refusal.chain_id == chain_id
@@ -311,3 +323,27 @@ def test_a_split_view_is_refused_and_reported(
     after = REGISTRY.get_sample_value("auditstream_witness_refusals_total", labels)
     assert after == before + 1
     assert not [k for k in other.list("v1/") if k.endswith(".cosig")]
+    events = _consume(kafka_bootstrap, topic, 1)
+    assert len(events) == 1
+    event = events[0]
+    assert event.action == "witness.add-checkpoint" and event.tenant_id == chain_id.split("/")[0]
+    assert event.severity == pb.SEVERITY_ALERT and event.outcome == pb.OUTCOME_FAILURE_DENIED
+    assert event.message == refusal.describe()
+
+
+def _consume(bootstrap: str, topic: str, wanted: int) -> list[pb.LogEntry]:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": unique("g"), "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    found: list[pb.LogEntry] = []
+    try:
+        for _ in range(60):
+            message = consumer.poll(1.0)
+            if message is not None and not message.error():
+                found.append(pb.LogEntry.FromString(message.value()))
+            if len(found) >= wanted and message is None:
+                break
+    finally:
+        consumer.close()
+    return found
