@@ -19,6 +19,7 @@ from auditstream.archive.tiling import publish_verifier_keys
 from auditstream.cli import common
 from auditstream.errors import ConfigError
 from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.runtime import metrics
 from auditstream.settings import keyfiles
 from auditstream.settings.config import Settings
 from auditstream.witness.alerts import Alerts, AuditAlerts, LogAlerts
@@ -91,6 +92,9 @@ def register(subparsers: Any) -> None:
     witness.add_argument("--once", action="store_true", help="one round, then print a summary")
     witness.add_argument("--interval", type=_positive, default=5.0, help="seconds between rounds")
     witness.add_argument(
+        "--metrics-port", type=_port, help="serve /metrics and /health here (not with --once)"
+    )
+    witness.add_argument(
         "--audit-events",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -160,6 +164,9 @@ def run_witness(args: argparse.Namespace) -> int:
             summary = feeder.round()
             print(json.dumps(summary.to_json(), indent=2))
             return 1 if summary.refusals else 0
+        port = args.metrics_port or settings.metrics_port
+        if port:
+            metrics.serve(port, lambda: {"ok": True})
         feeder.run(common.stop_on_signals(), args.interval)
         return 0
     finally:
