@@ -6,6 +6,11 @@ archive_events_per_s     ArchiveSink consuming a backlog of N sealed entries (an
                          checkpoints) until every entry is in a written segment
     ceiling              write_segment() of the same entries, grouped and sized as the
                          sink groups them, straight to the same store (no Kafka)
+tiles_entries_per_s      TileWriter (what the sink calls to keep each chain's C2SP
+                         tlog) tiling the same entries and publishing their checkpoints
+                         (hash tiles, entry bundles, plain notes) into the same store
+    ceiling              put() of the very objects it wrote, into a fresh prefix (the
+                         store's own write rate for that work, without the tile math)
 archive_bytes_per_event  bytes of every object the sink wrote (segments, skeletons,
                          manifests, checkpoints) per entry
     ceiling              the sealed entries' own protobuf bytes, uncompressed, per entry
@@ -23,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -32,6 +37,7 @@ import _services
 
 from auditstream.archive import lifecycle
 from auditstream.archive.store import FileArchive, S3Archive
+from auditstream.archive.tiling import TileWriter
 from auditstream.core.body import decode_body
 from auditstream.core.retention import parse_policy
 from auditstream.devstack import minio
@@ -82,6 +88,42 @@ def groups(entries: list[sealed.SealedEntry]) -> list[tuple[str, list[sealed.Sea
         for (_, retention), members in slots.items()
         for start in range(0, len(members), MAX_ENTRIES)
     ]
+
+
+def tiles_rates(
+    store: Callable[[str], FileArchive | S3Archive],
+    entries: list[sealed.SealedEntry],
+    checkpoints: list[tuple[str, bytes]],
+    now: dt.datetime,
+) -> tuple[float, float]:
+    """Entries/s of TileWriter over the backlog, and of putting its output objects."""
+    notes = [sealed.Checkpoint.FromString(value) for _, value in checkpoints]
+    day = now.strftime("%Y-%m-%d")
+    target = store("tiles")
+    tiles = TileWriter(target, retain_days=3650, now=lambda: now)
+    started = time.perf_counter()
+    for entry in entries:
+        tiles.entry(entry.chain_id, entry.seq, entry.entry_hash)
+    for checkpoint in notes:
+        tiles.checkpoint(checkpoint.chain_id, checkpoint.note, day)
+    tiles.flush()
+    rate = len(entries) / (time.perf_counter() - started)
+    if tiles.entries_tiled != len(entries) or tiles.checkpoints_published != len(notes):
+        raise SystemExit(
+            f"TileWriter tiled {tiles.entries_tiled} of {len(entries)} entries and published "
+            f"{tiles.checkpoints_published} of {len(notes)} checkpoints"
+        )
+    written = [(key, target.get(key) or b"") for key in target.list("v1/tlog/")]
+    copies = itertools.count()
+    retain = now + dt.timedelta(days=3650)  # the Object Lock retention TileWriter sets
+
+    def bare() -> int:
+        copy = store(f"tilecopy{next(copies)}")
+        for key, data in written:
+            copy.put(key, data, retain_until=retain)
+        return len(entries)
+
+    return rate, _common.best_rate(bare, 2)
 
 
 def main() -> None:
@@ -151,11 +193,15 @@ def main() -> None:
             return total
 
         ceiling = _common.best_rate(bare, 2)
+        tiles_rate, tiles_ceiling = tiles_rates(store, entries, outputs.checkpoints, now)
 
     _common.emit(
         "archive",
         {
             "archive_events_per_s": _common.figure(rate, "events/s", ceiling=ceiling, goal=None),
+            "tiles_entries_per_s": _common.figure(
+                tiles_rate, "entries/s", ceiling=tiles_ceiling, goal=None
+            ),
             "archive_bytes_per_event": _common.figure(
                 footprint / total,
                 "bytes/event",

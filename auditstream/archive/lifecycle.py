@@ -28,7 +28,8 @@ def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[LifecycleRuleTyp
 
     The bucket is versioned, so expiring an object only puts a delete marker over it;
     each rule therefore also removes the hidden (noncurrent) version a day later, and a
-    last rule clears the delete markers left with no versions under them."""
+    last rule clears the delete markers left with no versions under them. Nothing under
+    `v1/tlog/` expires: a transparency log is not pruned without a policy for it."""
     rules: list[LifecycleRuleTypeDef] = []
     for retention_class in sorted(policy.classes.values(), key=lambda c: c.name):
         rule: LifecycleRuleTypeDef = {
@@ -57,6 +58,16 @@ def lifecycle_rules(policy: Policy, skeleton_days: int) -> list[LifecycleRuleTyp
                 "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
             }
         )
+    # Transparency-log objects are written once and kept; only the `checkpoint` pointer
+    # of each log is overwritten, and its replaced versions go after a day.
+    rules.append(
+        {
+            "ID": "tlog-replaced-versions",
+            "Filter": {"Prefix": "v1/tlog/"},
+            "Status": "Enabled",
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        }
+    )
     rules.append(
         {
             "ID": "delete-markers",

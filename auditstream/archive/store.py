@@ -2,6 +2,8 @@
 
 Both are write-once: putting a key that exists is a no-op when the bytes are the same
 and an error when they differ, so a replay can never leave a second, different copy.
+The one exception is `replace`, for pointers such as a log's latest checkpoint, whose
+history is written once elsewhere.
 """
 
 from __future__ import annotations
@@ -36,9 +38,15 @@ class ArchiveStore(Protocol):
     ) -> bool:
         """Write once; True if written, False if identical bytes were already there."""
 
+    def replace(self, key: str, data: bytes) -> None:
+        """Write or overwrite a pointer object (not locked; S3 keeps old versions)."""
+
     def get(self, key: str) -> bytes | None: ...
 
     def list(self, prefix: str) -> Iterator[str]: ...
+
+    def folders(self, prefix: str) -> tuple[str, ...]:
+        """The names of the folders directly under `prefix` (which ends in `/`)."""
 
     def delete(self, key: str) -> None: ...
 
@@ -65,6 +73,15 @@ class FileArchive:
             if path.read_bytes() == data:
                 return False
             raise ArchiveConflictError(f"{key} exists with different content")
+        self._write(path, data)
+        return True
+
+    def replace(self, key: str, data: bytes) -> None:
+        self._write(self._path(key), data)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        """Durably put `data` at `path`, atomically (a reader sees old or new bytes)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("wb") as handle:
@@ -78,7 +95,6 @@ class FileArchive:
             os.fsync(directory)
         finally:
             os.close(directory)
-        return True
 
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
@@ -94,6 +110,12 @@ class FileArchive:
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     yield key
+
+    def folders(self, prefix: str) -> tuple[str, ...]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return ()
+        return tuple(sorted(path.name for path in base.iterdir() if path.is_dir()))
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -138,6 +160,12 @@ class S3Archive:
         self.client.put_object(**kwargs)
         return True
 
+    def replace(self, key: str, data: bytes) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        self.client.put_object(
+            Bucket=self.bucket, Key=self.prefix + key, Body=data, Metadata={"sha256": digest}
+        )
+
     def get(self, key: str) -> bytes | None:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
@@ -152,6 +180,16 @@ class S3Archive:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             for item in page.get("Contents", []):
                 yield str(item["Key"])[len(self.prefix) :]
+
+    def folders(self, prefix: str) -> tuple[str, ...]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        start = self.prefix + prefix
+        names = [
+            str(item["Prefix"])[len(start) :].rstrip("/")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=start, Delimiter="/")
+            for item in page.get("CommonPrefixes", [])
+        ]
+        return tuple(sorted(names))
 
     def delete(self, key: str) -> None:
         """Adds a delete marker; locked versions stay (S3 refuses to remove them)."""

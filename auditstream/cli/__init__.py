@@ -28,6 +28,7 @@ from auditstream.cli import (
     report,
     serve,
     sink,
+    tlog,
     verify,
     worker,
 )
@@ -54,6 +55,7 @@ COMMANDS = (
     archive,
     keys,
     deadletter,
+    tlog,
 )
 
 

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.archive.store import open_archive
+from auditstream.archive.tlog import ArchiveLog
 from auditstream.cli import common
 from auditstream.cli.render import print_report
 from auditstream.clickhouse.client import connect, redact
+from auditstream.core import note
+from auditstream.core.cosignature import CosignatureVerifier, WitnessPolicy
 from auditstream.core.keys import Keyring, NoteVerifier
 from auditstream.core.proofs import Checked, check_consistency, check_inclusion
-from auditstream.errors import ConfigError
+from auditstream.errors import ConfigError, KeyMaterialError
 from auditstream.settings import keyfiles
 from auditstream.verification import proofs
 from auditstream.verification.archive import ArchiveSource
@@ -44,6 +47,38 @@ def _public_key_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _witness_key(text: str) -> CosignatureVerifier:
+    try:
+        return CosignatureVerifier.parse(text)
+    except KeyMaterialError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _quorum(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a quorum is a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _witness_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--witness-key",
+        dest="witness_keys",
+        metavar="VKEY",
+        type=_witness_key,
+        action="append",
+        default=[],
+        help="a trusted witness's cosignature/v1 verifier key (repeatable); checkpoints "
+        "need --quorum valid cosignatures from these",
+    )
+    parser.add_argument(
+        "--quorum",
+        type=_quorum,
+        metavar="N",
+        help="valid cosignatures each checkpoint needs (default 1 with --witness-key)",
+    )
+
+
 def register(subparsers: Any) -> None:
     verify = subparsers.add_parser(
         "verify", help="verify stored chains, checkpoints and columns (exit 1 on tampering)"
@@ -62,6 +97,7 @@ def register(subparsers: Any) -> None:
     )
     verify.add_argument("--keys", type=Path, metavar="FILE", help="HMAC keyring: check MACs too")
     _public_key_args(verify)
+    _witness_args(verify)
     verify.add_argument(
         "--no-columns", action="store_true", help="skip comparing ClickHouse columns with bodies"
     )
@@ -79,6 +115,11 @@ def register(subparsers: Any) -> None:
     prove.add_argument("--tenant", help="the event's tenant")
     prove.add_argument("--tree-size", type=int, help="prove against this checkpoint")
     prove.add_argument("--with-body", action="store_true", help="include the sealed body")
+    prove.add_argument(
+        "--archive",
+        metavar="URL",
+        help="add the witness cosignatures the archive (s3:// or file://) holds for the checkpoint",
+    )
     prove.add_argument("--out", type=Path, help="write here instead of stdout")
     prove.set_defaults(func=run_prove)
 
@@ -99,6 +140,7 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("file", type=Path, metavar="FILE")
     _public_key_args(check)
+    _witness_args(check)
     check.set_defaults(func=run_verify_proof)
 
     check_consistency = subparsers.add_parser(
@@ -122,6 +164,14 @@ def _verifiers(args: argparse.Namespace) -> list[NoteVerifier]:
     return keyfiles.load_verifiers(path)
 
 
+def _witnesses(args: argparse.Namespace) -> WitnessPolicy | None:
+    if not args.witness_keys:
+        if args.quorum is not None:
+            raise ConfigError("--quorum needs the witness keys to count: give --witness-key")
+        return None
+    return WitnessPolicy.of(args.witness_keys, args.quorum)
+
+
 def run_verify(args: argparse.Namespace) -> int:
     if not args.clickhouse and not args.archive:
         print("auditstream verify: give --clickhouse DSN and/or --archive URL", file=sys.stderr)
@@ -137,6 +187,7 @@ def run_verify(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> Report:
     settings = common.settings_from(args)
     verifiers = _verifiers(args)
+    witnesses = _witnesses(args)
     keyring: Keyring | None = keyfiles.load_keyring(args.keys) if args.keys else None
     sources: list[Source] = []
     if args.clickhouse:
@@ -159,6 +210,7 @@ def _verify(args: argparse.Namespace) -> Report:
     return verify_sources(
         sources,
         note_verifiers=verifiers,
+        witnesses=witnesses,
         keyring=keyring,
         chain=args.chain,
         progress=Progress(sys.stderr if show else None),
@@ -188,8 +240,24 @@ def run_prove(args: argparse.Namespace) -> int:
         tree_size=args.tree_size,
         with_body=args.with_body,
     )
+    if args.archive:
+        _add_cosignatures(bundle, args.archive, common.settings_from(args))
     _write(bundle, args.out)
     return EXIT_OK
+
+
+def _add_cosignatures(bundle: dict[str, Any], url: str, settings: Any) -> None:
+    """Append to the bundle's checkpoint the cosignatures stored beside it in the
+    archive (a verifier still checks them against the witness keys it trusts)."""
+    archive = open_archive(url, settings.s3, must_exist=True)
+    chain_log = ArchiveLog(archive, str(bundle["chain_id"]))
+    signed = str(bundle["checkpoint"]).encode()
+    for dated in chain_log.history():
+        if dated.size == bundle["tree_size"]:
+            cosigned = chain_log.cosigned(dated)
+            if cosigned is not None:
+                signed = note.merge([signed, cosigned])[0]
+    bundle["checkpoint"] = signed.decode()
 
 
 def run_prove_consistency(args: argparse.Namespace) -> int:
@@ -216,7 +284,8 @@ def _verdict(checked: Checked) -> int:
 
 
 def run_verify_proof(args: argparse.Namespace) -> int:
-    return _verdict(check_inclusion(_read_bundle(args.file), _verifiers(args)))
+    witnesses = _witnesses(args)
+    return _verdict(check_inclusion(_read_bundle(args.file), _verifiers(args), witnesses))
 
 
 def run_verify_consistency(args: argparse.Namespace) -> int:

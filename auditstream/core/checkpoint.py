@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from auditstream.core import note
+from auditstream.core.cosignature import QuorumError, WitnessPolicy
 from auditstream.core.keys import NoteSigner, NoteVerifier
 from auditstream.errors import NoteError
 
@@ -75,11 +76,13 @@ def verify_checkpoint(
     signed_note: bytes,
     verifiers: Sequence[NoteVerifier],
     chain_id: str | None = None,
+    witnesses: WitnessPolicy | None = None,
 ) -> SignedCheckpoint:
     """Check a checkpoint's signature against trusted keys and return its content.
 
     Raises `NoteError` when the note is malformed, unsigned by a trusted key, or for
-    another chain than `chain_id`.
+    another chain than `chain_id`; `QuorumError` (a NoteError) when `witnesses` is given
+    and the note lacks the cosignatures it requires.
     """
     text, _ = note.open_note(signed_note, verifiers)
     origin, tree_size, root_hash = parse_checkpoint_text(text)
@@ -88,4 +91,9 @@ def verify_checkpoint(
     found_chain = origin[len(ORIGIN_PREFIX) :]
     if chain_id is not None and found_chain != chain_id:
         raise NoteError(f"checkpoint is for chain {found_chain!r}, not {chain_id!r}")
+    if witnesses is not None:
+        try:
+            witnesses.check(signed_note)
+        except QuorumError as exc:
+            raise QuorumError(f"checkpoint of tree size {tree_size}: {exc}") from exc
     return SignedCheckpoint(found_chain, tree_size, root_hash, signed_note)

@@ -116,17 +116,20 @@ class Keyring:
         return f"Keyring(ids={sorted(self._keys)!r}, active={self.active.key_id!r})"
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """Raise KeyMaterialError unless `name` is a valid note key name."""
     if not name or "+" in name or any(c.isspace() for c in name):
         raise KeyMaterialError(f"invalid note key name {name!r}: no '+' or spaces allowed")
 
 
-def key_hash(name: str, public_key: bytes) -> bytes:
-    """The 4-byte key hash that identifies a note key in signature lines."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
+def key_hash(name: str, public_key: bytes, alg: int = ALG_ED25519) -> bytes:
+    """The 4-byte key hash that identifies a note key of signature type `alg` in
+    signature lines."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:4]
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def b64decode(text: str, what: str) -> bytes:
+    """Strict base64; KeyMaterialError naming `what` (never the text) otherwise."""
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -139,7 +142,7 @@ class NoteVerifier:
     __slots__ = ("_public", "key_hash", "name", "public_bytes")
 
     def __init__(self, name: str, public_bytes: bytes) -> None:
-        _check_name(name)
+        check_name(name)
         if len(public_bytes) != 32:
             raise KeyMaterialError(f"note key {name!r}: Ed25519 public key must be 32 bytes")
         self.name = name
@@ -154,7 +157,7 @@ class NoteVerifier:
         if len(parts) != 3:
             raise KeyMaterialError("verifier key must have the form <name>+<hash>+<key>")
         name, hash_hex, encoded = parts
-        raw = _b64decode(encoded, f"verifier key {name!r}")
+        raw = b64decode(encoded, f"verifier key {name!r}")
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise KeyMaterialError(f"verifier key {name!r} is not an Ed25519 key")
         verifier = cls(name, raw[1:])
@@ -200,7 +203,7 @@ class NoteSigner:
 
     @classmethod
     def generate(cls, name: str) -> NoteSigner:
-        _check_name(name)
+        check_name(name)
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
@@ -210,7 +213,7 @@ class NoteSigner:
         if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
             raise KeyMaterialError("signer key must have the form PRIVATE+KEY+<name>+<hash>+<key>")
         name, hash_hex, encoded = parts[2], parts[3], parts[4]
-        raw = _b64decode(encoded, f"signer key {name!r}")
+        raw = b64decode(encoded, f"signer key {name!r}")
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise KeyMaterialError(f"signer key {name!r} is not an Ed25519 key")
         signer = cls(name, Ed25519PrivateKey.from_private_bytes(raw[1:]))

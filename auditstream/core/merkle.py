@@ -10,7 +10,7 @@ power of two smaller than n.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from auditstream.core.hashes import HASH_SIZE, node_hash, node_hashes
 from auditstream.errors import ProofError
@@ -160,7 +160,14 @@ def verify_inclusion(
 
 def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
     """Proof that the first `old_size` leaves are a prefix of `leaves` (RFC 6962 §2.1.2)."""
-    new_size = len(leaves)
+    return consistency_path(old_size, len(leaves), lambda lo, hi: root(leaves[lo:hi]))
+
+
+def consistency_path(
+    old_size: int, new_size: int, subtree: Callable[[int, int], bytes]
+) -> list[bytes]:
+    """Consistency proof from `old_size` to `new_size`, given `subtree(lo, hi)`: the root
+    of leaves lo..hi-1. Only the subtrees on the proof are asked for."""
     if not 0 <= old_size <= new_size:
         raise ProofError(f"old size {old_size} outside 0..{new_size}")
     if old_size in (0, new_size):
@@ -170,13 +177,13 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
     while m != hi - lo:
         k = _split(hi - lo)
         if m <= k:
-            proof.append(root(leaves[lo + k : hi]))
+            proof.append(subtree(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(root(leaves[lo : lo + k]))
+            proof.append(subtree(lo, lo + k))
             lo, m, complete = lo + k, m - k, False
     if not complete:
-        proof.append(root(leaves[lo:hi]))
+        proof.append(subtree(lo, hi))
     proof.reverse()
     return proof
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from auditstream.core.keys import NoteSigner, NoteVerifier
@@ -43,10 +43,10 @@ def sign(text: str, signers: Sequence[NoteSigner]) -> bytes:
     if not signers:
         raise NoteError("a signed note needs at least one signer")
     message = text.encode()
-    lines = []
-    for signer in signers:
-        blob = base64.b64encode(signer.key_hash + signer.sign(message)).decode()
-        lines.append(f"{SIG_PREFIX}{signer.name} {blob}\n")
+    lines = [
+        signature_line(Signature(signer.name, signer.key_hash, signer.sign(message)))
+        for signer in signers
+    ]
     return (text + "\n" + "".join(lines)).encode()
 
 
@@ -105,3 +105,27 @@ def open_note(note: bytes, verifiers: Sequence[NoteVerifier]) -> tuple[str, list
         names = ", ".join(sorted({s.name for s in signatures})) or "nobody"
         raise NoteError(f"note is not signed by a trusted key (signed by: {names})")
     return text, verified
+
+
+def signature_line(signature: Signature) -> str:
+    """The note line of one signature, newline included."""
+    blob = base64.b64encode(signature.key_hash + signature.signature).decode()
+    return f"{SIG_PREFIX}{signature.name} {blob}\n"
+
+
+def merge(notes: Iterable[bytes]) -> list[bytes]:
+    """Notes with the same text combined into one carrying all their signatures (each
+    line once, in the order first seen). A note that does not parse is kept as it is,
+    so whoever verifies it reports it."""
+    texts: dict[str, list[str]] = {}
+    broken: list[bytes] = []
+    for signed in notes:
+        try:
+            text, signatures = parse(signed)
+        except NoteError:
+            broken.append(signed)
+            continue
+        lines = texts.setdefault(text, [])
+        lines.extend(line for line in map(signature_line, signatures) if line not in lines)
+    merged = [(text + "\n" + "".join(lines)).encode() for text, lines in texts.items()]
+    return [*merged, *dict.fromkeys(broken)]

@@ -29,6 +29,7 @@ from google.protobuf.message import DecodeError
 
 from auditstream.core import hashes, merkle
 from auditstream.core.checkpoint import verify_checkpoint
+from auditstream.core.cosignature import QuorumError, WitnessPolicy
 from auditstream.core.keys import NoteVerifier
 from auditstream.errors import FormatError, NoteError, ProofError
 from auditstream.proto.v1 import sealed_pb2 as sealed
@@ -53,8 +54,13 @@ def _hex(value: Any, what: str, size: int = 32) -> bytes:
     return raw
 
 
-def check_inclusion(doc: dict[str, Any], verifiers: Sequence[NoteVerifier]) -> Checked:
-    """Check an inclusion bundle offline. Malformed bundles raise FormatError."""
+def check_inclusion(
+    doc: dict[str, Any],
+    verifiers: Sequence[NoteVerifier],
+    witnesses: WitnessPolicy | None = None,
+) -> Checked:
+    """Check an inclusion bundle offline; with `witnesses`, its checkpoint must also
+    carry the policy's quorum of cosignatures. Malformed bundles raise FormatError."""
     if doc.get("format") != INCLUSION:
         raise FormatError(f"not an inclusion proof (format {doc.get('format')!r})")
     try:
@@ -70,7 +76,9 @@ def check_inclusion(doc: dict[str, Any], verifiers: Sequence[NoteVerifier]) -> C
     except (KeyError, TypeError, ValueError) as exc:
         raise FormatError(f"inclusion proof lacks or mangles a field: {exc}") from exc
     try:
-        checkpoint = verify_checkpoint(signed, verifiers, chain_id)
+        checkpoint = verify_checkpoint(signed, verifiers, chain_id, witnesses)
+    except QuorumError as exc:
+        return Checked(False, f"checkpoint is not witnessed: {exc}")
     except NoteError as exc:
         return Checked(False, f"checkpoint does not verify: {exc}")
     if checkpoint.tree_size != size:
@@ -89,10 +97,15 @@ def check_inclusion(doc: dict[str, Any], verifiers: Sequence[NoteVerifier]) -> C
         return Checked(False, f"audit path is malformed: {exc}")
     if root != checkpoint.root_hash:
         return Checked(False, "audit path does not lead to the checkpoint's root")
+    cosigners = ""
+    if witnesses is not None:
+        names = sorted({c.witness.name for c in witnesses.check(signed)})
+        cosigners = f" and cosigned by {', '.join(names)}"
     return Checked(
         True,
         f"event {doc.get('event_id', '?')} is entry {seq} of chain {chain_id}, covered by the "
-        f"checkpoint of tree size {size} signed by {', '.join(v.name for v in verifiers)}",
+        f"checkpoint of tree size {size} signed by {', '.join(v.name for v in verifiers)}"
+        f"{cosigners}",
     )
 
 

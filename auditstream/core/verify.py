@@ -15,6 +15,8 @@ chain id, the seq where it is and a kind:
     bad_mac             the MAC does not verify under its key id
     unknown_key         the entry names a key id the keyring does not hold
     bad_checkpoint_signature  a checkpoint is not validly signed by a trusted key
+    unwitnessed_checkpoint    a checkpoint lacks the cosignatures the witness policy
+                        requires (a quorum of trusted witness keys), so it is not relied on
     checkpoint_mismatch the entries do not produce a signed checkpoint's root
     truncated           a signed checkpoint covers more entries than are stored
     content_removed     the body is gone but the skeleton is intact (not tampering)
@@ -47,6 +49,7 @@ from google.protobuf.message import DecodeError
 
 from auditstream.core.chain import ChainHead, Link
 from auditstream.core.checkpoint import SignedCheckpoint, verify_checkpoint
+from auditstream.core.cosignature import QuorumError, WitnessPolicy
 from auditstream.core.hashes import (
     body_digest,
     body_digests,
@@ -77,6 +80,7 @@ class Kind(enum.StrEnum):
     BAD_MAC = "bad_mac"
     UNKNOWN_KEY = "unknown_key"
     BAD_CHECKPOINT_SIGNATURE = "bad_checkpoint_signature"
+    UNWITNESSED_CHECKPOINT = "unwitnessed_checkpoint"
     CHECKPOINT_MISMATCH = "checkpoint_mismatch"
     TRUNCATED = "truncated"
     CONTENT_REMOVED = "content_removed"
@@ -145,6 +149,9 @@ class ChainVerifier:
                      public keys still checks hashes, links and checkpoints).
     note_verifiers   trusted checkpoint public keys. Never take these from the store
                      being verified.
+    witnesses        a witness policy: checkpoints without its quorum of cosignatures
+                     are reported and not relied on (witness keys, too, come from the
+                     auditor, never from the store).
     checkpoints      signed checkpoint notes for this chain, from any source.
     column_extractor maps a decoded body to the column values a store should hold;
                      with it, `feed(..., columns=...)` compares them.
@@ -158,6 +165,7 @@ class ChainVerifier:
         *,
         keyring: Keyring | None = None,
         note_verifiers: Sequence[NoteVerifier] = (),
+        witnesses: WitnessPolicy | None = None,
         checkpoints: Iterable[bytes] = (),
         column_extractor: ColumnExtractor | None = None,
         check_bodies: bool = True,
@@ -181,7 +189,7 @@ class ChainVerifier:
             self._merkle = start_merkle.copy() if start_merkle is not None else None
         self._pending: list[SignedCheckpoint] = []
         for signed in checkpoints:
-            self._add_checkpoint(signed, note_verifiers)
+            self._add_checkpoint(signed, note_verifiers, witnesses)
         self._pending.sort(key=lambda c: c.tree_size)
         if not self._pending:
             self._merkle = None  # no root to compare: the leaves would be hashed for nothing
@@ -200,9 +208,17 @@ class ChainVerifier:
             return
         report.findings.append(Finding(self.chain_id, seq, kind, detail))
 
-    def _add_checkpoint(self, signed_note: bytes, verifiers: Sequence[NoteVerifier]) -> None:
+    def _add_checkpoint(
+        self,
+        signed_note: bytes,
+        verifiers: Sequence[NoteVerifier],
+        witnesses: WitnessPolicy | None,
+    ) -> None:
         try:
-            checkpoint = verify_checkpoint(signed_note, verifiers, self.chain_id)
+            checkpoint = verify_checkpoint(signed_note, verifiers, self.chain_id, witnesses)
+        except QuorumError as exc:
+            self._find(None, Kind.UNWITNESSED_CHECKPOINT, str(exc))
+            return
         except NoteError as exc:
             self._find(None, Kind.BAD_CHECKPOINT_SIGNATURE, str(exc))
             return

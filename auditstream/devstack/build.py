@@ -25,6 +25,9 @@ KAFKA_VERSION = "4.4.0"
 # MinIO publishes no semver tags; the module proxy serves commits as pseudo-versions.
 # This is the last upstream commit (after RELEASE.2025-10-15T17-29-55Z).
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+# litewitness, a C2SP tlog-witness; the last release that builds with Go 1.26.
+TORCHWOOD_VERSION = "v0.6.1"
+WITNESS_COMMANDS = ("litewitness", "witnessctl")
 
 
 @contextmanager
@@ -89,13 +92,34 @@ def kafka_jars(version: str = KAFKA_VERSION) -> Path:
 
 def minio_binary(version: str = MINIO_VERSION) -> Path:
     """The MinIO server binary, built once with `go install` (takes minutes cold)."""
-    target = cache_dir() / "minio" / version / "minio"
-    if target.exists():
-        return target
-    with _locked(f"minio-{version}"):
-        if target.exists():
-            return target
-        go_root = cache_dir() / "go"
+    target = cache_dir() / "minio" / version
+    go_install(target, [f"github.com/minio/minio@{version}"], ["minio"], f"MinIO {version}")
+    return target / "minio"
+
+
+def witness_binaries(version: str = TORCHWOOD_VERSION) -> Path:
+    """Folder with `litewitness` and `witnessctl` (a C2SP tlog-witness and its admin
+    tool, from filippo.io/torchwood), built once with `go install`."""
+    target = cache_dir() / "torchwood" / version
+    packages = [f"filippo.io/torchwood/cmd/{name}@{version}" for name in WITNESS_COMMANDS]
+    go_install(target, packages, list(WITNESS_COMMANDS), f"litewitness {version}")
+    return target
+
+
+def go_install(
+    target: Path, packages: list[str], binaries: list[str], what: str, *, cwd: Path | None = None
+) -> None:
+    """`go install` the packages (module@version, or `.` in `cwd`) unless every one of
+    `binaries` is in the folder `target` already. Each binary is built in a staging
+    folder and moved into place; the module and build caches (gigabytes for MinIO) are
+    removed afterwards."""
+    if all((target / name).exists() for name in binaries):
+        return
+    with _locked(target.relative_to(cache_dir()).as_posix().replace("/", "-")):
+        if all((target / name).exists() for name in binaries):
+            return
+        # Each build has its own module cache, so two builds never delete each other's.
+        go_root = Path(tempfile.mkdtemp(prefix="go-", dir=cache_dir()))
         staging = Path(tempfile.mkdtemp(prefix="bin-", dir=cache_dir()))
         env = dict(
             os.environ,
@@ -107,14 +131,16 @@ def minio_binary(version: str = MINIO_VERSION) -> Path:
             CGO_ENABLED="0",
             GOTOOLCHAIN="local",
         )
-        _run(
-            ["go", "install", "-ldflags=-s -w", f"github.com/minio/minio@{version}"],
-            env=env,
-            what=f"building MinIO {version}",
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (staging / "minio").rename(target)
-        shutil.rmtree(staging, ignore_errors=True)
-        # The binary is all we need; the module and build caches take ~2 GB.
-        shutil.rmtree(go_root, ignore_errors=True)
-    return target
+        try:
+            _run(
+                ["go", "install", "-ldflags=-s -w", *packages],
+                env=env,
+                what=f"building {what}",
+                cwd=cwd,
+            )
+            target.mkdir(parents=True, exist_ok=True)
+            for name in binaries:
+                (staging / name).rename(target / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(go_root, ignore_errors=True)

@@ -24,6 +24,7 @@ from prometheus_client import Counter as Metric
 
 from auditstream.archive import segment as seg
 from auditstream.archive.store import ArchiveStore
+from auditstream.archive.tiling import Tiling
 from auditstream.core.body import decode_body
 from auditstream.core.seqs import StoredSeqs
 from auditstream.errors import AuditStreamError
@@ -90,9 +91,12 @@ class ArchiveSink:
         self._repairs: dict[str, list[_Repair]] = defaultdict(list)
 
     def run(self, stop: threading.Event, on_segment: Callable[[], None] | None = None) -> None:
-        """Consume until `stop` is set; write every open segment at the end."""
+        """Consume until `stop` is set; write every open segment at the end. Each chain's
+        transparency log (tiles and plain checkpoints) is written alongside."""
         config = self.config
-        loop = SinkLoop(self, config.bootstrap, config.group_id, config.topics, max_messages=2000)
+        loop = SinkLoop(
+            Tiling(self), config.bootstrap, config.group_id, config.topics, max_messages=2000
+        )
         loop.run(stop, on_segment)
 
     # -- the Writer protocol: state from the archive ----------------------------------

@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 
 from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive, S3Archive
+from auditstream.archive.tlog import ArchiveLog
 from auditstream.core import hashes, merkle
 from auditstream.core.chain import ChainHead, Link
 from auditstream.core.verify import Kind
@@ -112,6 +113,9 @@ class ArchiveSource:
         for listed in self._listing().get(chain_id, []):
             if listed.manifest is not None and listed.manifest.checkpoint:
                 notes.add(listed.manifest.checkpoint.encode())
+        # The plain signed notes of the chain's log, with the witness cosignatures
+        # stored beside them; the verifier merges copies of one checkpoint.
+        notes.update(signed for _, signed in ArchiveLog(self.archive, chain_id).notes())
         return sorted(notes)
 
     # -- a time range --------------------------------------------------------------

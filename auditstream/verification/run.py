@@ -16,6 +16,8 @@ from typing import Any, TextIO
 from google.protobuf.message import DecodeError
 
 from auditstream.clickhouse import schema
+from auditstream.core import note
+from auditstream.core.cosignature import WitnessPolicy
 from auditstream.core.keys import Keyring, NoteVerifier
 from auditstream.core.verify import ChainReport, ChainVerifier, Finding, Kind, same_value
 from auditstream.proto.v1.sealed_pb2 import SealedBody
@@ -90,17 +92,20 @@ def verify_sources(
     sources: Sequence[Source],
     *,
     note_verifiers: Sequence[NoteVerifier],
+    witnesses: WitnessPolicy | None = None,
     keyring: Keyring | None = None,
     chain: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
-    """Verify every chain of every source; cross-check when there are two."""
+    """Verify every chain of every source; cross-check when there are two. A checkpoint
+    found in several places is checked once, with the signatures of all its copies (the
+    archive keeps witness cosignatures beside its checkpoints)."""
     started = time.monotonic()
     report = Report([s.name for s in sources])
     progress = progress or Progress(None)
     chains = sorted({c for source in sources for c in source.chains(chain)})
     for chain_id in chains:
-        notes = sorted({n for source in sources for n in source.checkpoints(chain_id)})
+        notes = note.merge(sorted({n for source in sources for n in source.checkpoints(chain_id)}))
         verifiers = []
         streams = []
         for source in sources:
@@ -108,6 +113,7 @@ def verify_sources(
                 chain_id,
                 keyring=keyring,
                 note_verifiers=note_verifiers,
+                witnesses=witnesses,
                 checkpoints=notes,
                 column_extractor=schema.compared_row,
                 start=_start(source, chain_id),

@@ -164,7 +164,7 @@ def test_segments_locked_per_class_and_replayable(
 
     def summary(rule: dict[str, Any]) -> tuple[str, Any, Any]:
         noncurrent = rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
-        expiration = rule["Expiration"].get("Days", rule["Expiration"])
+        expiration = rule.get("Expiration", {}).get("Days", rule.get("Expiration"))
         return rule["Filter"]["Prefix"], expiration, noncurrent
 
     installed = {r["ID"]: summary(r) for r in rules}

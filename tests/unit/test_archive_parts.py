@@ -73,8 +73,9 @@ def test_lifecycle_rules_follow_the_policy() -> None:
     assert all(
         r["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
         for r in rules.values()
-        if "Days" in r["Expiration"]
+        if "Days" in r.get("Expiration", {})
     )
+    assert "Expiration" not in rules["tlog-replaced-versions"]
     assert rules["delete-markers"]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
 
 
