@@ -18,6 +18,7 @@ is detected by its checksum and ignored; earlier corruption raises.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -27,7 +28,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -231,8 +232,20 @@ class Spool:
         fixed = self._encoded.get(cache_key)
         if fixed is None:
             fixed = self._encoded[cache_key] = _fixed_parts(topic, headers)
+        return self._write(fixed[0], fixed[1], key, value)
+
+    def appender(
+        self, topic: str, headers: Sequence[tuple[str, bytes]]
+    ) -> Callable[[bytes | None, bytes], int]:
+        """`append` for records that all have this topic and these headers, which are
+        encoded once: `appender(topic, headers)(key, value)`."""
+        before, after = _fixed_parts(topic, headers)
+        return functools.partial(self._write, before, after)
+
+    def _write(self, before: bytes, after: bytes, key: bytes | None, value: bytes) -> int:
         key_part = _NO_KEY_BYTES if key is None else _U32(len(key)) + key
-        body = b"".join((fixed[0], key_part, _U32(len(value)), value, fixed[1]))
+        body = b"".join((before, key_part, _U32(len(value)), value, after))
+        crc = zlib.crc32(body)
         size = _HEAD.size + len(body)
         with self._lock:
             if self.bytes + size > self.max_bytes:
@@ -244,9 +257,8 @@ class Spool:
             assert self._map is not None
             seq = self.next_seq
             position = self._segment_size
-            self._map[position : position + size] = (
-                _HEAD.pack(len(body), zlib.crc32(body), seq) + body
-            )
+            _HEAD.pack_into(self._map, position, len(body), crc, seq)
+            self._map[position + _HEAD.size : position + size] = body
             self.next_seq = seq + 1
             self._segment_size = position + size
             self.bytes += size
