@@ -4,10 +4,33 @@ from __future__ import annotations
 
 from auditstream.errors import FormatError
 
+_ONE_BYTE = tuple(bytes((n,)) for n in range(0x80))
+
 
 def varint(value: int) -> bytes:
+    # Lengths and most numbers fit in one to five bytes: those without a loop.
     if value < 0:
         raise ValueError("varints here are unsigned")
+    if value < 0x80:
+        return _ONE_BYTE[value]
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x20_0000:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
+    if value < 0x1000_0000:
+        return bytes(
+            (value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21)
+        )
+    if value < 0x8_0000_0000:
+        return bytes(
+            (
+                value & 0x7F | 0x80,
+                value >> 7 & 0x7F | 0x80,
+                value >> 14 & 0x7F | 0x80,
+                value >> 21 & 0x7F | 0x80,
+                value >> 28,
+            )
+        )
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)

@@ -23,11 +23,12 @@ from typing import Any, Final
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from auditstream.core.wire_varint import varint as unsigned_varint
 from auditstream.producers.events import SCALAR_FIELDS, payload_bytes, struct_of
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 _FIELDS = pb.LogEntry.DESCRIPTOR.fields_by_name
-_ONE_BYTE: Final = tuple(bytes((n,)) for n in range(0x80))
+_ONE_BYTE: Final = tuple(bytes((n,)) for n in range(0x80))  # lengths of short strings
 _SLOTS: Final = max(f.number for f in pb.LogEntry.DESCRIPTOR.fields) + 1
 _DOUBLE = struct.Struct("<d").pack
 _ZERO_DOUBLE: Final = _DOUBLE(0.0)
@@ -41,34 +42,7 @@ _RANGES: Final = {
 def varint(value: int) -> bytes:
     """Protobuf varint of an int; a negative one is written as its 64-bit two's
     complement, as int32 and int64 fields hold it."""
-    if value < 0:
-        value &= 0xFFFF_FFFF_FFFF_FFFF
-    if value < 0x80:
-        return _ONE_BYTE[value]
-    if value < 0x4000:
-        return bytes((value & 0x7F | 0x80, value >> 7))
-    if value < 0x20_0000:
-        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
-    if value < 0x1000_0000:
-        return bytes(
-            (value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80, value >> 21)
-        )
-    if value < 0x8_0000_0000:  # nanoseconds of a timestamp, seconds until 3058
-        return bytes(
-            (
-                value & 0x7F | 0x80,
-                value >> 7 & 0x7F | 0x80,
-                value >> 14 & 0x7F | 0x80,
-                value >> 21 & 0x7F | 0x80,
-                value >> 28,
-            )
-        )
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return unsigned_varint(value & 0xFFFF_FFFF_FFFF_FFFF if value < 0 else value)
 
 
 def _tag(number: int, wire_type: int) -> bytes:
