@@ -4,6 +4,7 @@ the workload and on crafted events, and the LogEntry path for everything else.""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
@@ -234,7 +235,11 @@ _valid_fields = st.fixed_dictionaries(
         "severity": _enum(pb.Severity, "SEVERITY_"),
         "sensitivity": _enum(pb.Sensitivity, "SENSITIVITY_"),
         "policy_tags": st.lists(_text, max_size=4),
-        "payload": _json,
+        # Objects are written as JSON; text and bytes are taken as they are, so valid
+        # ones are JSON already.
+        "payload": _json.filter(lambda v: not isinstance(v, str))
+        | st.builds(json.dumps, _json)
+        | st.builds(lambda v: json.dumps(v).encode(), _json),
         "data": st.dictionaries(_text, _json, max_size=4),
         "event_time_ns": _ints64,
         "event_id": _text,
