@@ -167,7 +167,7 @@ class AuditProducer:
             log.warning(
                 "audit event %s recorded with issues: %s", entry.event_id, "; ".join(issues)
             )
-            if not is_valid_chain_id(chain_id):
+            if not isinstance(chain_id, str) or not is_valid_chain_id(chain_id):
                 chain_id = self.config.tenant_id
         if entry.validation_issues:
             self._invalid += 1
@@ -241,10 +241,18 @@ class AuditProducer:
         **fields: Any,
     ) -> str:
         """Record one event of any type. Fields are LogEntry field names."""
+        return self._log(event_type, actor_id, fields, chain_id)
+
+    def _log(
+        self, event_type: int | str, actor_id: str, fields: dict[str, Any], chain_id: str = ""
+    ) -> str:
+        """`log`, with the fields as a dict (the helpers pass theirs, chain id included)."""
+        if "chain_id" in fields:
+            chain_id = fields.pop("chain_id")
         now = self.clock()
         event_id = fields.get("event_id") or uuid7(now)
         chain = chain_id or self.chain_id
-        if chain in self._chain_keys or is_valid_chain_id(chain):
+        if type(chain) is str and (chain in self._chain_keys or is_valid_chain_id(chain)):
             trace = None if fields.get("trace_id") else current_trace()
             value = self._encoder.encode(
                 event_type, actor_id, fields, event_id=event_id, now_ns=now, trace=trace
@@ -268,62 +276,62 @@ class AuditProducer:
 
     # -- classic events ------------------------------------------------------------
     def login(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_LOGIN, actor_id, **fields)
+        return self._log(pb.EVENT_LOGIN, actor_id, fields)
 
     def logout(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_LOGOUT, actor_id, **fields)
+        return self._log(pb.EVENT_LOGOUT, actor_id, fields)
 
     def file_access(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_FILE_ACCESS, actor_id, **fields)
+        return self._log(pb.EVENT_FILE_ACCESS, actor_id, fields)
 
     def policy_change(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_POLICY_CHANGE, actor_id, **fields)
+        return self._log(pb.EVENT_POLICY_CHANGE, actor_id, fields)
 
     def privilege_use(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PRIVILEGE_USE, actor_id, **fields)
+        return self._log(pb.EVENT_PRIVILEGE_USE, actor_id, fields)
 
     def config_change(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_CONFIG_CHANGE, actor_id, **fields)
+        return self._log(pb.EVENT_CONFIG_CHANGE, actor_id, fields)
 
     def data_export(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_DATA_EXPORT, actor_id, **fields)
+        return self._log(pb.EVENT_DATA_EXPORT, actor_id, fields)
 
     def network_connection(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_NETWORK_CONNECTION, actor_id, **fields)
+        return self._log(pb.EVENT_NETWORK_CONNECTION, actor_id, fields)
 
     def process_start(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PROCESS_START, actor_id, **fields)
+        return self._log(pb.EVENT_PROCESS_START, actor_id, fields)
 
     def process_stop(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PROCESS_STOP, actor_id, **fields)
+        return self._log(pb.EVENT_PROCESS_STOP, actor_id, fields)
 
     def user_management(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_USER_MANAGEMENT, actor_id, **fields)
+        return self._log(pb.EVENT_USER_MANAGEMENT, actor_id, fields)
 
     def resource_access(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_RESOURCE_ACCESS, actor_id, **fields)
+        return self._log(pb.EVENT_RESOURCE_ACCESS, actor_id, fields)
 
     # -- AI and agent events -------------------------------------------------------
     def tool_invocation(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TOOL_INVOCATION, actor_id, **fields)
+        return self._log(pb.EVENT_TOOL_INVOCATION, actor_id, fields)
 
     def model_inference(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MODEL_INFERENCE, actor_id, **fields)
+        return self._log(pb.EVENT_MODEL_INFERENCE, actor_id, fields)
 
     def agent_decision(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_AGENT_DECISION, actor_id, **fields)
+        return self._log(pb.EVENT_AGENT_DECISION, actor_id, fields)
 
     def delegation(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_DELEGATION, actor_id, **fields)
+        return self._log(pb.EVENT_DELEGATION, actor_id, fields)
 
     def context_access(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_CONTEXT_ACCESS, actor_id, **fields)
+        return self._log(pb.EVENT_CONTEXT_ACCESS, actor_id, fields)
 
     def prompt_execution(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PROMPT_EXECUTION, actor_id, **fields)
+        return self._log(pb.EVENT_PROMPT_EXECUTION, actor_id, fields)
 
     def guardrail_check(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_GUARDRAIL_CHECK, actor_id, **fields)
+        return self._log(pb.EVENT_GUARDRAIL_CHECK, actor_id, fields)
 
     # -- MCP protocol events -------------------------------------------------------
     def mcp_event(self, event_type: int | str, actor_id: str, **fields: Any) -> str:
@@ -331,43 +339,43 @@ class AuditProducer:
         return self.log(event_type, actor_id, **fields)
 
     def mcp_initialize(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MCP_INITIALIZE, actor_id, **fields)
+        return self._log(pb.EVENT_MCP_INITIALIZE, actor_id, fields)
 
     def mcp_initialized(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MCP_INITIALIZED, actor_id, **fields)
+        return self._log(pb.EVENT_MCP_INITIALIZED, actor_id, fields)
 
     def mcp_ping(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MCP_PING, actor_id, **fields)
+        return self._log(pb.EVENT_MCP_PING, actor_id, fields)
 
     def mcp_shutdown(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MCP_SHUTDOWN, actor_id, **fields)
+        return self._log(pb.EVENT_MCP_SHUTDOWN, actor_id, fields)
 
     def tool_list(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TOOL_LIST, actor_id, **fields)
+        return self._log(pb.EVENT_TOOL_LIST, actor_id, fields)
 
     def resource_list(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_RESOURCE_LIST, actor_id, **fields)
+        return self._log(pb.EVENT_RESOURCE_LIST, actor_id, fields)
 
     def prompt_list(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PROMPT_LIST, actor_id, **fields)
+        return self._log(pb.EVENT_PROMPT_LIST, actor_id, fields)
 
     def resource_read(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_RESOURCE_READ, actor_id, **fields)
+        return self._log(pb.EVENT_RESOURCE_READ, actor_id, fields)
 
     def sampling_request(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_SAMPLING_REQUEST, actor_id, **fields)
+        return self._log(pb.EVENT_SAMPLING_REQUEST, actor_id, fields)
 
     def sampling_response(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_SAMPLING_RESPONSE, actor_id, **fields)
+        return self._log(pb.EVENT_SAMPLING_RESPONSE, actor_id, fields)
 
     def transport_connect(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TRANSPORT_CONNECT, actor_id, **fields)
+        return self._log(pb.EVENT_TRANSPORT_CONNECT, actor_id, fields)
 
     def transport_disconnect(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TRANSPORT_DISCONNECT, actor_id, **fields)
+        return self._log(pb.EVENT_TRANSPORT_DISCONNECT, actor_id, fields)
 
     def transport_error(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TRANSPORT_ERROR, actor_id, **fields)
+        return self._log(pb.EVENT_TRANSPORT_ERROR, actor_id, fields)
 
     # -- AI interactions, with content protection ----------------------------------
     def ai_interaction(

@@ -38,6 +38,7 @@ from auditstream.errors import AuditStreamError
 log = logging.getLogger(__name__)
 
 _HEAD = struct.Struct(">IIQ")
+_HEAD_SIZE = _HEAD.size
 _NO_KEY = 0xFFFFFFFF
 _U32 = struct.Struct(">I").pack
 _NO_KEY_BYTES = _U32(_NO_KEY)
@@ -122,6 +123,7 @@ class Spool:
         self._lock = threading.Lock()
         self._fd = -1
         self._map: mmap.mmap | None = None
+        self._map_size = 0  # 0 without a map: the first append opens one
         self._segment_path: Path | None = None
         self._segment_size = 0
         self._resume: tuple[Path, int] | None = None
@@ -246,19 +248,19 @@ class Spool:
         key_part = _NO_KEY_BYTES if key is None else _U32(len(key)) + key
         body = b"".join((before, key_part, _U32(len(value)), value, after))
         crc = zlib.crc32(body)
-        size = _HEAD.size + len(body)
+        size = _HEAD_SIZE + len(body)
         with self._lock:
             if self.bytes + size > self.max_bytes:
                 raise SpoolFullError(
                     f"spool at {self.dir} reached its cap of {self.max_bytes} bytes"
                 )
-            if self._map is None or self._segment_size + size + _HEAD.size > len(self._map):
+            position = self._segment_size
+            if position + size + _HEAD_SIZE > self._map_size:  # room for the end marker
                 self._rotate(size)
+                position = self._segment_size
             assert self._map is not None
             seq = self.next_seq
-            position = self._segment_size
-            _HEAD.pack_into(self._map, position, len(body), crc, seq)
-            self._map[position + _HEAD.size : position + size] = body
+            self._map[position : position + size] = _HEAD.pack(len(body), crc, seq) + body
             self.next_seq = seq + 1
             self._segment_size = position + size
             self.bytes += size
@@ -285,6 +287,7 @@ class Spool:
         self._segment_path = path
         self._fd = os.open(path, os.O_RDWR)
         self._map = mmap.mmap(self._fd, 0)
+        self._map_size = len(self._map)
         self._segment_size = used
 
     def _close_segment(self) -> None:
@@ -295,6 +298,7 @@ class Spool:
             self._map.flush()
             self._map.close()
             self._map = None
+            self._map_size = 0
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -10,10 +10,10 @@ a replay may create carry the same event id; the processor drops them.
 
 librdkafka's delivery reports run in whichever thread polls, and each one takes the GIL.
 A background thread polling while the service logs would take it from the caller for
-every record, so the thread that sends also polls, right after its record: the reports
-that have arrived meanwhile (a few per call) run where the GIL already is. The
-background thread polls only when no event has been sent for a while, and otherwise
-just moves the spool's ack point and syncs it.
+every record, so the threads that send also poll, after every few records: the reports
+that have arrived meanwhile run where the GIL already is. The background thread polls
+only when no event has been sent for a while, and otherwise just moves the spool's ack
+point and syncs it.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ RECORD_HEADERS = (
 )
 _HEADER_LIST = list(RECORD_HEADERS)  # confluent-kafka takes a list (or dict), not a tuple
 POLL_INTERVAL_S = 0.1
+POLL_EVERY = 8  # sends between the polls a sender makes (one costs as much as a send)
 
 
 @dataclass
@@ -160,7 +161,7 @@ class Transport:
         self._on_delivery = self._delivered
         self._ack_lock = threading.Lock()
         self._acked_below = 0
-        self._polls = 0  # polls by senders; the background thread polls when it stands still
+        self._sends = 0  # the background thread polls when this stands still
         self._append: Callable[[bytes | None, bytes], int] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -265,8 +266,9 @@ class Transport:
                 seq, self.config.topic, key, value, _HEADER_LIST
             ):
                 self._degrade(seq)
-        self._polls += 1
-        self._kafka.poll(0)
+        self._sends += 1
+        if not self._sends % POLL_EVERY:
+            self._kafka.poll(0)
 
     def _produce(
         self, seq: int, topic: str, key: bytes | None, value: bytes, hdrs: list[Any]
@@ -275,9 +277,10 @@ class Transport:
         assert self._kafka is not None
         self._in_flight.add(value, seq)
         try:
-            self._kafka.produce(
-                topic, key=key, value=value, headers=hdrs, on_delivery=self._on_delivery
-            )
+            # Positional: confluent-kafka parses keyword arguments at twice the cost of
+            # the rest of this call. (topic, value, key, partition: any, callback,
+            # on_delivery alias, timestamp: none, headers)
+            self._kafka.produce(topic, value, key, -1, self._on_delivery, None, 0, hdrs)
         except BufferError:
             self._in_flight.discard(value, seq)
             return False
@@ -320,10 +323,10 @@ class Transport:
         assert self._spool is not None
         seen = -1
         while not self._stop.is_set():
-            if self._polls == seen:  # nothing sent since the last round: poll here
+            if self._sends == seen:  # nothing sent since the last round: poll here
                 self._kafka.poll(POLL_INTERVAL_S)
             else:
-                seen = self._polls
+                seen = self._sends
                 self._stop.wait(POLL_INTERVAL_S)
             self._advance_acks()
             self._spool.sync_if_due()

@@ -106,17 +106,32 @@ _ENUM_FIELDS: Final = {
     for name, (enum, _) in _ENUM_TYPES.items()
 }
 _ENUM_NAMES: Final = {name: dict(enum.items()) for name, (enum, _) in _ENUM_TYPES.items()}
+_EVENT_TYPES: Final = _ENUM_FIELDS["event_type"]
 _DEFAULT_ENUMS: Final = (
     ("outcome", _ENUM_FIELDS["outcome"][pb.OUTCOME_SUCCESS]),
     ("severity", _ENUM_FIELDS["severity"][pb.SEVERITY_INFO]),
 )
 _NUMBER = {name: _FIELDS[name].number for name in _FIELDS}
-_ACTOR_TAG: Final = _tag(_NUMBER["actor_id"], 2)
-_PAYLOAD_TAG: Final = _tag(_NUMBER["payload"], 2)
-_EVENT_ID_TAG: Final = _tag(_NUMBER["event_id"], 2)
-_EVENT_TIME_TAG: Final = _tag(_NUMBER["event_time"], 2)
-_TRACE_TAG: Final = _tag(_NUMBER["trace_id"], 2)
-_SPAN_TAG: Final = _tag(_NUMBER["span_id"], 2)
+# The slots (field numbers) every call writes, and their tags.
+_EVENT_TYPE, _ACTOR, _PAYLOAD_SLOT, _EVENT_ID, _EVENT_TIME, _TRACE, _SPAN = (
+    _NUMBER[name]
+    for name in (
+        "event_type",
+        "actor_id",
+        "payload",
+        "event_id",
+        "event_time",
+        "trace_id",
+        "span_id",
+    )
+)
+_ACTOR_TAG: Final = _tag(_ACTOR, 2)
+_PAYLOAD_TAG: Final = _tag(_PAYLOAD_SLOT, 2)
+_EVENT_ID_TAG: Final = _tag(_EVENT_ID, 2)
+_EVENT_TIME_TAG: Final = _tag(_EVENT_TIME, 2)
+_TRACE_TAG: Final = _tag(_TRACE, 2)
+_SPAN_TAG: Final = _tag(_SPAN, 2)
+_INT64: Final = _RANGES[FieldDescriptor.TYPE_INT64]
 _SECONDS_TAG: Final = b"\x08"  # google.protobuf.Timestamp: seconds = 1, nanos = 2
 _NANOS_TAG: Final = b"\x10"
 
@@ -227,14 +242,17 @@ class EntryEncoder:
         time_ns: int,
         trace: tuple[str, str] | None,
     ) -> bytes | None:
-        event_number = _enum_number("event_type", event_type)
+        if type(event_type) is int:  # what the typed helpers pass
+            event_number: int | None = event_type if event_type in _EVENT_TYPES else None
+        else:
+            event_number = _enum_number("event_type", event_type)
         if event_number is None or type(actor_id) is not str or not actor_id:
             return None
         if type(event_id) is not str or not event_id:
             return None
         slots = self._template.copy()
-        slots[_NUMBER["event_type"]] = _ENUM_FIELDS["event_type"][event_number]
-        slots[_NUMBER["actor_id"]] = _string(_ACTOR_TAG, actor_id)
+        slots[_EVENT_TYPE] = _EVENT_TYPES[event_number]
+        slots[_ACTOR] = _string(_ACTOR_TAG, actor_id)
         payload: object = None
         for name, value in fields.items():
             spec = _SPECS.get(name)
@@ -251,7 +269,7 @@ class EntryEncoder:
                 payload = value
             elif kind == _TIME:
                 if value is not None:
-                    if type(value) is not int or value not in _RANGES[FieldDescriptor.TYPE_INT64]:
+                    if type(value) is not int or value not in _INT64:
                         return None
                     time_ns = value
             elif kind != _ID:  # the event id is the caller's `event_id`
@@ -265,22 +283,19 @@ class EntryEncoder:
                 content_type = fields.get("payload_content_type") or ""
                 if type(payload) in (bytes, str) and content_type in _JSON_TYPES:
                     json.loads(data)  # what validation checks; json's own output always loads
-                slots[_NUMBER["payload"]] = _PAYLOAD_TAG + varint(len(data)) + data
-        slots[_NUMBER["event_id"]] = _string(_EVENT_ID_TAG, event_id)
-        slots[_NUMBER["event_time"]] = self._time(time_ns)
-        if trace is not None:
-            trace_id, span_id = trace
-            slots[_NUMBER["trace_id"]] = _string(_TRACE_TAG, trace_id) if trace_id else b""
-            slots[_NUMBER["span_id"]] = _string(_SPAN_TAG, span_id) if span_id else b""
-        out = b"".join(slots)
-        return out if len(out) <= self._max_bytes else None
-
-    def _time(self, time_ns: int) -> bytes:
-        """The event_time field; the encoded seconds are kept for the next call."""
+                slots[_PAYLOAD_SLOT] = _PAYLOAD_TAG + varint(len(data)) + data
+        slots[_EVENT_ID] = _string(_EVENT_ID_TAG, event_id)
         seconds, nanos = divmod(time_ns, 1_000_000_000)
         cached_second, seconds_part = self._second
         if seconds != cached_second:
             seconds_part = _SECONDS_TAG + varint(seconds) if seconds else b""
-            self._second = (seconds, seconds_part)
-        body = seconds_part + _NANOS_TAG + varint(nanos) if nanos else seconds_part
-        return _EVENT_TIME_TAG + bytes((len(body),)) + body
+            self._second = (seconds, seconds_part)  # the next call is most likely the same second
+        if nanos:
+            seconds_part += _NANOS_TAG + unsigned_varint(nanos)
+        slots[_EVENT_TIME] = _EVENT_TIME_TAG + _ONE_BYTE[len(seconds_part)] + seconds_part
+        if trace is not None:
+            trace_id, span_id = trace
+            slots[_TRACE] = _string(_TRACE_TAG, trace_id) if trace_id else b""
+            slots[_SPAN] = _string(_SPAN_TAG, span_id) if span_id else b""
+        out = b"".join(slots)
+        return out if len(out) <= self._max_bytes else None
