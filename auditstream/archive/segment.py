@@ -142,7 +142,10 @@ class Manifest:
     @property
     def zstd_level(self) -> int:
         """The compression level its objects were written with (rebuilds need it)."""
-        return int(self.extra.get("zstd_level", LEGACY_ZSTD_LEVEL))
+        level = self.extra.get("zstd_level", LEGACY_ZSTD_LEVEL)
+        if type(level) is not int or not 1 <= level <= zstandard.MAX_COMPRESSION_LEVEL:
+            raise FormatError(f"manifest {self.key}: zstd_level {level!r} is not a zstd level")
+        return level
 
     @property
     def key(self) -> str:

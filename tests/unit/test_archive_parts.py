@@ -158,3 +158,18 @@ def test_a_manifest_without_a_level_was_written_at_the_legacy_one() -> None:
         rebuilt.segment
         != seg.build_segment(seg.Draft.of(entries, "standard"), checkpoint="", now=NOW).segment
     )
+
+
+@pytest.mark.parametrize("level", ["3", 3.0, None, 0, 99, True])
+def test_a_manifest_level_that_is_no_zstd_level_is_a_format_error(level: object) -> None:
+    """A rebuild at a level the objects were not written with cannot match them: a
+    manifest naming no such level says so, by name, before anything is rebuilt."""
+    doc = json.loads(
+        seg.build_segment(
+            seg.Draft.of(chain_entries(), "standard"), checkpoint="", now=NOW
+        ).manifest.to_bytes()
+    )
+    doc["extra"] = {"zstd_level": level}
+    manifest = seg.Manifest.from_bytes(json.dumps(doc).encode())
+    with pytest.raises(FormatError, match="zstd_level"):
+        _ = manifest.zstd_level
