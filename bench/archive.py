@@ -160,7 +160,7 @@ def main() -> None:
     _common.emit(
         "archive",
         {
-            "archive_events_per_s": _common.figure(rate, "events/s", ceiling=ceiling, goal=None),
+            "archive_events_per_s": _common.figure(rate, "events/s", ceiling=ceiling, goal=50_000),
             "archive_bytes_per_event": _common.figure(
                 footprint / total,
                 "bytes/event",
