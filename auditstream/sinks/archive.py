@@ -67,8 +67,8 @@ class ArchiveConfig:
     upload_threads: int = 8
 
     def __post_init__(self) -> None:
-        if self.upload_threads < 1:
-            raise ValueError("upload_threads must be at least 1")
+        if type(self.upload_threads) is not int or self.upload_threads < 1:
+            raise ValueError(f"upload_threads must be an integer ≥ 1, not {self.upload_threads!r}")
 
 
 @dataclass(eq=False)

@@ -17,7 +17,9 @@ from auditstream.core.body import decode_body
 from auditstream.core.retention import parse_policy
 from auditstream.errors import FormatError
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
+from auditstream.settings.config import Topics
 from auditstream.settings.resources import default_policy_file
+from auditstream.sinks.archive import ArchiveConfig
 from tests.support.archive_kit import sealed_outputs
 
 POLICY = parse_policy(default_policy_file().read_text())
@@ -173,3 +175,9 @@ def test_a_manifest_level_that_is_no_zstd_level_is_a_format_error(level: object)
     manifest = seg.Manifest.from_bytes(json.dumps(doc).encode())
     with pytest.raises(FormatError, match="zstd_level"):
         _ = manifest.zstd_level
+
+
+@pytest.mark.parametrize("threads", [0, -3, "8", 2.5, True, None])
+def test_upload_threads_must_be_a_positive_integer(threads: object) -> None:
+    with pytest.raises(ValueError, match="upload_threads must be an integer"):
+        ArchiveConfig("127.0.0.1:9092", Topics(), upload_threads=threads)  # type: ignore[arg-type]
