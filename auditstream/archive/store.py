@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +20,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import ClientError
 
 from auditstream.archive import s3 as s3util
+from auditstream.errors import AuditStreamError, ConfigError
+from auditstream.settings.config import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-from auditstream.errors import AuditStreamError, ConfigError
-from auditstream.settings.config import S3Settings
+
+
+# A conditional PUT refused because the key exists (412), or because another conditional
+# write of it is under way (409 on AWS); and what services without conditional writes say.
+_KEY_EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+_NO_CONDITIONAL_WRITES = frozenset({"NotImplemented", "501"})
 
 
 class ArchiveConflictError(AuditStreamError):
@@ -70,31 +77,51 @@ class FileArchive:
     ) -> bool:
         path = self._path(key)
         if path.exists():
-            if path.read_bytes() == data:
-                return False
-            raise ArchiveConflictError(f"{key} exists with different content")
-        self._write(path, data)
+            return self._same(key, path, data)
+        tmp = self._temporary(path, data)
+        # Linked into place: the link fails if the key appeared meanwhile, so two
+        # writers of one key cannot both succeed.
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return self._same(key, path, data)
+        finally:
+            tmp.unlink()
+        self._sync_folder(path)
         return True
 
     def replace(self, key: str, data: bytes) -> None:
-        self._write(self._path(key), data)
+        """Put `data` at `key` whether or not it exists, atomically (a reader sees the
+        old or the new bytes)."""
+        path = self._path(key)
+        self._temporary(path, data).replace(path)
+        self._sync_folder(path)
 
     @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        """Durably put `data` at `path`, atomically (a reader sees old or new bytes)."""
+    def _temporary(path: Path, data: bytes) -> Path:
+        """`data` durably in a read-only temporary file beside `path`, one per writer."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with tmp.open("wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         tmp.chmod(0o444)
-        tmp.replace(path)
+        return tmp
+
+    @staticmethod
+    def _sync_folder(path: Path) -> None:
         directory = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+    @staticmethod
+    def _same(key: str, path: Path, data: bytes) -> bool:
+        if path.read_bytes() == data:
+            return False
+        raise ArchiveConflictError(f"{key} exists with different content")
 
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
@@ -125,28 +152,27 @@ class FileArchive:
 
 class S3Archive:
     """A bucket with versioning and Object Lock. Every object gets COMPLIANCE retention
-    until its `retain_until`, and a legal hold when asked."""
+    until its `retain_until`, and a legal hold when asked.
+
+    A put is one conditional request (`If-None-Match: *`: write only if the key is new),
+    so the common case, a new key, costs no HEAD first. Only when the key exists is it
+    read back to tell a replay (same bytes, by the SHA-256 kept in its metadata) from a
+    conflict. A service that does not implement conditional writes answers
+    NotImplemented; from then on this archive asks with a HEAD first.
+    """
 
     def __init__(self, bucket: str, prefix: str, settings: S3Settings) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
         self.client: S3Client = s3util.client(settings)
+        self._conditional = True
 
     def put(
         self, key: str, data: bytes, *, retain_until: dt.datetime | None, legal_hold: bool = False
     ) -> bool:
         full = self.prefix + key
         digest = hashlib.sha256(data).hexdigest()
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=full)
-        except ClientError as exc:
-            if s3util.error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                raise
-        else:
-            if head.get("Metadata", {}).get("sha256") == digest:
-                return False
-            raise ArchiveConflictError(f"{self.url}{key} exists with different content")
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": full,
@@ -157,6 +183,25 @@ class S3Archive:
             kwargs |= {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": retain_until}
         if legal_hold:
             kwargs["ObjectLockLegalHoldStatus"] = "ON"
+        if self._conditional:
+            for _ in range(3):
+                try:
+                    self.client.put_object(**kwargs, IfNoneMatch="*")
+                    return True
+                except ClientError as exc:
+                    code = s3util.error_code(exc)
+                    if code not in _KEY_EXISTS:
+                        if code not in _NO_CONDITIONAL_WRITES:
+                            raise
+                        self._conditional = False
+                        break
+                if self._existing(key, digest):
+                    return False
+                # A write of the same key raced this one and did not land: once more.
+            else:
+                raise ArchiveConflictError(f"{self.url}{key}: concurrent writes kept failing")
+        if self._existing(key, digest):
+            return False
         self.client.put_object(**kwargs)
         return True
 
@@ -165,6 +210,19 @@ class S3Archive:
         self.client.put_object(
             Bucket=self.bucket, Key=self.prefix + key, Body=data, Metadata={"sha256": digest}
         )
+
+    def _existing(self, key: str, digest: str) -> bool:
+        """True if `key` holds the bytes with this SHA-256, False if it is not there;
+        raises `ArchiveConflictError` if it holds others."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as exc:
+            if s3util.error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            return False
+        if head.get("Metadata", {}).get("sha256") == digest:
+            return True
+        raise ArchiveConflictError(f"{self.url}{key} exists with different content")
 
     def get(self, key: str) -> bytes | None:
         try:

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from auditstream.integrations.content import ContentWriter
 from auditstream.integrations.spans import Span, SpanEvent
-from auditstream.producers.events import uuid7
+from auditstream.producers.events import uuid7, uuid7_from
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 MAPPING_VERSION: Final = "1"
@@ -113,7 +113,7 @@ def span_event_id(span: Span) -> str:
     span id: exporting or ingesting the same span again gives the same event id, which
     the processor de-duplicates."""
     digest = hashlib.sha256(EVENT_ID_DOMAIN + span.trace_id + span.span_id).digest()
-    return uuid7(span.start_ns, digest[:10])
+    return uuid7_from(span.start_ns, digest[:10])
 
 
 class _Reader:

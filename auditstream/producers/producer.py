@@ -28,10 +28,11 @@ from auditstream.core.chain import is_valid_chain_id
 from auditstream.core.content import DigestPolicy
 from auditstream.producers import validation
 from auditstream.producers.config import ProducerConfig
-from auditstream.producers.events import Clock, build_entry, enum_value, struct_of
+from auditstream.producers.events import Clock, build_entry, enum_value, struct_of, uuid7
 from auditstream.producers.spool import SpoolFullError
 from auditstream.producers.transport import Transport
 from auditstream.producers.vault import ContentVault, aad
+from auditstream.producers.wire import EntryEncoder
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 SDK_NAME = "auditstream-python"
 MAX_ACTOR_CHARS = 256
+MAX_REMEMBERED_CHAINS = 1024
 
 
 @functools.cache
@@ -95,6 +97,14 @@ class AuditProducer:
         self.clock = clock
         self.chain_id = config.chain_id or config.tenant_id
         self.transport = Transport(config)
+        self._encoder = EntryEncoder(
+            tenant_id=config.tenant_id,
+            environment=config.environment,
+            component=config.component,
+            sdk_name=SDK_NAME,
+            max_event_bytes=config.limits.max_event_bytes,
+        )
+        self._chain_keys: dict[str, bytes] = {}
         self._invalid = 0  # events recorded with validation issues
         self._dropped = 0  # events not recorded (overflow policy, producer errors)
 
@@ -132,25 +142,18 @@ class AuditProducer:
         counted in `stats()` and logged.
         """
         try:
-            return self._emit(entry, chain_id or self.chain_id)
-        except SpoolFullError:
-            self._dropped += 1
-            log.error(
-                "spool full: audit event %s dropped by the %r overflow policy",
-                entry.event_id,
-                self.config.overflow,
-            )
-            if self.config.strict or self.config.overflow == "raise":
-                raise
-            return entry.event_id
+            chain, value = self._prepare(entry, chain_id or self.chain_id)
         except Exception:
             if self.config.strict:
                 raise
             self._dropped += 1
             log.exception("audit event %s not recorded: producer error", entry.event_id)
             return entry.event_id
+        return self._send(chain, value, entry.event_id)
 
-    def _emit(self, entry: pb.LogEntry, chain_id: str) -> str:
+    def _prepare(self, entry: pb.LogEntry, chain_id: str) -> tuple[str, bytes]:
+        """The producer's defaults filled in, validated (repaired and marked unless
+        strict): the chain to send it on and its bytes."""
         if not entry.tenant_id:
             entry.tenant_id = self.config.tenant_id
         if not entry.environment and self.config.environment:
@@ -164,12 +167,44 @@ class AuditProducer:
             log.warning(
                 "audit event %s recorded with issues: %s", entry.event_id, "; ".join(issues)
             )
-            if not is_valid_chain_id(chain_id):
+            if not isinstance(chain_id, str) or not is_valid_chain_id(chain_id):
                 chain_id = self.config.tenant_id
         if entry.validation_issues:
             self._invalid += 1
-        self.transport.send(chain_id.encode(), entry.SerializeToString(deterministic=True))
-        return entry.event_id
+        return chain_id, entry.SerializeToString(deterministic=True)
+
+    def _send(self, chain_id: str, value: bytes, event_id: str) -> str:
+        """Spool and send; a full spool or a transport error is counted and logged, and
+        raised only when strict (a full spool also with overflow "raise")."""
+        try:
+            self.transport.send(self._key(chain_id), value)
+        except SpoolFullError:
+            self._dropped += 1
+            log.error(
+                "spool full: audit event %s dropped by the %r overflow policy",
+                event_id,
+                self.config.overflow,
+            )
+            if self.config.strict or self.config.overflow == "raise":
+                raise
+        except Exception:
+            if self.config.strict:
+                raise
+            self._dropped += 1
+            log.exception("audit event %s not recorded: producer error", event_id)
+        return event_id
+
+    def _key(self, chain_id: str) -> bytes:
+        """The record key of a chain; valid chain ids are remembered (a few per
+        producer, usually one) with their key, so they are checked once."""
+        key = self._chain_keys.get(chain_id)
+        if key is None:
+            key = chain_id.encode()
+            if is_valid_chain_id(chain_id):
+                if len(self._chain_keys) >= MAX_REMEMBERED_CHAINS:
+                    self._chain_keys.clear()
+                self._chain_keys[chain_id] = key
+        return key
 
     def _record(self, build: Callable[[], pb.LogEntry], event_type: int, actor_id: object) -> str:
         """Emit what `build` makes; in tolerant mode, an event it cannot build from its
@@ -206,6 +241,31 @@ class AuditProducer:
         **fields: Any,
     ) -> str:
         """Record one event of any type. Fields are LogEntry field names."""
+        return self._log(event_type, actor_id, fields, chain_id)
+
+    def _log(
+        self, event_type: int | str, actor_id: str, fields: dict[str, Any], chain_id: str = ""
+    ) -> str:
+        """`log`, with the fields as a dict (the helpers pass theirs, chain id included)."""
+        if "chain_id" in fields:
+            chain_id = fields.pop("chain_id")
+        now = self.clock()
+        event_id = fields.get("event_id") or uuid7(now)
+        chain = chain_id or self.chain_id
+        if type(chain) is str and (chain in self._chain_keys or is_valid_chain_id(chain)):
+            trace = None if fields.get("trace_id") else current_trace()
+            value = self._encoder.encode(
+                event_type, actor_id, fields, event_id=event_id, now_ns=now, trace=trace
+            )
+            if value is not None:
+                return self._send(chain, value, event_id)
+        return self._log_entry(event_type, actor_id, chain_id, fields)
+
+    def _log_entry(
+        self, event_type: int | str, actor_id: str, chain_id: str, fields: dict[str, Any]
+    ) -> str:
+        """`log` through a LogEntry: for calls that validation repairs or refuses, and
+        for what the encoder does not write."""
         try:
             entry = build_entry(event_type, actor_id=actor_id, clock=self.clock, **fields)
         except Exception as exc:
@@ -216,62 +276,62 @@ class AuditProducer:
 
     # -- classic events ------------------------------------------------------------
     def login(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_LOGIN, actor_id, **fields)
+        return self._log(pb.EVENT_LOGIN, actor_id, fields)
 
     def logout(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_LOGOUT, actor_id, **fields)
+        return self._log(pb.EVENT_LOGOUT, actor_id, fields)
 
     def file_access(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_FILE_ACCESS, actor_id, **fields)
+        return self._log(pb.EVENT_FILE_ACCESS, actor_id, fields)
 
     def policy_change(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_POLICY_CHANGE, actor_id, **fields)
+        return self._log(pb.EVENT_POLICY_CHANGE, actor_id, fields)
 
     def privilege_use(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PRIVILEGE_USE, actor_id, **fields)
+        return self._log(pb.EVENT_PRIVILEGE_USE, actor_id, fields)
 
     def config_change(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_CONFIG_CHANGE, actor_id, **fields)
+        return self._log(pb.EVENT_CONFIG_CHANGE, actor_id, fields)
 
     def data_export(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_DATA_EXPORT, actor_id, **fields)
+        return self._log(pb.EVENT_DATA_EXPORT, actor_id, fields)
 
     def network_connection(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_NETWORK_CONNECTION, actor_id, **fields)
+        return self._log(pb.EVENT_NETWORK_CONNECTION, actor_id, fields)
 
     def process_start(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PROCESS_START, actor_id, **fields)
+        return self._log(pb.EVENT_PROCESS_START, actor_id, fields)
 
     def process_stop(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PROCESS_STOP, actor_id, **fields)
+        return self._log(pb.EVENT_PROCESS_STOP, actor_id, fields)
 
     def user_management(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_USER_MANAGEMENT, actor_id, **fields)
+        return self._log(pb.EVENT_USER_MANAGEMENT, actor_id, fields)
 
     def resource_access(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_RESOURCE_ACCESS, actor_id, **fields)
+        return self._log(pb.EVENT_RESOURCE_ACCESS, actor_id, fields)
 
     # -- AI and agent events -------------------------------------------------------
     def tool_invocation(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TOOL_INVOCATION, actor_id, **fields)
+        return self._log(pb.EVENT_TOOL_INVOCATION, actor_id, fields)
 
     def model_inference(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MODEL_INFERENCE, actor_id, **fields)
+        return self._log(pb.EVENT_MODEL_INFERENCE, actor_id, fields)
 
     def agent_decision(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_AGENT_DECISION, actor_id, **fields)
+        return self._log(pb.EVENT_AGENT_DECISION, actor_id, fields)
 
     def delegation(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_DELEGATION, actor_id, **fields)
+        return self._log(pb.EVENT_DELEGATION, actor_id, fields)
 
     def context_access(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_CONTEXT_ACCESS, actor_id, **fields)
+        return self._log(pb.EVENT_CONTEXT_ACCESS, actor_id, fields)
 
     def prompt_execution(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PROMPT_EXECUTION, actor_id, **fields)
+        return self._log(pb.EVENT_PROMPT_EXECUTION, actor_id, fields)
 
     def guardrail_check(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_GUARDRAIL_CHECK, actor_id, **fields)
+        return self._log(pb.EVENT_GUARDRAIL_CHECK, actor_id, fields)
 
     # -- MCP protocol events -------------------------------------------------------
     def mcp_event(self, event_type: int | str, actor_id: str, **fields: Any) -> str:
@@ -279,43 +339,43 @@ class AuditProducer:
         return self.log(event_type, actor_id, **fields)
 
     def mcp_initialize(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MCP_INITIALIZE, actor_id, **fields)
+        return self._log(pb.EVENT_MCP_INITIALIZE, actor_id, fields)
 
     def mcp_initialized(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MCP_INITIALIZED, actor_id, **fields)
+        return self._log(pb.EVENT_MCP_INITIALIZED, actor_id, fields)
 
     def mcp_ping(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MCP_PING, actor_id, **fields)
+        return self._log(pb.EVENT_MCP_PING, actor_id, fields)
 
     def mcp_shutdown(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_MCP_SHUTDOWN, actor_id, **fields)
+        return self._log(pb.EVENT_MCP_SHUTDOWN, actor_id, fields)
 
     def tool_list(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TOOL_LIST, actor_id, **fields)
+        return self._log(pb.EVENT_TOOL_LIST, actor_id, fields)
 
     def resource_list(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_RESOURCE_LIST, actor_id, **fields)
+        return self._log(pb.EVENT_RESOURCE_LIST, actor_id, fields)
 
     def prompt_list(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_PROMPT_LIST, actor_id, **fields)
+        return self._log(pb.EVENT_PROMPT_LIST, actor_id, fields)
 
     def resource_read(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_RESOURCE_READ, actor_id, **fields)
+        return self._log(pb.EVENT_RESOURCE_READ, actor_id, fields)
 
     def sampling_request(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_SAMPLING_REQUEST, actor_id, **fields)
+        return self._log(pb.EVENT_SAMPLING_REQUEST, actor_id, fields)
 
     def sampling_response(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_SAMPLING_RESPONSE, actor_id, **fields)
+        return self._log(pb.EVENT_SAMPLING_RESPONSE, actor_id, fields)
 
     def transport_connect(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TRANSPORT_CONNECT, actor_id, **fields)
+        return self._log(pb.EVENT_TRANSPORT_CONNECT, actor_id, fields)
 
     def transport_disconnect(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TRANSPORT_DISCONNECT, actor_id, **fields)
+        return self._log(pb.EVENT_TRANSPORT_DISCONNECT, actor_id, fields)
 
     def transport_error(self, actor_id: str, **fields: Any) -> str:
-        return self.log(pb.EVENT_TRANSPORT_ERROR, actor_id, **fields)
+        return self._log(pb.EVENT_TRANSPORT_ERROR, actor_id, fields)
 
     # -- AI interactions, with content protection ----------------------------------
     def ai_interaction(

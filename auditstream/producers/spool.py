@@ -18,6 +18,7 @@ is detected by its checksum and ignored; earlier corruption raises.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -27,7 +28,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -37,6 +38,7 @@ from auditstream.errors import AuditStreamError
 log = logging.getLogger(__name__)
 
 _HEAD = struct.Struct(">IIQ")
+_HEAD_SIZE = _HEAD.size
 _NO_KEY = 0xFFFFFFFF
 _U32 = struct.Struct(">I").pack
 _NO_KEY_BYTES = _U32(_NO_KEY)
@@ -121,6 +123,7 @@ class Spool:
         self._lock = threading.Lock()
         self._fd = -1
         self._map: mmap.mmap | None = None
+        self._map_size = 0  # 0 without a map: the first append opens one
         self._segment_path: Path | None = None
         self._segment_size = 0
         self._resume: tuple[Path, int] | None = None
@@ -231,22 +234,33 @@ class Spool:
         fixed = self._encoded.get(cache_key)
         if fixed is None:
             fixed = self._encoded[cache_key] = _fixed_parts(topic, headers)
+        return self._write(fixed[0], fixed[1], key, value)
+
+    def appender(
+        self, topic: str, headers: Sequence[tuple[str, bytes]]
+    ) -> Callable[[bytes | None, bytes], int]:
+        """`append` for records that all have this topic and these headers, which are
+        encoded once: `appender(topic, headers)(key, value)`."""
+        before, after = _fixed_parts(topic, headers)
+        return functools.partial(self._write, before, after)
+
+    def _write(self, before: bytes, after: bytes, key: bytes | None, value: bytes) -> int:
         key_part = _NO_KEY_BYTES if key is None else _U32(len(key)) + key
-        body = b"".join((fixed[0], key_part, _U32(len(value)), value, fixed[1]))
-        size = _HEAD.size + len(body)
+        body = b"".join((before, key_part, _U32(len(value)), value, after))
+        crc = zlib.crc32(body)
+        size = _HEAD_SIZE + len(body)
         with self._lock:
             if self.bytes + size > self.max_bytes:
                 raise SpoolFullError(
                     f"spool at {self.dir} reached its cap of {self.max_bytes} bytes"
                 )
-            if self._map is None or self._segment_size + size + _HEAD.size > len(self._map):
+            position = self._segment_size
+            if position + size + _HEAD_SIZE > self._map_size:  # room for the end marker
                 self._rotate(size)
+                position = self._segment_size
             assert self._map is not None
             seq = self.next_seq
-            position = self._segment_size
-            self._map[position : position + size] = (
-                _HEAD.pack(len(body), zlib.crc32(body), seq) + body
-            )
+            self._map[position : position + size] = _HEAD.pack(len(body), crc, seq) + body
             self.next_seq = seq + 1
             self._segment_size = position + size
             self.bytes += size
@@ -273,6 +287,7 @@ class Spool:
         self._segment_path = path
         self._fd = os.open(path, os.O_RDWR)
         self._map = mmap.mmap(self._fd, 0)
+        self._map_size = len(self._map)
         self._segment_size = used
 
     def _close_segment(self) -> None:
@@ -283,6 +298,7 @@ class Spool:
             self._map.flush()
             self._map.close()
             self._map = None
+            self._map_size = 0
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

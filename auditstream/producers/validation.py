@@ -58,7 +58,9 @@ def check(entry: pb.LogEntry, chain_id: str, limits: EventLimits, *, strict: boo
         problem("event_type", "not set")
     if not entry.actor_id:
         problem("actor_id", "empty")
-    if not is_valid_chain_id(chain_id):
+    if not isinstance(chain_id, str):
+        problem("chain_id", f"not a string ({type(chain_id).__name__})")
+    elif not is_valid_chain_id(chain_id):
         problem("chain_id", f"{chain_id[:80]!r} is not a valid chain id")
     if entry.payload and entry.payload_content_type in ("", "application/json"):
         try:

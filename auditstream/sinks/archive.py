@@ -1,11 +1,15 @@
 """The archive sink: sealed entries into write-once segments, per chain and class.
 
 A segment closes on entry count, size or age. Closing writes the manifest first, then
-the segment and its skeleton; Kafka offsets are committed only up to the oldest entry
-still waiting in an open segment. After a crash, entries already named by a manifest
-are skipped, and a manifest whose objects did not make it is completed from the
-replayed entries (the objects come out byte-identical, checked against the manifest's
-SHA-256). So a replay never creates a second copy.
+the segment and its skeleton; checkpoints are written as they come. Objects are
+uploaded by a pool of threads while the sink goes on consuming (an upload is mostly
+waiting for the store; compression and hashing release the GIL), but a chain and class
+never has two segments in flight, so only its newest manifest can lack its objects.
+Kafka offsets are committed only up to the oldest entry or checkpoint not yet durable:
+still in an open segment, uploading, or waiting for a repair. After a crash, entries
+already named by a manifest are skipped, and a manifest whose objects did not make it
+is completed from the replayed entries (the objects come out byte-identical, checked
+against the manifest's SHA-256). So a replay never creates a second copy.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import hashlib
 import logging
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from confluent_kafka import Message, TopicPartition
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 SEGMENTS = Metric("auditstream_archive_segments_total", "Segments written")
 ENTRIES = Metric("auditstream_archive_entries_total", "Entries archived")
 DAY = dt.timedelta(days=1)
+Slot = tuple[str, str]  # chain id, retention class
 
 
 class ArchiveIntegrityError(AuditStreamError):
@@ -46,6 +52,12 @@ class ArchiveIntegrityError(AuditStreamError):
 
 @dataclass(frozen=True)
 class ArchiveConfig:
+    """
+    max_entries, max_bytes, max_age_s   when an open segment closes
+    skeleton_days                       how much longer skeletons and manifests are kept
+    upload_threads                      objects uploaded at the same time
+    """
+
     bootstrap: str
     topics: Topics
     group_id: str = "auditstream-sink-archive"
@@ -53,22 +65,41 @@ class ArchiveConfig:
     max_bytes: int = 64 * 1024 * 1024
     max_age_s: float = 60.0
     skeleton_days: int = 3650  # skeletons and manifests outlive content by this long
+    upload_threads: int = 8
+
+    def __post_init__(self) -> None:
+        if type(self.upload_threads) is not int or self.upload_threads < 1:
+            raise ValueError(f"upload_threads must be an integer ≥ 1, not {self.upload_threads!r}")
 
 
-@dataclass
-class _Open:
-    entries: list[sealed.SealedEntry] = field(default_factory=list)
-    positions: list[tuple[str, int, int]] = field(default_factory=list)  # topic, partition, offset
-    size: int = 0
-    since: float = 0.0
+@dataclass(eq=False)
+class _Held:
+    """Records whose offsets may not be committed yet: per partition, the lowest offset
+    (records of a partition arrive in offset order, so the first one is the lowest)."""
+
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def hold(self, topic: str, partition: int, offset: int) -> None:
+        self.offsets.setdefault((topic, partition), offset)
 
 
-@dataclass
-class _Repair:
+@dataclass(eq=False, kw_only=True)
+class _Open(_Held):
+    draft: seg.Draft
+    since: float
+
+
+@dataclass(eq=False, kw_only=True)
+class _Upload(_Held):
+    future: Future[object]
+    entries: int = 0  # 0: a checkpoint
+
+
+@dataclass(eq=False, kw_only=True)
+class _Repair(_Held):
     manifest: seg.Manifest
     wanted: set[int]
     got: dict[int, sealed.SealedEntry] = field(default_factory=dict)
-    positions: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 class ArchiveSink:
@@ -85,23 +116,31 @@ class ArchiveSink:
         self.latest_note: dict[str, tuple[int, str]] = {}
         self.entries_archived = 0
         self.segments_written = 0
-        self._open: dict[tuple[str, str], _Open] = {}
-        self._pending: Counter[tuple[str, int, int]] = Counter()
+        self._open: dict[Slot, _Open] = {}
+        self._uploads: list[_Upload] = []
+        self._uploading: dict[Slot, _Upload] = {}  # the segment each slot has in flight
         self._positions: dict[tuple[str, int], int] = {}
         self._repairs: dict[str, list[_Repair]] = defaultdict(list)
+        self._committed: dict[tuple[str, int], int] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     def run(self, stop: threading.Event, on_segment: Callable[[], None] | None = None) -> None:
         """Consume until `stop` is set; write every open segment at the end. Each chain's
         transparency log (tiles and plain checkpoints) is written alongside."""
         config = self.config
         loop = SinkLoop(
-            Tiling(self), config.bootstrap, config.group_id, config.topics, max_messages=2000
+            Tiling(self), config.bootstrap, config.group_id, config.topics, max_messages=5000
         )
-        loop.run(stop, on_segment)
+        try:
+            loop.run(stop, on_segment)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
 
     # -- the Writer protocol: state from the archive ----------------------------------
     def load(self) -> None:
-        newest: dict[tuple[str, str], seg.Manifest] = {}
+        newest: dict[Slot, seg.Manifest] = {}
         for key in self.store.list("v1/manifests/"):
             data = self.store.get(key)
             if data is None:
@@ -120,7 +159,7 @@ class ArchiveSink:
             ):
                 log.warning("manifest %s lacks its objects; they will be rebuilt", manifest.key)
                 self._repairs[manifest.chain_id].append(
-                    _Repair(manifest, set(seg.runs_seqs(manifest.seqs)))
+                    _Repair(manifest=manifest, wanted=set(seg.runs_seqs(manifest.seqs)))
                 )
 
     # -- the Writer protocol: records -------------------------------------------------
@@ -133,95 +172,128 @@ class ArchiveSink:
         self._positions[(topic, partition)] = offset + 1
         value = message.value() or b""
         if topic == self.config.topics.checkpoints:
-            self._checkpoint(sealed.Checkpoint.FromString(value))
+            self._checkpoint(value, (topic, partition, offset))
             return
         entry = sealed.SealedEntry.FromString(value)
         if self.archived.has(entry.chain_id, entry.seq):
             self._collect_repair(entry, (topic, partition, offset))
             return
-        body = decode_body(entry.body)
+        body_bytes = entry.body
+        body = decode_body(body_bytes)
         slot = (entry.chain_id, body.classification.retention_class or "standard")
-        current = self._open.setdefault(slot, _Open(since=time.monotonic()))
-        current.entries.append(entry)
-        current.positions.append((topic, partition, offset))
-        current.size += len(value)
-        self._pending[(topic, partition, offset)] += 1
+        current = self._open.get(slot)
+        if current is None:
+            current = self._open[slot] = _Open(draft=seg.Draft(*slot), since=time.monotonic())
+        current.draft.add(value, entry, body, body_bytes)
+        current.hold(topic, partition, offset)
 
     def due(self) -> bool:
-        # Every round: segments close by their own age, and commits move on even when
-        # only already-archived entries came in.
+        # Every round: segments close by their own age, finished uploads release their
+        # offsets, and commits move on even when only already-archived entries came in.
         return True
 
     def write(self, *, everything: bool) -> Written:
-        closed = self.close_segments(all_segments=everything)
-        return Written(closed, self._committable())
+        """Start uploading every segment that is due (all when `everything`, and then
+        wait for every upload); report the uploads that have finished."""
+        done = self._finished(wait=False)
+        self.close_segments(all_segments=everything)
+        if everything:
+            done += self._finished(wait=True)
+        return Written(done, self._committable(everything=everything))
 
-    def _checkpoint(self, checkpoint: sealed.Checkpoint) -> None:
+    def _checkpoint(self, value: bytes, position: tuple[str, int, int]) -> None:
+        checkpoint = sealed.Checkpoint.FromString(value)
         tenant = checkpoint.chain_id.split("/", 1)[0]
         key = seg.checkpoint_key(tenant, checkpoint.chain_id, checkpoint.tree_size)
         retain = self.now() + DAY * self.config.skeleton_days
-        self.store.put(key, checkpoint.SerializeToString(), retain_until=retain)
+        upload = _Upload(future=self._submit(self.store.put, key, value, retain_until=retain))
+        upload.hold(*position)
+        self._uploads.append(upload)
         known = self.latest_note.get(checkpoint.chain_id)
         if known is None or checkpoint.tree_size > known[0]:
             self.latest_note[checkpoint.chain_id] = (checkpoint.tree_size, checkpoint.note.decode())
 
     # -- writing ----------------------------------------------------------------------
     def close_segments(self, *, all_segments: bool = False) -> int:
-        """Write every segment that is due (or all). Returns how many."""
+        """Start uploading every segment that is due (or all). Returns how many."""
+        config = self.config
         due = [
             slot
             for slot, current in self._open.items()
-            if current.entries
-            and (
-                all_segments
-                or len(current.entries) >= self.config.max_entries
-                or current.size >= self.config.max_bytes
-                or time.monotonic() - current.since >= self.config.max_age_s
-            )
+            if all_segments
+            or len(current.draft) >= config.max_entries
+            or current.draft.size >= config.max_bytes
+            or time.monotonic() - current.since >= config.max_age_s
         ]
         for slot in due:
-            current = self._open.pop(slot)
-            self._write(current.entries, slot[1])
-            for position in current.positions:
-                self._release(position)
+            self._upload_segment(slot, self._open.pop(slot))
         return len(due)
 
-    def _write(self, entries: list[sealed.SealedEntry], retention_class: str) -> None:
-        chain_id = entries[0].chain_id
-        note = self.latest_note.get(chain_id, (0, ""))[1]
-        write_segment(
-            self.store,
-            entries,
-            retention_class=retention_class,
-            checkpoint=note,
-            now=self.now(),
-            skeleton_days=self.config.skeleton_days,
+    def _upload_segment(self, slot: Slot, current: _Open) -> None:
+        earlier = self._uploading.get(slot)
+        if earlier is not None:
+            earlier.future.result()  # one segment per slot in flight (see the module doc)
+        draft = current.draft
+        note = self.latest_note.get(draft.chain_id, (0, ""))[1]
+        upload = _Upload(
+            offsets=current.offsets,
+            entries=len(draft),
+            future=self._submit(
+                write_segment,
+                self.store,
+                draft,
+                checkpoint=note,
+                now=self.now(),
+                skeleton_days=self.config.skeleton_days,
+            ),
         )
-        for entry in entries:
-            self.archived.add(chain_id, entry.seq)
-        self.entries_archived += len(entries)
-        self.segments_written += 1
-        SEGMENTS.inc()
-        ENTRIES.inc(len(entries))
+        for seq in draft.seqs:
+            self.archived.add(draft.chain_id, seq)
+        self._uploading[slot] = upload
+        self._uploads.append(upload)
+
+    def _submit(
+        self, function: Callable[..., object], *args: object, **kwargs: object
+    ) -> Future[object]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self.config.upload_threads, thread_name_prefix="archive-upload"
+            )
+        return self._pool.submit(function, *args, **kwargs)
+
+    def _finished(self, *, wait: bool) -> int:
+        """Forget the uploads that are done (all of them, waiting, when `wait`); returns
+        the entries they stored. An upload that failed raises its error here."""
+        stored, running = 0, []
+        for upload in self._uploads:
+            if not wait and not upload.future.done():
+                running.append(upload)
+                continue
+            upload.future.result()
+            if upload.entries:
+                stored += upload.entries
+                self.segments_written += 1
+                SEGMENTS.inc()
+                ENTRIES.inc(upload.entries)
+        self._uploads = running
+        self._uploading = {s: u for s, u in self._uploading.items() if u in running}
+        self.entries_archived += stored
+        return stored
 
     def _collect_repair(self, entry: sealed.SealedEntry, position: tuple[str, int, int]) -> None:
         for repair in self._repairs.get(entry.chain_id, ()):
             if entry.seq in repair.wanted:
                 repair.got[entry.seq] = entry
-                repair.positions.append(position)
-                self._pending[position] += 1  # not committed until the repair is done
+                repair.hold(*position)  # not committed until the repair is done
                 if len(repair.got) == len(repair.wanted):
                     self._finish_repair(repair)
                 return
 
     def _finish_repair(self, repair: _Repair) -> None:
         manifest = repair.manifest
-        entries = [repair.got[s] for s in sorted(repair.got)]
+        draft = seg.Draft.of([repair.got[s] for s in sorted(repair.got)], manifest.retention_class)
         built = seg.build_segment(
-            entries,
-            retention_class=manifest.retention_class,
-            checkpoint=manifest.checkpoint,
-            now=self.now(),
+            draft, checkpoint=manifest.checkpoint, now=self.now(), zstd_level=manifest.zstd_level
         )
         for data, digest in (
             (built.segment, manifest.segment_sha256),
@@ -242,42 +314,40 @@ class ArchiveSink:
             legal_hold=manifest.legal_hold,
         )
         self._repairs[manifest.chain_id].remove(repair)
-        for position in repair.positions:
-            self._release(position)
         log.info("completed the objects of %s after a restart", manifest.key)
 
-    def _release(self, position: tuple[str, int, int]) -> None:
-        self._pending[position] -= 1
-        if not self._pending[position]:
-            del self._pending[position]
-
-    def _committable(self) -> list[TopicPartition]:
+    def _committable(self, *, everything: bool) -> list[TopicPartition]:
         """Per partition, the offset after the last record consumed, held back to the
-        oldest record still waiting in an open segment or a repair."""
-        oldest: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in self._pending:
-            key = (topic, partition)
-            oldest[key] = min(offset, oldest.get(key, offset))
+        oldest record still in an open segment, an upload or a repair: those that moved
+        since the last call, or all of them when `everything`."""
+        held: list[_Held] = [*self._open.values(), *self._uploads]
+        held += [repair for repairs in self._repairs.values() for repair in repairs]
+        oldest = dict(self._positions)
+        for holder in held:
+            for key, offset in holder.offsets.items():
+                oldest[key] = min(offset, oldest.get(key, offset))
+        moved = {
+            key: offset
+            for key, offset in oldest.items()
+            if everything or self._committed.get(key) != offset
+        }
+        self._committed |= moved
         return [
-            TopicPartition(topic, partition, oldest.get((topic, partition), position))
-            for (topic, partition), position in self._positions.items()
+            TopicPartition(topic, partition, offset) for (topic, partition), offset in moved.items()
         ]
 
 
 def write_segment(
     store: ArchiveStore,
-    entries: list[sealed.SealedEntry],
+    draft: seg.Draft,
     *,
-    retention_class: str,
     checkpoint: str,
     now: dt.datetime,
     skeleton_days: int,
 ) -> seg.Manifest:
     """Write one segment: the manifest first, then the segment and its skeleton, each
     locked until its retention date (skeleton and manifest `skeleton_days` longer)."""
-    built = seg.build_segment(
-        entries, retention_class=retention_class, checkpoint=checkpoint, now=now
-    )
+    built = seg.build_segment(draft, checkpoint=checkpoint, now=now)
     manifest = built.manifest
     retain = dt.datetime.fromisoformat(manifest.retain_until)
     long_retain = retain + DAY * skeleton_days

@@ -287,10 +287,15 @@ def test_a_twenty_second_broker_outage_loses_nothing_and_never_blocks(
          str(tmp_path / "spool"), str(total), "1400", str(result)],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )  # fmt: skip
-    assert service.stdout is not None and service.stdout.readline().strip() == "STARTED"
-    time.sleep(6)
-    infra.restart_kafka(down_for=20)
-    assert service.wait(600) == 0
+    try:
+        assert service.stdout is not None and service.stdout.readline().strip() == "STARTED"
+        time.sleep(6)
+        infra.restart_kafka(down_for=20)
+        assert service.wait(600) == 0
+    finally:
+        if service.poll() is None:  # a failed restart must not leave the service running
+            service.kill()
+            service.wait()
     outcome = json.loads(result.read_text())
     assert outcome["raised"] == [] and outcome["flushed"], outcome["stats"]
     assert outcome["slowest_s"] < 0.050, (

@@ -61,6 +61,6 @@ def _write(
     now: dt.datetime,
 ) -> str:
     manifest = write_segment(
-        store, entries, retention_class=retention_class, checkpoint="", now=now, skeleton_days=30
+        store, seg.Draft.of(entries, retention_class), checkpoint="", now=now, skeleton_days=30
     )
     return manifest.key

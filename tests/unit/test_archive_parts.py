@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,13 @@ from auditstream.archive import lifecycle
 from auditstream.archive import segment as seg
 from auditstream.archive.store import ArchiveConflictError, FileArchive
 from auditstream.core import hashes, merkle
+from auditstream.core.body import decode_body
 from auditstream.core.retention import parse_policy
 from auditstream.errors import FormatError
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
+from auditstream.settings.config import Topics
 from auditstream.settings.resources import default_policy_file
+from auditstream.sinks.archive import ArchiveConfig
 from tests.support.archive_kit import sealed_outputs
 
 POLICY = parse_policy(default_policy_file().read_text())
@@ -29,7 +33,7 @@ def chain_entries() -> list[SealedEntry]:
 
 def test_segment_round_trip_and_manifest() -> None:
     entries = chain_entries()
-    built = seg.build_segment(entries, retention_class="standard", checkpoint="note", now=NOW)
+    built = seg.build_segment(seg.Draft.of(entries, "standard"), checkpoint="note", now=NOW)
     assert [SealedEntry.FromString(r) for r in seg.decode_entries(built.segment)] == entries
     skeletons = [SealedEntry.FromString(r) for r in seg.decode_entries(built.skeleton)]
     assert all(not s.body for s in skeletons) and [s.entry_hash for s in skeletons] == [
@@ -41,7 +45,7 @@ def test_segment_round_trip_and_manifest() -> None:
     assert m.merkle_root == merkle.root([hashes.leaf_hash(e.entry_hash) for e in entries]).hex()
     assert m.segment_key.startswith("v1/segments/standard/tenant-000/tenant-000/")
     assert seg.Manifest.from_bytes(m.to_bytes()) == m
-    again = seg.build_segment(entries, retention_class="standard", checkpoint="note", now=NOW)
+    again = seg.build_segment(seg.Draft.of(entries, "standard"), checkpoint="note", now=NOW)
     assert again.segment == built.segment  # deterministic: a rebuild is byte-identical
 
 
@@ -81,7 +85,7 @@ def test_lifecycle_rules_follow_the_policy() -> None:
 
 def test_file_retention_apply(tmp_path: Path) -> None:
     archive = FileArchive(tmp_path)
-    built = seg.build_segment(chain_entries(), retention_class="standard", checkpoint="", now=NOW)
+    built = seg.build_segment(seg.Draft.of(chain_entries(), "standard"), checkpoint="", now=NOW)
     m = built.manifest
     for key, data in (
         (m.key, m.to_bytes()),
@@ -97,3 +101,84 @@ def test_file_retention_apply(tmp_path: Path) -> None:
         m.skeleton_key,
         m.key,
     }
+
+
+def test_a_draft_of_consumed_bytes_builds_the_segment_of_the_parsed_entries() -> None:
+    """The sink keeps the bytes it consumed; they are the entries' own serialization,
+    so its segments are those of the parsed entries, skeletons included."""
+    out = sealed_outputs(300, chains=1, hipaa_every=0)
+    values = [v for _, v in out.sealed]
+    entries = [SealedEntry.FromString(v) for v in values]
+    draft = seg.Draft(entries[0].chain_id, "standard")
+    for value, entry in zip(values, entries, strict=True):
+        draft.add(value, entry, decode_body(entry.body), entry.body)
+    built = seg.build_segment(draft, checkpoint="note", now=NOW)
+    assert built == seg.build_segment(seg.Draft.of(entries, "standard"), checkpoint="note", now=NOW)
+    assert list(seg.decode_entries(built.segment)) == values
+    expected_skeletons = []
+    for entry in entries:
+        entry.ClearField("body")
+        expected_skeletons.append(entry.SerializeToString())
+    assert list(seg.decode_entries(built.skeleton)) == expected_skeletons
+    assert built.manifest.zstd_level == seg.ZSTD_LEVEL == built.manifest.extra["zstd_level"]
+
+
+def test_a_skeleton_is_cut_from_the_bytes_or_made_from_the_entry() -> None:
+    (_, value), *_ = sealed_outputs(5, chains=1).sealed
+    entry = SealedEntry.FromString(value)
+    cut = seg.skeleton_of(value, entry, entry.body)
+    assert cut == value[: len(cut)] and not SealedEntry.FromString(cut).body
+    # A field after the body (an unknown one, from a newer writer): no cut possible.
+    extended = value + b"\xa0\x06\x01"  # field 100, varint 1
+    parsed = SealedEntry.FromString(extended)
+    skeleton = seg.skeleton_of(extended, parsed, parsed.body)
+    assert skeleton == cut + b"\xa0\x06\x01"
+    without_body = SealedEntry(chain_id="c", seq=3)
+    assert seg.skeleton_of(without_body.SerializeToString(), without_body, b"") == (
+        without_body.SerializeToString()
+    )
+
+
+def test_a_manifest_without_a_level_was_written_at_the_legacy_one() -> None:
+    """Archives written before levels were recorded rebuild at level 10, byte for byte."""
+    entries = chain_entries()
+    old = seg.build_segment(
+        seg.Draft.of(entries, "standard"),
+        checkpoint="",
+        now=NOW,
+        zstd_level=seg.LEGACY_ZSTD_LEVEL,
+    )
+    doc = json.loads(old.manifest.to_bytes())
+    doc["extra"] = {}  # what those manifests hold
+    legacy = seg.Manifest.from_bytes(json.dumps(doc).encode())
+    assert legacy.zstd_level == seg.LEGACY_ZSTD_LEVEL
+    rebuilt = seg.build_segment(
+        seg.Draft.of(entries, "standard"), checkpoint="", now=NOW, zstd_level=legacy.zstd_level
+    )
+    assert hashlib.sha256(rebuilt.segment).hexdigest() == legacy.segment_sha256
+    assert hashlib.sha256(rebuilt.skeleton).hexdigest() == legacy.skeleton_sha256
+    assert (
+        rebuilt.segment
+        != seg.build_segment(seg.Draft.of(entries, "standard"), checkpoint="", now=NOW).segment
+    )
+
+
+@pytest.mark.parametrize("level", ["3", 3.0, None, 0, 99, True])
+def test_a_manifest_level_that_is_no_zstd_level_is_a_format_error(level: object) -> None:
+    """A rebuild at a level the objects were not written with cannot match them: a
+    manifest naming no such level says so, by name, before anything is rebuilt."""
+    doc = json.loads(
+        seg.build_segment(
+            seg.Draft.of(chain_entries(), "standard"), checkpoint="", now=NOW
+        ).manifest.to_bytes()
+    )
+    doc["extra"] = {"zstd_level": level}
+    manifest = seg.Manifest.from_bytes(json.dumps(doc).encode())
+    with pytest.raises(FormatError, match="zstd_level"):
+        _ = manifest.zstd_level
+
+
+@pytest.mark.parametrize("threads", [0, -3, "8", 2.5, True, None])
+def test_upload_threads_must_be_a_positive_integer(threads: object) -> None:
+    with pytest.raises(ValueError, match="upload_threads must be an integer"):
+        ArchiveConfig("127.0.0.1:9092", Topics(), upload_threads=threads)  # type: ignore[arg-type]

@@ -174,6 +174,8 @@ def spooled_entries(spool_dir: Path) -> list[pb.LogEntry]:
         lambda p: p.ai_interaction("prompt", "answer", input_tokens="many"),
         lambda p: p.record_change("update", "admin-1", "customer", "c-1", old_values=7),
         lambda p: p.data_export("user-1", policy_tags=5),
+        lambda p: p.login("user-1", chain_id=5),
+        lambda p: p.log("LOGIN", "user-1", chain_id=["a"]),
     ],
 )
 def test_tolerant_helpers_record_bad_arguments_with_a_marker(tmp_path: Path, call: Any) -> None:
