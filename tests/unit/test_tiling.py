@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from auditstream.archive import segment as seg
 from auditstream.archive.store import FileArchive
 from auditstream.archive.tiling import TileWriter, publish_verifier_keys
 from auditstream.archive.tlog import VKEYS, ArchiveLog, chains, checked_note
@@ -138,11 +139,10 @@ def test_a_restart_continues_from_the_archive(tmp_path: Path) -> None:
     assert published[0] == marks[1].tree_size
     store = FileArchive(tmp_path)
     for start in range(0, 900, 300):  # segments as the sink wrote them
+        retention_class = decode_body(own[start].body).classification.retention_class
         write_segment(
             store,
-            own[start : start + 300],
-            retention_class=decode_body(own[start].body).classification.retention_class
-            or "standard",
+            seg.Draft.of(own[start : start + 300], retention_class or "standard"),
             checkpoint="",
             now=NOW,
             skeleton_days=30,
