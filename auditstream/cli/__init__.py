@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from auditstream import __version__
 from auditstream.cli import (
     archive,
+    console,
     demo,
     dev,
     keys,
@@ -37,7 +38,7 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "AUDITSTREAM_DEBUG"
 
-COMMANDS = (demo, dev, worker, sink, serve, migrate, query, verify, archive, keys)
+COMMANDS = (demo, dev, worker, sink, serve, console, migrate, query, verify, archive, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,6 +107,37 @@ QUERIES: Final[dict[str, NamedQuery]] = {
             (*TIME, LIMIT),
         ),
         NamedQuery(
+            "events_per_day",
+            "Events per day and type",
+            "SELECT toDate(event_time) AS day, event_type, count() AS events FROM {table} "
+            f"WHERE {{scope}} AND {RANGE} GROUP BY day, event_type "
+            "ORDER BY day, event_type LIMIT {limit:UInt32}",
+            (*TIME, Param("limit", "UInt32", default=5000)),
+        ),
+        NamedQuery(
+            "guardrail_denials_per_day",
+            "Guardrail checks that blocked something, per day",
+            "SELECT toDate(event_time) AS day, count() AS denials FROM {table} "
+            "WHERE {scope} AND event_type = 'EVENT_GUARDRAIL_CHECK' "
+            "AND outcome IN ('OUTCOME_FAILURE_DENIED', 'OUTCOME_FAILURE_UNAUTHORIZED') "
+            f"AND {RANGE} GROUP BY day ORDER BY day LIMIT {{limit:UInt32}}",
+            (*TIME, Param("limit", "UInt32", default=1000)),
+        ),
+        NamedQuery(
+            "model_tokens_per_day",
+            "Model input and output tokens per day",
+            # Tokens as model_usage counts them (the payload of lokryn 0.1.1 events).
+            "SELECT toDate(event_time) AS day, "
+            "sum(if(ai_input_tokens > 0, ai_input_tokens, JSONExtractUInt(payload, 'tokens_in'))) "
+            "AS input_tokens, "
+            "sum(if(ai_output_tokens > 0, ai_output_tokens, "
+            "JSONExtractUInt(payload, 'tokens_out'))) AS output_tokens "
+            "FROM {table} WHERE {scope} "
+            f"AND event_type = 'EVENT_MODEL_INFERENCE' AND {RANGE} "
+            "GROUP BY day ORDER BY day LIMIT {limit:UInt32}",
+            (*TIME, Param("limit", "UInt32", default=1000)),
+        ),
+        NamedQuery(
             "privilege_use",
             "Use of elevated privileges",
             f"{EVENT_LIST} WHERE {{scope}} AND event_type = 'EVENT_PRIVILEGE_USE' AND {RANGE} "

@@ -1,0 +1,55 @@
+"""`auditstream console`: the web application (console, JSON API, /metrics, /health)
+over a ClickHouse store that another process writes — a ClickHouse server
+(`--clickhouse https://...`), or an embedded store no other process has open.
+
+Read-only: it never creates or migrates the store, and every query runs with
+`readonly = 1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from typing import Any
+
+from auditstream.cli import common
+from auditstream.cli.serve import add_web_args, announce, listen_of, web_settings
+from auditstream.clickhouse.client import ClickHouseClient, connect
+from auditstream.clickhouse.sql import ident
+from auditstream.errors import ConfigError
+from auditstream.web import app, server
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "console", help="the web console and JSON API over a store (read-only)"
+    )
+    add_web_args(parser)
+    parser.set_defaults(func=run)
+
+
+def _check_store(client: ClickHouseClient, database: str) -> None:
+    found = client.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} "
+        "AND name IN ('audit_events', 'audit_checkpoints')",
+        parameters={"db": ident(database)},
+    ).result_rows[0][0]
+    if int(found) != 2:
+        raise ConfigError(
+            f"database {database!r} holds no auditstream tables (run `auditstream migrate`)"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = common.settings_from(args)
+    listen = listen_of(args)
+    dsn = args.clickhouse or settings.effective_clickhouse_dsn
+    database = args.database or settings.clickhouse_database
+    client = connect(dsn, create=False)
+    _check_store(client, database)
+    web = web_settings(args, settings, client, database, threading.Lock())
+    running = server.start(app.create_app(web), listen)
+    announce(args, running, dsn)
+    common.stop_on_signals().wait()
+    running.stop()
+    return 0
