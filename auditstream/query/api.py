@@ -20,8 +20,6 @@ application that serves these routes (errors as JSON, size limit, headers) is
 `auditstream.web.app`.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import hashlib
 import tomllib
@@ -44,7 +42,7 @@ from pydantic import (
 from auditstream.errors import ConfigError, QueryError
 from auditstream.query.named import QUERIES
 from auditstream.query.store import AuditQuery, AuditStore, check_cursor, check_enum
-from auditstream.verification.entry import EntryChecker, EntryVerdict
+from auditstream.verification.entry import EntryChecker, EntryVerdict, Status
 
 MAX_LIMIT = 10_000
 
@@ -291,8 +289,9 @@ def router(backend: Backend) -> APIRouter:
 
 
 def proof_of(verdict: EntryVerdict) -> dict[str, Any]:
-    """The verdict's proof bundle; ConflictError saying why when there is none."""
-    if verdict.bundle is None:
+    """The proof bundle of a verified entry; ConflictError saying why when the entry
+    does not verify (its proof might still be valid, but the entry is not intact)."""
+    if verdict.bundle is None or verdict.status is not Status.VERIFIED:
         reasons = [f.detail for f in verdict.findings] or [
             c.detail for c in verdict.checks if c.ok is not True
         ]

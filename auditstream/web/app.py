@@ -24,7 +24,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -98,7 +100,7 @@ def create_app(settings: Settings) -> ASGIApp:
     app.include_router(api.router(backend))
     app.include_router(console.router(console.Console(backend, auth, jobs, settings.policy)))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.mount("/metrics", make_asgi_app())
+    app.router.routes.append(Route("/metrics", _Asgi(make_asgi_app()), include_in_schema=False))
 
     @app.get("/health", include_in_schema=False)
     def health() -> Response:
@@ -113,24 +115,42 @@ def create_app(settings: Settings) -> ASGIApp:
 
     # Known kinds are answered by the exception middleware; `Exception` (a bug, or the
     # store failing) by the outermost one, which also logs the traceback.
-    for kind in (HTTPException, RequestValidationError, AuditStreamError, Unauthorized, Exception):
+    handled = (
+        HTTPException,
+        RequestValidationError,
+        ValidationError,
+        AuditStreamError,
+        Unauthorized,
+    )
+    for kind in (*handled, Exception):
         app.add_exception_handler(kind, _answer_error)
     return _Guard(app, max_body_bytes=settings.max_body_bytes, tls=settings.tls)
+
+
+class _Asgi:
+    """An ASGI app as a route's endpoint (a plain function would be taken for a request
+    handler), so that /metrics answers without a redirect to /metrics/."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, str]:
-    first = exc.errors()[0] if exc.errors() else {}
+def _validation_message(errors: Sequence[Any]) -> tuple[str, str]:
+    first = errors[0] if errors else {}
     where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-    name = ".".join(where) or "body"
+    name = where[0] if where else "body"  # the field, not the union member inside it
     text = str(first.get("msg", "invalid request"))
     if first.get("type") == "json_invalid":
         return "body", "the body is not valid JSON"
     if first.get("type") == "model_attributes_type":
-        return "body", "the body must be a JSON object"
+        return "body", "the body must be a JSON object, sent as application/json"
     if first.get("type") == "extra_forbidden":
         return name, f"unknown field {name!r}"
     return name, f"{name}: {text.removeprefix('Value error, ')}"
@@ -142,8 +162,8 @@ def error_of(exc: Exception) -> tuple[int, str, str | None, dict[str, str]]:
         if exc.retry_after is not None:
             return 429, str(exc), None, {"Retry-After": str(exc.retry_after)}
         return 401, str(exc), None, {"WWW-Authenticate": 'Bearer realm="auditstream"'}
-    if isinstance(exc, RequestValidationError):
-        name, message = _validation_message(exc)
+    if isinstance(exc, RequestValidationError | ValidationError):
+        name, message = _validation_message(exc.errors())
         return 400, message, name, {}
     if isinstance(exc, api.NotFoundError):
         return 404, str(exc), None, {}

@@ -14,8 +14,6 @@ Plain HTML forms and no script at all: the pages work under a CSP without
 Jinja2 escapes every value; tenant scope is the session's grant, applied by the store.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
@@ -95,9 +93,15 @@ def _client(request: Request) -> str:
 
 
 def _same_origin(request: Request) -> bool:
+    """Whether a form was posted from this site. Browsers say so in Sec-Fetch-Site;
+    under `Referrer-Policy: no-referrer` their Origin header is "null", so Origin only
+    counts when it names a site."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        return origin is None
+        return True
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
@@ -141,6 +145,10 @@ def _session_routes(pages: APIRouter, console: Console) -> None:
     def home(request: Request) -> Response:
         found = console.auth.session(request.cookies.get(COOKIE))
         return RedirectResponse("/search" if found else "/signin", 303)
+
+    @pages.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
 
     @pages.get("/signin")
     def sign_in_form(request: Request, next: str | None = None) -> HTMLResponse:
@@ -393,8 +401,10 @@ def _age(now: dt.datetime, then: dt.datetime | None) -> str:
         return "never"
     if then.tzinfo is None:
         then = then.replace(tzinfo=dt.UTC)
-    seconds = max(0, int((now - then).total_seconds()))
+    seconds = int((now - then).total_seconds())
+    when = "ago" if seconds >= 0 else "in the future (check the clocks)"
+    seconds = abs(seconds)
     for size, unit in ((86_400, "d"), (3600, "h"), (60, "min")):
         if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
+            return f"{seconds // size} {unit} {when}"
+    return f"{seconds} s {when}"
