@@ -61,6 +61,7 @@ class EntryVerdict:
     checkpoint: SignedCheckpoint | None = None
     checkpoint_time: dt.datetime | None = None
     bundle: dict[str, Any] | None = None  # a valid inclusion proof, when there is one
+    body: SealedBody | None = None  # decoded, when the stored body hashes to body_digest
     content_removed: bool = False
     status: Status = Status.NOT_VERIFIED
 
@@ -184,7 +185,8 @@ class EntryChecker:
 def _check_body(
     row: Mapping[str, Any], now: dt.datetime, verdict: EntryVerdict, finding: Any
 ) -> SealedBody | None:
-    """The body checks; returns the decoded body when it is intact."""
+    """The body checks; returns the decoded body when it hashes to its digest and names
+    this entry (its columns may still differ: those are findings)."""
     body_bytes = bytes(row["body"])
     seq = verdict.seq
     if not body_bytes:
@@ -218,7 +220,9 @@ def _check_body(
     verdict.checks.append(
         Check("body", not problem, problem or "body digest and every column match the body")
     )
-    return body if not problem else None
+    if body is not None and (body.chain_id, body.seq) == (verdict.chain_id, seq):
+        verdict.body = body
+    return verdict.body
 
 
 def _differing_columns(row: Mapping[str, Any], body: SealedBody) -> list[str]:

@@ -93,9 +93,12 @@ def stacked(title: str, per_day: Mapping[str, Mapping[str, float]]) -> Chart:
             color = colors.get(series, PALETTE[-1])
             label = f"{day} {series}: {_number(value)}"
             bars.append(Bar(LEFT + i * step + step * 0.1, y, step * 0.8, height, color, label))
-    every = max(1, len(days) // 8)
+    every = max(1, -(-len(days) // 8))  # at most 8 labels
+    one_year = len({day[:4] for day in days}) == 1
     x_labels = tuple(
-        (LEFT + i * step + step / 2, day) for i, day in enumerate(days) if i % every == 0
+        (LEFT + i * step + step / 2, day[5:] if one_year else day)
+        for i, day in enumerate(days)
+        if i % every == 0
     )
     y_labels = tuple((TOP + plot_h * (1 - f), _number(top * f)) for f in (0.0, 0.5, 1.0))
     legend = [(colors[s], s) for s in shown]

@@ -32,7 +32,6 @@ from fastapi.responses import (
 )
 from starlette.exceptions import HTTPException
 
-from auditstream.core.body import decode_body
 from auditstream.core.retention import Policy
 from auditstream.errors import QueryError
 from auditstream.query import api
@@ -262,8 +261,7 @@ def _event_routes(pages: APIRouter, console: Console) -> None:
             ])  # fmt: skip
         row = rows[0]
         verdict = backend.checker.check(store, row, backend.now())
-        body_ok = any(c.name == "body" and c.ok for c in verdict.checks)
-        body = decode_body(bytes(row["body"])) if body_ok else None
+        body = verdict.body
         return _page(
             request, "event.html", session,
             row=row, columns={c: jsonable(row[c]) for c in ENTRY_COLUMNS},
