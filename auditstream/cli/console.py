@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from auditstream.cli import common
-from auditstream.cli.serve import add_web_args, announce, listen_of, web_settings
+from auditstream.cli.serve import add_web_args, announce, listen_of, read_web_files
 from auditstream.clickhouse.client import ClickHouseClient, connect
 from auditstream.clickhouse.sql import ident
 from auditstream.errors import ConfigError
@@ -45,11 +45,13 @@ def run(args: argparse.Namespace) -> int:
     listen = listen_of(args)
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
     database = args.database or settings.clickhouse_database
+    files = read_web_files(args, settings)
     client = connect(dsn, create=False)
     _check_store(client, database)
-    web = web_settings(args, settings, client, database, threading.Lock())
-    running = server.start(app.create_app(web), listen)
-    announce(args, running, dsn)
+    running = server.start(
+        app.create_app(files.settings(client, database, threading.Lock())), listen
+    )
+    announce(args, files, running, dsn)
     common.stop_on_signals().wait()
     running.stop()
     return 0

@@ -12,14 +12,17 @@ import argparse
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from auditstream.cli import common
 from auditstream.clickhouse import migrations
 from auditstream.clickhouse.client import ClickHouseClient, connect, redact
-from auditstream.query.api import load_tokens
+from auditstream.core.keys import NoteVerifier
+from auditstream.core.retention import Policy
+from auditstream.errors import ConfigError
+from auditstream.query.api import Grant, load_tokens
 from auditstream.settings import keyfiles
 from auditstream.settings.config import Settings
 from auditstream.settings.resources import schemas_dir
@@ -44,10 +47,16 @@ def add_web_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--policy", type=Path, help="retention policy shown on the retention page")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8088, help="port (0: any free port)")
+    parser.add_argument("--port", type=_port, default=8088, help="port (0: any free port)")
     parser.add_argument("--port-file", type=Path, help="write the bound port here")
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve HTTPS with this cert")
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's key")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return int(text)
 
 
 def register(subparsers: Any) -> None:
@@ -66,33 +75,47 @@ def listen_of(args: argparse.Namespace) -> server.Listen:
     return listen
 
 
-def web_settings(
-    args: argparse.Namespace,
-    settings: Settings,
-    client: ClickHouseClient,
-    database: str,
-    lock: threading.Lock,
-    health: Callable[[], dict[str, Any]] = dict,
-) -> app.Settings:
-    """The application's settings from the command line; files are read here, so that
-    a bad one stops the command before it listens."""
+@dataclass(frozen=True)
+class WebFiles:
+    """What the application reads from files, read before any store is opened so that
+    a bad file stops the command first."""
+
+    grants: list[Grant]
+    verifiers: list[NoteVerifier]
+    policy: Policy
+    tls: bool
+
+    def settings(
+        self,
+        client: ClickHouseClient,
+        database: str,
+        lock: threading.Lock,
+        health: Callable[[], dict[str, Any]] = dict,
+    ) -> app.Settings:
+        return app.Settings(
+            client=client,
+            database=database,
+            grants=self.grants,
+            verifiers=self.verifiers,
+            policy=self.policy,
+            lock=lock,
+            tls=self.tls,
+            health=health,
+        )
+
+
+def read_web_files(args: argparse.Namespace, settings: Settings) -> WebFiles:
+    grants = load_tokens(args.tokens)
+    if not grants:
+        raise ConfigError(f"tokens file {args.tokens} names no token: nobody could sign in")
     keys = args.public_keys or settings.public_keys_file
     verifiers = keyfiles.load_verifiers(keys) if keys is not None else []
-    if not verifiers:
-        log.warning("no checkpoint public key given: events show as not verifiable")
-    return app.Settings(
-        client=client,
-        database=database,
-        grants=load_tokens(args.tokens),
-        verifiers=verifiers,
-        policy=common.policy(settings),
-        lock=lock,
-        tls=args.tls_cert is not None,
-        health=health,
-    )
+    return WebFiles(grants, verifiers, common.policy(settings), args.tls_cert is not None)
 
 
-def announce(args: argparse.Namespace, running: server.Running, dsn: str) -> None:
+def announce(args: argparse.Namespace, files: WebFiles, running: server.Running, dsn: str) -> None:
+    if not files.verifiers:
+        log.warning("no checkpoint public key given (--public-keys): nothing shows as verified")
     if args.port_file:
         args.port_file.write_text(str(running.port))
     scheme = "https" if args.tls_cert else "http"
@@ -108,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     listen = listen_of(args)
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
     database = args.database or settings.clickhouse_database
-    load_tokens(args.tokens)  # a bad tokens file stops us before the store is opened
+    files = read_web_files(args, settings)
     client = connect(dsn)
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
     lock = threading.Lock()  # one embedded engine: queries and inserts take turns
@@ -124,9 +147,8 @@ def run(args: argparse.Namespace) -> int:
     def health() -> dict[str, Any]:
         return {"sink": not args.no_sink, "rows_inserted": sink.rows_inserted}
 
-    web = web_settings(args, settings, client, database, lock, health)
-    running = server.start(app.create_app(web), listen)
-    announce(args, running, dsn)
+    running = server.start(app.create_app(files.settings(client, database, lock, health)), listen)
+    announce(args, files, running, dsn)
     stop = common.stop_on_signals()
     try:
         if args.no_sink:
