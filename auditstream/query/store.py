@@ -243,15 +243,19 @@ class AuditStore:
             column_formats={"body": "bytes"},
         )
 
-    def skeletons(self, chain_id: str, low: int, high: int) -> list[dict[str, Any]]:
-        """Stored (seq, prev_hash, body_digest, entry_hash) of seqs `low`..`high` of a
-        chain in scope, in seq order (a seq stored twice comes twice)."""
+    def skeletons(self, chain_id: str, ranges: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Stored (seq, prev_hash, entry_hash) of a chain in scope for the seqs in the
+        inclusive `ranges`, in one query, in seq order (a seq stored twice comes twice)."""
         scope, params = self._scope(None)
+        spans = []
+        for i, (low, high) in enumerate(ranges):
+            spans.append(f"seq BETWEEN {{low{i}:UInt64}} AND {{high{i}:UInt64}}")
+            params |= {f"low{i}": low, f"high{i}": high}
         return self._rows(
-            f"SELECT seq, prev_hash, body_digest, entry_hash FROM {self.table} "  # noqa: S608
-            f"WHERE {scope} AND chain_id = {{chain:String}} "
-            "AND seq BETWEEN {low:UInt64} AND {high:UInt64} ORDER BY seq, entry_hash",
-            {**params, "chain": chain_id, "low": low, "high": high},
+            f"SELECT seq, prev_hash, entry_hash FROM {self.table} "  # noqa: S608
+            f"WHERE {scope} AND chain_id = {{chain:String}} AND ({' OR '.join(spans) or '0'}) "
+            "ORDER BY seq, entry_hash",
+            {**params, "chain": chain_id},
         )
 
     def entry_hashes(self, chain_id: str, low: int, high: int) -> list[tuple[int, bytes]]:
@@ -268,14 +272,16 @@ class AuditStore:
             )
         return [(int(seq), bytes(digest)) for seq, digest in result.result_rows]
 
-    def checkpoints(self, chain_id: str) -> list[dict[str, Any]]:
-        """The chain's stored checkpoints (tree_size, note, created_time), smallest first.
-        Their signatures are the verifier's to check: the store is not trusted."""
+    def checkpoints(self, chain_id: str, covering: int = -1) -> list[dict[str, Any]]:
+        """The chain's stored checkpoints (tree_size, note, created_time) whose tree
+        covers seq `covering` (all by default), smallest first. Their signatures are the
+        verifier's to check: the store is not trusted."""
         scope, params = self._scope(None)
         return self._rows(
             f"SELECT tree_size, note, created_time FROM {self.checkpoint_table} "  # noqa: S608
-            f"WHERE {scope} AND chain_id = {{chain:String}} ORDER BY tree_size",
-            {**params, "chain": chain_id},
+            f"WHERE {scope} AND chain_id = {{chain:String}} AND tree_size > {{seq:Int64}} "
+            "ORDER BY tree_size",
+            {**params, "chain": chain_id, "seq": covering},
         )
 
     def chain_summaries(self) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ from auditstream.errors import NoteError, ProofError, QueryError
 from auditstream.proto.v1.sealed_pb2 import SealedBody
 from auditstream.query.store import STORED, AuditStore
 from auditstream.verification.proofs import inclusion_bundle
-from auditstream.verification.tiles import TileCache
+from auditstream.verification.tiles import TileCache, tile_ranges
 
 
 class Status(enum.StrEnum):
@@ -102,10 +102,15 @@ class EntryChecker:
 
         body = _check_body(row, now, verdict, finding)
         recomputed = entry_hash(bytes(row["prev_hash"]), seq, bytes(row["body_digest"]))
+        covering = self._covering(store, chain_id, seq, finding)
+        ranges = [(max(0, seq - 1), seq + 1)]
+        if covering is not None:
+            ranges += tile_ranges(seq, covering[0].tree_size)
+        stored = store.skeletons(chain_id, ranges)  # one query: neighbours and tiles
         before = len(found)
         if recomputed != bytes(row["entry_hash"]):
             finding(Kind.HASH_MISMATCH, "entry_hash is not the hash of its skeleton")
-        _check_links(store, row, recomputed, finding)
+        _check_links(stored, row, recomputed, finding)
         verdict.checks.append(
             Check(
                 "chain link",
@@ -114,7 +119,15 @@ class EntryChecker:
                 or "entry hash recomputed; it extends the entry before and the next one extends it",
             )
         )
-        self._check_inclusion(store, row, body, verdict, finding)
+        if not self.verifiers:
+            verdict.checks.append(Check("checkpoint", None, "no trusted checkpoint key given"))
+        elif covering is None:
+            verdict.checks.append(
+                Check("checkpoint", None, f"no signed checkpoint covers seq {seq} yet")
+            )
+        else:
+            known = {int(r["seq"]): bytes(r["entry_hash"]) for r in stored}
+            self._check_inclusion(store, row, body, covering, known, verdict, finding)
         if any(f.is_tamper for f in found):
             verdict.status = Status.NOT_VERIFIED
         elif not self.verifiers:
@@ -125,22 +138,14 @@ class EntryChecker:
             verdict.status = Status.VERIFIED
         return verdict
 
-    def _check_inclusion(
-        self,
-        store: AuditStore,
-        row: Mapping[str, Any],
-        body: SealedBody | None,
-        verdict: EntryVerdict,
-        finding: Any,
-    ) -> None:
-        chain_id, seq = verdict.chain_id, verdict.seq
+    def _covering(
+        self, store: AuditStore, chain_id: str, seq: int, finding: Any
+    ) -> tuple[SignedCheckpoint, dt.datetime | None] | None:
+        """The newest stored checkpoint covering `seq` that a trusted key signed."""
         if not self.verifiers:
-            verdict.checks.append(Check("checkpoint", None, "no trusted checkpoint key given"))
-            return
-        covering: list[tuple[SignedCheckpoint, dt.datetime | None]] = []
-        for stored in store.checkpoints(chain_id):
-            if int(stored["tree_size"]) <= seq:
-                continue
+            return None
+        # Newest first, and only until one verifies: older ones prove no more.
+        for stored in reversed(store.checkpoints(chain_id, covering=seq)):
             try:
                 signed = verify_checkpoint(str(stored["note"]).encode(), self.verifiers, chain_id)
             except NoteError as exc:
@@ -148,19 +153,28 @@ class EntryChecker:
                     Kind.BAD_CHECKPOINT_SIGNATURE, f"a stored checkpoint does not verify: {exc}"
                 )
                 continue
-            covering.append((signed, stored["created_time"]))
-        if not covering:
-            verdict.checks.append(
-                Check("checkpoint", None, f"no signed checkpoint covers seq {seq} yet")
-            )
-            return
-        checkpoint, created = max(covering, key=lambda c: c[0].tree_size)
+            return signed, stored["created_time"]
+        return None
+
+    def _check_inclusion(
+        self,
+        store: AuditStore,
+        row: Mapping[str, Any],
+        body: SealedBody | None,
+        covering: tuple[SignedCheckpoint, dt.datetime | None],
+        known: Mapping[int, bytes],
+        verdict: EntryVerdict,
+        finding: Any,
+    ) -> None:
+        chain_id, seq = verdict.chain_id, verdict.seq
+        checkpoint, created = covering
         detail = ""
         for attempt in range(2):  # a second time from freshly read tiles
             if attempt:
                 self.tiles.forget(chain_id)
+                known = {}
             try:
-                path = self.tiles.proof(store, chain_id, seq, checkpoint.tree_size)
+                path = self.tiles.proof(store, chain_id, seq, checkpoint.tree_size, known)
             except (QueryError, ProofError) as exc:
                 detail = f"no proof can be built: {exc}"
                 continue
@@ -236,11 +250,10 @@ def _differing_columns(row: Mapping[str, Any], body: SealedBody) -> list[str]:
 
 
 def _check_links(
-    store: AuditStore, row: Mapping[str, Any], recomputed: bytes, finding: Any
+    around: Sequence[Mapping[str, Any]], row: Mapping[str, Any], recomputed: bytes, finding: Any
 ) -> None:
-    chain_id, seq = str(row["chain_id"]), int(row["seq"])
+    seq = int(row["seq"])
     prev_hash = bytes(row["prev_hash"])
-    around = store.skeletons(chain_id, max(0, seq - 1), seq + 1)
     same = [r for r in around if r["seq"] == seq]
     if len(same) > 1:
         identical = all(bytes(r["entry_hash"]) == bytes(row["entry_hash"]) for r in same)

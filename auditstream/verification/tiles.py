@@ -9,6 +9,7 @@ is built again from freshly read hashes before anything is reported.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 from auditstream.core import tiles
 from auditstream.core.hashes import leaf_hashes
@@ -31,10 +32,18 @@ class TileCache:
         with self._lock:
             return len(self._roots.get(chain_id, ()))
 
-    def proof(self, store: AuditStore, chain_id: str, index: int, size: int) -> list[bytes]:
+    def proof(
+        self,
+        store: AuditStore,
+        chain_id: str,
+        index: int,
+        size: int,
+        known: Mapping[int, bytes] | None = None,
+    ) -> list[bytes]:
         """Audit path of entry `index` in the chain's tree of `size` entries, from the
-        cached tile roots and two tiles read now. Raises QueryError when the store
-        lacks entries the tree needs."""
+        cached tile roots and the leaves of two tiles: from `known` (seq -> stored
+        entry_hash, read by the caller just now) where it has them all, else read now.
+        Raises QueryError when the store lacks entries the tree needs."""
         complete = size // tiles.TILE
         with self._lock:
             roots = list(self._roots.get(chain_id, ()))
@@ -47,11 +56,23 @@ class TileCache:
         with self._lock:
             if len(self._roots.get(chain_id, ())) < len(roots):
                 self._roots[chain_id] = roots
-        needed = {
-            tile: _leaves(store, chain_id, tile * tiles.TILE, min(size, (tile + 1) * tiles.TILE))
-            for tile in tiles.tiles_needed(index, size)
-        }
+        needed = {}
+        for tile in tiles.tiles_needed(index, size):
+            low, high = tile * tiles.TILE, min(size, (tile + 1) * tiles.TILE)
+            given = [known.get(seq) for seq in range(low, high)] if known else [None]
+            if all(h is not None for h in given):
+                needed[tile] = leaf_hashes([h for h in given if h is not None])
+            else:
+                needed[tile] = _leaves(store, chain_id, low, high)
         return tiles.inclusion_proof(index, size, roots, needed)
+
+
+def tile_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The inclusive seq ranges of the tiles `proof` reads besides its cache."""
+    return [
+        (tile * tiles.TILE, min(size, (tile + 1) * tiles.TILE) - 1)
+        for tile in sorted(tiles.tiles_needed(index, size))
+    ]
 
 
 def _leaves(store: AuditStore, chain_id: str, low: int, high: int) -> list[bytes]:
