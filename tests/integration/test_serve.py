@@ -1,5 +1,6 @@
 """`auditstream serve` on an embedded store answers `auditstream query --api` while events
-flow, and a token scoped to one tenant never sees another."""
+flow, and a token scoped to one tenant never sees another; once it stops, `auditstream
+console` serves the same store read-only: health, sign-in, a page and the API."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -139,3 +141,50 @@ def test_serve_answers_every_named_query_within_the_token_scope(
         serve.terminate()
         serve.wait(60)
     assert serve.returncode == 0
+    a_total = sum(e.tenant_id == "tenant-000" for e in entries)
+    check_console(tmp_path, env, token_a, a_total)
+
+
+def check_console(tmp_path: Path, env: dict[str, str], token: str, expected: int) -> None:
+    """`auditstream console` over the store `serve` wrote, as a separate process."""
+    port_file = tmp_path / "console-port"
+    console = subprocess.Popen(
+        [sys.executable, "-m", "auditstream", "console", "--tokens", str(tmp_path / "tokens.toml"),
+         "--port", "0", "--port-file", str(port_file),
+         "--clickhouse", f"chdb://{tmp_path / 'store'}", "--database", "served"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists() and console.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert port_file.exists(), console.stdout.read() if console.stdout else ""
+        url = f"http://127.0.0.1:{port_file.read_text()}"
+        with urllib.request.urlopen(f"{url}/health", timeout=30) as response:
+            assert json.loads(response.read())["ok"] is True
+        request = urllib.request.Request(
+            f"{url}/v1/entries?limit=10000", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert len(json.loads(response.read())["rows"]) == expected
+        signed_in = urllib.request.Request(
+            f"{url}/signin", data=f"token={token}&next=/chains".encode(), method="POST"
+        )
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(signed_in, timeout=30)
+        assert redirect.value.code == 303 and redirect.value.headers["Location"] == "/chains"
+        cookie = redirect.value.headers["Set-Cookie"].split(";", 1)[0]
+        page = urllib.request.Request(f"{url}/chains", headers={"Cookie": cookie})
+        with urllib.request.urlopen(page, timeout=30) as response:
+            html = response.read().decode()
+        assert "tenant-000" in html and "tenant-001" not in html
+    finally:
+        console.terminate()
+        console.wait(60)
+    assert console.returncode == 0
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
