@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from auditstream.cli import common
-from auditstream.cli.serve import add_web_args, announce, listen_of, read_web_files
+from auditstream.cli.serve import add_web_args, announce, prepare
 from auditstream.clickhouse.client import ClickHouseClient, connect
 from auditstream.clickhouse.sql import ident
 from auditstream.errors import ConfigError
@@ -41,17 +41,12 @@ def _check_store(client: ClickHouseClient, database: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = common.settings_from(args)
-    listen = listen_of(args)
-    dsn = args.clickhouse or settings.effective_clickhouse_dsn
-    database = args.database or settings.clickhouse_database
-    files = read_web_files(args, settings)
-    client = connect(dsn, create=False)
-    _check_store(client, database)
-    running = server.start(
-        app.create_app(files.settings(client, database, threading.Lock())), listen
-    )
-    announce(args, files, running, dsn)
+    command = prepare(args)
+    client = connect(command.dsn, create=False)
+    _check_store(client, command.database)
+    web = command.files.settings(client, command.database, threading.Lock())
+    running = server.start(app.create_app(web), command.listen)
+    announce(args, command.files, running, command.dsn)
     common.stop_on_signals().wait()
     running.stop()
     return 0

@@ -104,6 +104,29 @@ class WebFiles:
         )
 
 
+@dataclass(frozen=True)
+class WebCommand:
+    """A web command's settings, read and checked before anything is opened."""
+
+    settings: Settings
+    listen: server.Listen
+    dsn: str
+    database: str
+    files: WebFiles
+
+
+def prepare(args: argparse.Namespace) -> WebCommand:
+    settings = common.settings_from(args)
+    listen = listen_of(args)
+    return WebCommand(
+        settings,
+        listen,
+        args.clickhouse or settings.effective_clickhouse_dsn,
+        args.database or settings.clickhouse_database,
+        read_web_files(args, settings),
+    )
+
+
 def read_web_files(args: argparse.Namespace, settings: Settings) -> WebFiles:
     grants = load_tokens(args.tokens)
     if not grants:
@@ -127,12 +150,9 @@ def announce(args: argparse.Namespace, files: WebFiles, running: server.Running,
 def run(args: argparse.Namespace) -> int:
     from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig  # noqa: PLC0415
 
-    settings = common.settings_from(args)
-    listen = listen_of(args)
-    dsn = args.clickhouse or settings.effective_clickhouse_dsn
-    database = args.database or settings.clickhouse_database
-    files = read_web_files(args, settings)
-    client = connect(dsn)
+    command = prepare(args)
+    settings, database, files = command.settings, command.database, command.files
+    client = connect(command.dsn)
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
     lock = threading.Lock()  # one embedded engine: queries and inserts take turns
     topics = settings.topics
@@ -147,8 +167,10 @@ def run(args: argparse.Namespace) -> int:
     def health() -> dict[str, Any]:
         return {"sink": not args.no_sink, "rows_inserted": sink.rows_inserted}
 
-    running = server.start(app.create_app(files.settings(client, database, lock, health)), listen)
-    announce(args, files, running, dsn)
+    running = server.start(
+        app.create_app(files.settings(client, database, lock, health)), command.listen
+    )
+    announce(args, files, running, command.dsn)
     stop = common.stop_on_signals()
     try:
         if args.no_sink:

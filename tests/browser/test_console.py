@@ -23,7 +23,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from auditstream.query.named import QUERIES
 from tests.support import console_kit as kit
-from tests.support.store_kit import load_clickhouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 REPO = Path(__file__).parents[2]
@@ -31,19 +30,11 @@ WIDTH, HEIGHT = 1400, 900
 
 
 @pytest.fixture(scope="module")
-def database(clickhouse: Any) -> Iterator[str]:
-    name = "web_console"
-    clickhouse.command(f"DROP DATABASE IF EXISTS {name}")
-    load_clickhouse(clickhouse, name, kit.console_outputs())
-    yield name
-    clickhouse.command(f"DROP DATABASE IF EXISTS {name}")
-
-
-@pytest.fixture(scope="module")
-def served(
-    clickhouse: Any, database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[kit.Served]:
-    with kit.serving(clickhouse, database, tmp_path_factory.mktemp("console")) as running:
+def served(clickhouse: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[kit.Served]:
+    with (
+        kit.loaded(clickhouse, "web_console") as database,
+        kit.serving(clickhouse, database, tmp_path_factory.mktemp("console")) as running,
+    ):
         yield running
 
 
@@ -245,7 +236,7 @@ def test_a_tenant_a_token_never_sees_tenant_b(
 
 
 def test_a_row_changed_in_the_store_shows_as_not_verified_with_the_finding(
-    page: Page, served: kit.Served, clickhouse: Any, database: str, screenshots: Path
+    page: Page, served: kit.Served, clickhouse: Any, screenshots: Path
 ) -> None:
     sign_in(page, served, served.tokens.a)
     page.goto(served.url + "/search?limit=500&event_types=EVENT_LOGIN")
@@ -255,7 +246,7 @@ def test_a_row_changed_in_the_store_shows_as_not_verified_with_the_finding(
     page.goto(served.url + href)
     expect(page.locator("#verdict")).to_contain_text("Verified")
     clickhouse.command(
-        f"ALTER TABLE {database}.audit_events UPDATE message = 'nothing to see here' "
+        f"ALTER TABLE {served.database}.audit_events UPDATE message = 'nothing to see here' "
         "WHERE event_id = {e:String} SETTINGS mutations_sync = 2",
         parameters={"e": event_id},
     )

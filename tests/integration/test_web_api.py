@@ -19,26 +19,17 @@ import pytest
 
 from auditstream.query.named import QUERIES
 from tests.support import console_kit as kit
-from tests.support.store_kit import load_clickhouse
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
-def database(clickhouse: Any) -> Iterator[str]:
-    name = "web_api"
-    clickhouse.command(f"DROP DATABASE IF EXISTS {name}")
-    load_clickhouse(clickhouse, name, kit.console_outputs())
-    yield name
-    clickhouse.command(f"DROP DATABASE IF EXISTS {name}")
-
-
-@pytest.fixture(scope="module")
-def served(
-    clickhouse: Any, database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[kit.Served]:
-    with kit.serving(clickhouse, database, tmp_path_factory.mktemp("web")) as running:
+def served(clickhouse: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[kit.Served]:
+    with (
+        kit.loaded(clickhouse, "web_api") as database,
+        kit.serving(clickhouse, database, tmp_path_factory.mktemp("web")) as running,
+    ):
         yield running
 
 
@@ -279,7 +270,7 @@ def covered_event(client: Client) -> dict[str, Any]:
 
 
 def test_a_proof_from_the_api_verifies_offline_and_a_changed_row_stops_verifying(
-    served: kit.Served, clickhouse: Any, database: str, tmp_path: Path
+    served: kit.Served, clickhouse: Any, tmp_path: Path
 ) -> None:
     client = Client(served, served.tokens.a)
     event = covered_event(client)
@@ -293,7 +284,7 @@ def test_a_proof_from_the_api_verifies_offline_and_a_changed_row_stops_verifying
     assert checked.returncode == 0 and checked.stdout.startswith("VALID"), checked
 
     clickhouse.command(
-        f"ALTER TABLE {database}.audit_events UPDATE actor_id = 'someone-else' "
+        f"ALTER TABLE {served.database}.audit_events UPDATE actor_id = 'someone-else' "
         "WHERE event_id = {e:String} SETTINGS mutations_sync = 2",
         parameters={"e": event["event_id"]},
     )
@@ -306,14 +297,14 @@ def test_a_proof_from_the_api_verifies_offline_and_a_changed_row_stops_verifying
 
 
 def test_failed_tokens_are_rate_limited_and_never_logged(
-    clickhouse: Any, database: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    clickhouse: Any, served: kit.Served, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    with kit.serving(clickhouse, database, tmp_path) as served:
+    with kit.serving(clickhouse, served.database, tmp_path) as own:  # a limiter of its own
         wrong = "wrong-token-" + "z" * 20
-        answers = [Client(served, wrong).json("GET", "/v1/queries")[0] for _ in range(12)]
+        answers = [Client(own, wrong).json("GET", "/v1/queries")[0] for _ in range(12)]
         assert answers[:10] == [401] * 10 and answers[10:] == [429, 429]
-        status, headers, _ = Client(served, served.tokens.a).request("GET", "/v1/queries")
+        status, headers, _ = Client(own, own.tokens.a).request("GET", "/v1/queries")
         assert status == 429 and int(headers["retry-after"]) > 0  # the address, not the token
     assert "failed sign-in" in caplog.text
-    assert wrong not in caplog.text and served.tokens.a not in caplog.text
+    assert wrong not in caplog.text and own.tokens.a not in caplog.text

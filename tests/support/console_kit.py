@@ -32,6 +32,7 @@ from auditstream.settings.resources import default_policy_file
 from auditstream.web import app, server
 from tests.support.chains import SIGNER
 from tests.support.engine_kit import sealer
+from tests.support.store_kit import load_clickhouse
 
 TENANT_A, TENANT_B = "tenant-000", "tenant-001"
 SCRIPT = "<script>alert(1)</script>"
@@ -144,9 +145,21 @@ def tls_files(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+@contextmanager
+def loaded(client: Any, name: str) -> Iterator[str]:
+    """Database `name` holding `console_outputs()`, dropped afterwards."""
+    client.command(f"DROP DATABASE IF EXISTS {name}")
+    load_clickhouse(client, name, console_outputs())
+    try:
+        yield name
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {name}")
+
+
 @dataclass
 class Served:
     url: str
+    database: str
     tokens: Tokens
     cert: Path
     pubkey: Path
@@ -175,6 +188,6 @@ def serving(client: Any, database: str, folder: Path, **options: Any) -> Iterato
     )
     running = server.start(app.create_app(settings), server.Listen("127.0.0.1", 0, cert, key))
     try:
-        yield Served(f"https://127.0.0.1:{running.port}", tokens, cert, pubkey)
+        yield Served(f"https://127.0.0.1:{running.port}", database, tokens, cert, pubkey)
     finally:
         running.stop()
