@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from auditstream.query.api import Grant, token_digest
 
@@ -85,9 +85,9 @@ class FailureLimiter:
 @dataclass
 class Session:
     grant: Grant
-    csrf: str
-    created: float
-    seen: float
+    csrf: str = field(repr=False)
+    created: float = 0.0
+    seen: float = 0.0
 
 
 class Authenticator:

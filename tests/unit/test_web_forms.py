@@ -4,10 +4,13 @@ empty fields), and bad fields are named; sessions and the failed sign-in limit."
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import pytest
 
-from auditstream.query.api import Grant, token_digest
+from auditstream.errors import ConfigError
+from auditstream.query.api import Grant, load_tokens, token_digest
 from auditstream.web import forms
 from auditstream.web.auth import IDLE_S, Authenticator, FailureLimiter, Unauthorized
 
@@ -100,3 +103,31 @@ def test_sessions_end_on_sign_out_and_when_idle() -> None:
     assert auth.session(cookie) is None
     with pytest.raises(Unauthorized):
         auth.sign_in("not-it", "c")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("tokens = 5\n", "[tokens] must be a table"),
+        ('[tokens.a]\nsha256 = "zz"\ntenants = ["x"]\n', "needs sha256 and tenants"),
+        ('[tokens.a]\nsha256 = "ab"\ntenants = ["x"]\n', "64 hex digits"),
+        (f'[tokens.a]\nsha256 = "{"ab" * 32}"\ntenants = "x"\n', "non-empty list"),
+        (f'[tokens.a]\nsha256 = "{"ab" * 32}"\ntenants = []\n', "non-empty list"),
+        ("[tokens.a\n", "tokens file"),
+    ],
+)
+def test_bad_tokens_files_are_refused_naming_the_problem(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    path = tmp_path / "tokens.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        load_tokens(path)
+
+
+def test_reprs_hold_no_digest_and_no_csrf_token() -> None:
+    grant = Grant("a", token_digest("t"), None)
+    auth = Authenticator([grant])
+    _, session = auth.sign_in("t", "c")
+    assert token_digest("t").hex() not in repr(grant) and str(token_digest("t")) not in repr(grant)
+    assert session.csrf not in repr(session)
