@@ -28,10 +28,6 @@ class TileCache:
         with self._lock:
             self._roots.pop(chain_id, None)
 
-    def cached_tiles(self, chain_id: str) -> int:
-        with self._lock:
-            return len(self._roots.get(chain_id, ()))
-
     def proof(
         self,
         store: AuditStore,
