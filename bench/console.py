@@ -162,7 +162,9 @@ def main() -> None:
     requests = 40 if args.quick else args.requests
     rng = random.Random(7)
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="as-bench-console-") as tmp:
+    # Embedded ClickHouse may still be merging parts when the folder is removed; a
+    # leftover temp file must not cost the run its figures.
+    with tempfile.TemporaryDirectory(prefix="as-bench-console-", ignore_cleanup_errors=True) as tmp:
         client = connect(f"chdb://{tmp}/store")
         loaded, load_s = load(client, total, sealed_count)
         lock = threading.Lock()
