@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export AUDITSTREAM_CACHE_DIR ?= $(CURDIR)/.cache
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install browser lint typecheck test unit bench demo proto vectors clean
+.PHONY: help install debian browser lint typecheck test unit bench demo proto vectors clean
 
 help:
 	@echo "make test    install, lint, type-check and run the whole test suite"
@@ -21,7 +21,11 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[all,test,dev]'
 	touch $@
 
-install: $(INSTALLED)
+install: $(INSTALLED) debian
+
+# Debian packages for PDF evidence packs (pango, fonts, poppler-utils); a no-op when present.
+debian:
+	bash scripts/install_debian.sh
 
 browser:
 	bash scripts/install_chromium.sh

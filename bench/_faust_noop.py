@@ -1,14 +1,22 @@
-"""A Faust worker that consumes a topic and does nothing (exactly once, batches of 1000):
-the ceiling Faust itself sets on this machine. Writes the rate (events/s) to a file and
-exits (Faust redirects stdout into its log)."""
+"""A Faust worker that consumes a topic and does nothing: the ceiling a Faust stream sets
+on this machine. The app is the worker's own (`processors.app.faust_app`) with the
+settings a stream of the worker would need: exactly once, the worker's batch size, an
+8 MiB fetch. Writes the rate (events/s) to a file and exits (Faust redirects stdout into
+its log)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import faust
+
+from auditstream.processors.app import WorkerConfig, faust_app
+
+BATCH = WorkerConfig.batch_size
 
 
 def main() -> None:
@@ -19,22 +27,21 @@ def main() -> None:
         sys.argv[4],
         sys.argv[5],
     )
-    app = faust.App(
+    app = faust_app(
         group,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
+        bootstrap,
+        Path(tempfile.mkdtemp(prefix="faust-noop-")),
         processing_guarantee="exactly_once",
-        web_enabled=False,
         consumer_auto_offset_reset="earliest",
-        datadir=f"/tmp/{group}",
-        broker_commit_every=1000,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        broker_commit_every=BATCH,
         broker_commit_interval=0.5,
     )
     source = app.topic(topic, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "start": 0.0}
 
     async def sink(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(1000, within=0.05):  # type: ignore[attr-defined]
+        async for events in stream.take_events(BATCH, within=0.05):  # type: ignore[attr-defined]
             if not seen["start"]:
                 seen["start"] = time.monotonic()
             seen["n"] += len(events)

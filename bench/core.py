@@ -65,7 +65,7 @@ def main() -> None:
                 )
                 for i, raw in enumerate(raws[start : start + BATCH])
             ]
-            out.extend(link.encode() for link in chain.append_many(bodies, key))
+            out.extend(chain.append_many_encoded(bodies, key))
         sealed[:] = out
         return len(raws)
 

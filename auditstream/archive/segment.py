@@ -32,7 +32,7 @@ import zstandard
 
 from auditstream.core import hashes, merkle
 from auditstream.core.body import decode_body
-from auditstream.core.wire_varint import read_varint, varint
+from auditstream.core.wire import read_varint, varint
 from auditstream.errors import FormatError
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
 

@@ -21,9 +21,11 @@ from auditstream.cli import (
     console,
     demo,
     dev,
+    ingest,
     keys,
     migrate,
     query,
+    report,
     serve,
     sink,
     verify,
@@ -38,7 +40,21 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "AUDITSTREAM_DEBUG"
 
-COMMANDS = (demo, dev, worker, sink, serve, console, migrate, query, verify, archive, keys)
+COMMANDS = (
+    demo,
+    dev,
+    worker,
+    sink,
+    serve,
+    console,
+    ingest,
+    migrate,
+    query,
+    verify,
+    report,
+    archive,
+    keys,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import signal
 import threading
 from dataclasses import replace
@@ -15,6 +16,15 @@ from auditstream.errors import ConfigError
 from auditstream.settings import keyfiles
 from auditstream.settings.config import Settings, load_settings
 from auditstream.settings.resources import default_policy_file
+
+
+def iso_time(text: str) -> dt.datetime:
+    """An argparse type: an ISO 8601 time, UTC when it names no zone."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text[:60]!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def add_settings_args(parser: argparse.ArgumentParser) -> None:

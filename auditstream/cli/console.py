@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from auditstream.cli import common
-from auditstream.cli.serve import add_web_args, announce, prepare
+from auditstream.cli.serve import access_log, add_web_args, announce, prepare
 from auditstream.clickhouse.client import ClickHouseClient, connect
 from auditstream.clickhouse.sql import ident
 from auditstream.errors import ConfigError
@@ -44,9 +44,14 @@ def run(args: argparse.Namespace) -> int:
     command = prepare(args)
     client = connect(command.dsn, create=False)
     _check_store(client, command.database)
-    web = command.files.settings(client, command.database, threading.Lock())
-    running = server.start(app.create_app(web), command.listen)
-    announce(args, command.files, running, command.dsn)
-    common.stop_on_signals().wait()
-    running.stop()
+    access = access_log(args, command.settings)
+    web = command.files.settings(client, command.database, threading.Lock(), access_log=access)
+    try:
+        running = server.start(app.create_app(web), command.listen)
+        announce(args, command.files, running, command.dsn)
+        common.stop_on_signals().wait()
+        running.stop()
+    finally:
+        if access is not None:
+            access.producer.close()
     return 0

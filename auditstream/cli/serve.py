@@ -22,6 +22,8 @@ from auditstream.clickhouse.client import ClickHouseClient, connect, redact
 from auditstream.core.keys import NoteVerifier
 from auditstream.core.retention import Policy
 from auditstream.errors import ConfigError
+from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.query.access import COMPONENT, AccessLog, is_tenant_id
 from auditstream.query.api import Grant, load_tokens
 from auditstream.settings import keyfiles
 from auditstream.settings.config import Settings
@@ -51,6 +53,13 @@ def add_web_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port-file", type=Path, help="write the bound port here")
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve HTTPS with this cert")
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's key")
+    parser.add_argument(
+        "--access-log",
+        metavar="TENANT",
+        type=_tenant,
+        help="record every request as an audit event (to Kafka, like any producer); "
+        "requests that name no single tenant go to TENANT",
+    )
 
 
 def _port(text: str) -> int:
@@ -91,6 +100,7 @@ class WebFiles:
         database: str,
         lock: threading.Lock,
         health: Callable[[], dict[str, Any]] = dict,
+        access_log: AccessLog | None = None,
     ) -> app.Settings:
         return app.Settings(
             client=client,
@@ -101,6 +111,7 @@ class WebFiles:
             lock=lock,
             tls=self.tls,
             health=health,
+            access_log=access_log,
         )
 
 
@@ -167,16 +178,40 @@ def run(args: argparse.Namespace) -> int:
     def health() -> dict[str, Any]:
         return {"sink": not args.no_sink, "rows_inserted": sink.rows_inserted}
 
-    running = server.start(
-        app.create_app(files.settings(client, database, lock, health)), command.listen
-    )
-    announce(args, files, running, command.dsn)
-    stop = common.stop_on_signals()
+    access = access_log(args, settings)
+    web = files.settings(client, database, lock, health, access)
     try:
-        if args.no_sink:
-            stop.wait()
-        else:
-            sink.run(stop)
+        running = server.start(app.create_app(web), command.listen)
+        announce(args, files, running, command.dsn)
+        stop = common.stop_on_signals()
+        try:
+            if args.no_sink:
+                stop.wait()
+            else:
+                sink.run(stop)
+        finally:
+            running.stop()
     finally:
-        running.stop()
+        if access is not None:
+            access.producer.close()
     return 0
+
+
+def _tenant(text: str) -> str:
+    if not is_tenant_id(text):
+        raise argparse.ArgumentTypeError(f"not a valid tenant id: {text[:80]!r}")
+    return text
+
+
+def access_log(args: argparse.Namespace, settings: Settings) -> AccessLog | None:
+    """The access log of `--access-log TENANT`, if given (close its producer at the end)."""
+    if args.access_log is None:
+        return None
+    config = ProducerConfig(
+        bootstrap=settings.kafka_bootstrap,
+        topic=settings.topics.raw,
+        spool_dir=settings.state_dir / "access-log-spool",
+        tenant_id=args.access_log,
+        component=COMPONENT,
+    )
+    return AccessLog(AuditProducer(config))

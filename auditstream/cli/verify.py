@@ -8,7 +8,6 @@ IO error. The checkpoint public keys always come from the caller, never from a s
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import sys
@@ -55,8 +54,12 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--archive", metavar="URL", help="verify this archive (s3:// or file://)")
     verify.add_argument("--tenant", help="only this tenant's chains")
     verify.add_argument("--chain", help="only this chain")
-    verify.add_argument("--from", dest="start", type=_time, metavar="TIME", help="received from")
-    verify.add_argument("--to", dest="end", type=_time, metavar="TIME", help="received before")
+    verify.add_argument(
+        "--from", dest="start", type=common.iso_time, metavar="TIME", help="received from"
+    )
+    verify.add_argument(
+        "--to", dest="end", type=common.iso_time, metavar="TIME", help="received before"
+    )
     verify.add_argument("--keys", type=Path, metavar="FILE", help="HMAC keyring: check MACs too")
     _public_key_args(verify)
     verify.add_argument(
@@ -107,14 +110,6 @@ def register(subparsers: Any) -> None:
         "--held", type=Path, metavar="NOTE", help="a checkpoint you kept: must be the old one"
     )
     check_consistency.set_defaults(func=run_verify_consistency)
-
-
-def _time(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _verifiers(args: argparse.Namespace) -> list[NoteVerifier]:

@@ -1,4 +1,4 @@
-"""`auditstream worker`: run the stream processor (a Faust worker)."""
+"""`auditstream worker`: run the stream processor (a Faust worker around the sealing loop)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "worker", help="validate, classify and seal raw events (exactly once, on Faust)"
+        "worker", help="validate, classify and seal raw events (exactly once)"
     )
     common.add_settings_args(parser)
     common.add_key_args(parser)
     parser.add_argument("--partitions", type=int, help="partitions of every pipeline topic")
-    parser.add_argument("--batch-size", type=int, default=1000, help="records per batch")
+    parser.add_argument(
+        "--batch-size", type=int, default=2000, help="raw records per transaction, at most"
+    )
     parser.add_argument(
         "--checkpoint-every", type=int, default=1000, help="entries per chain between checkpoints"
     )
@@ -30,9 +32,19 @@ def register(subparsers: Any) -> None:
         default=10.0,
         help="seconds after which new entries get a checkpoint",
     )
-    parser.add_argument("--commit-interval", type=float, default=0.5, help="transaction seconds")
+    parser.add_argument(
+        "--batch-wait",
+        type=float,
+        default=0.05,
+        help="seconds a transaction waits for its batch to fill",
+    )
     parser.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
     parser.add_argument("--app-id", default="auditstream-processor", help="consumer group id")
+    parser.add_argument(
+        "--instance-id",
+        default="",
+        help="this worker's name in its transactional id (default: host and pid)",
+    )
     parser.add_argument(
         "--max-record-bytes", type=int, default=1_048_576, help="larger records are dead letters"
     )
@@ -78,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every, checkpoint_interval_s=args.checkpoint_interval
         ),
         batch_size=args.batch_size,
-        commit_interval_s=args.commit_interval,
+        batch_within_s=args.batch_wait,
+        instance_id=args.instance_id,
         session_timeout_s=args.session_timeout,
         limits=Limits(
             max_record_bytes=args.max_record_bytes, max_future_skew_s=args.max_future_skew
@@ -86,10 +99,10 @@ def run(args: argparse.Namespace) -> int:
     )
     config.state_dir.mkdir(parents=True, exist_ok=True)
     ensure_topics(config.bootstrap, topics)
-    app, service = build_app(config)
+    app, sealer = build_app(config)
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:
-        metrics.serve(port, service.health)
+        metrics.serve(port, sealer.loop.health)
     log.info(
         "processor %s on %s, %d partitions", config.app_id, config.bootstrap, topics.partitions
     )

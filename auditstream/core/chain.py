@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from auditstream.core import wire
 from auditstream.core.hashes import (
     GENESIS_HASH,
     body_digest,
@@ -62,7 +63,16 @@ class Link(NamedTuple):
 
     def encode(self) -> bytes:
         """The SealedEntry bytes published on audit.sealed.v1."""
-        return self.to_proto().SerializeToString()
+        return encode_link(
+            wire.optional_bytes(1, self.chain_id.encode()),
+            self.seq,
+            self.prev_hash,
+            self.body_digest,
+            self.entry_hash,
+            wire.optional_bytes(6, self.key_id.encode()),
+            self.mac,
+            self.body,
+        )
 
     @classmethod
     def from_proto(cls, entry: SealedEntry) -> Link:
@@ -80,6 +90,51 @@ class Link(NamedTuple):
 
 
 _LINK_FIELDS = operator.attrgetter(*Link._fields)
+
+
+def encode_link(
+    chain_field: bytes,
+    seq: int,
+    prev_hash: bytes,
+    body_digest: bytes,
+    entry_hash: bytes,
+    key_field: bytes,
+    mac: bytes,
+    body: bytes,
+) -> bytes:
+    """SealedEntry bytes. `chain_field` and `key_field` are fields 1 and 6 already
+    encoded (`wire.optional_bytes`), as they are the same for a whole batch."""
+    varint = wire.varint
+    if len(prev_hash) == len(body_digest) == len(entry_hash) == len(mac) == 32:
+        return b"".join(
+            (
+                chain_field,
+                b"\x10" + varint(seq) if seq else b"",
+                b"\x1a\x20",
+                prev_hash,
+                b"\x22\x20",
+                body_digest,
+                b"\x2a\x20",
+                entry_hash,
+                key_field,
+                b"\x3a\x20",
+                mac,
+                b"\x42" + varint(len(body)) if body else b"",
+                body,
+            )
+        )
+    return b"".join(  # not a real link (hashes of other sizes), still encoded as upb would
+        (
+            chain_field,
+            wire.optional_varint(2, seq),
+            wire.optional_bytes(3, prev_hash),
+            wire.optional_bytes(4, body_digest),
+            wire.optional_bytes(5, entry_hash),
+            key_field,
+            wire.optional_bytes(7, mac),
+            wire.optional_bytes(8, body),
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,21 +202,50 @@ class Chain:
         Digests, MACs and Merkle leaves are computed in bulk; only the chained hash
         itself is inherently one after another.
         """
-        first, chain_id, key_id = self.next_seq, self.chain_id, key.key_id
-        if first + len(bodies) - 1 > MAX_SEQ:
-            raise OverflowError(f"chain {chain_id!r} is full")
-        digests = body_digests(bodies)
-        hashes = chained_hashes(self.head_hash, first, digests)
-        prevs = [self.head_hash, *hashes[:-1]]
-        mac = key.mac
-        self.merkle.extend(leaf_hashes(hashes))
-        if hashes:
-            self.next_seq = first + len(bodies)
-            self.head_hash = hashes[-1]
+        first, prevs, digests, hashes = self._advance(bodies)
+        chain_id, key_id, mac = self.chain_id, key.key_id, key.mac
         return [
             Link(chain_id, first + i, prevs[i], digests[i], ehash, key_id, mac(ehash), bodies[i])
             for i, ehash in enumerate(hashes)
         ]
+
+    def append_many_encoded(self, bodies: Sequence[bytes], key: HmacKey) -> list[bytes]:
+        """Seal `bodies` in order as the next entries and return their SealedEntry bytes:
+        `[link.encode() for link in self.append_many(bodies, key)]`, without the Links."""
+        first, prevs, digests, hashes = self._advance(bodies)
+        chain_field = wire.optional_bytes(1, self.chain_id.encode())
+        key_field = wire.optional_bytes(6, key.key_id.encode())
+        mac = key.mac
+        return [
+            encode_link(
+                chain_field,
+                first + i,
+                prevs[i],
+                digests[i],
+                ehash,
+                key_field,
+                mac(ehash),
+                bodies[i],
+            )
+            for i, ehash in enumerate(hashes)
+        ]
+
+    def _advance(
+        self, bodies: Sequence[bytes]
+    ) -> tuple[int, list[bytes], list[bytes], list[bytes]]:
+        """Chain `bodies` on: the first seq, and each entry's prev hash, body digest and
+        entry hash; the head and the Merkle range move past them."""
+        first = self.next_seq
+        if first + len(bodies) - 1 > MAX_SEQ:
+            raise OverflowError(f"chain {self.chain_id!r} is full")
+        digests = body_digests(bodies)
+        hashes = chained_hashes(self.head_hash, first, digests)
+        prevs = [self.head_hash, *hashes[:-1]]
+        self.merkle.extend(leaf_hashes(hashes))
+        if hashes:
+            self.next_seq = first + len(bodies)
+            self.head_hash = hashes[-1]
+        return first, prevs, digests, hashes
 
     def accept(self, link: Link) -> None:
         """Advance over a link sealed elsewhere (recovery); it must extend this head."""

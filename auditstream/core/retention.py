@@ -9,9 +9,10 @@ set legal hold.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from auditstream.errors import ConfigError
@@ -57,32 +58,23 @@ class Rule:
 
 
 class Facts(NamedTuple):
-    """The fields rules look at, read from the entry once."""
+    """The fields rules look at."""
 
     severity: int
     event_type: int
-    policy_tags: frozenset[str]
+    policy_tags: tuple[str, ...]
     component: str
     tenant_id: str
     actor_id: str
 
-    @classmethod
-    def of(cls, entry: pb.LogEntry) -> Facts:
-        return cls(
-            entry.severity,
-            entry.event_type,
-            frozenset(entry.policy_tags),
-            entry.component,
-            entry.tenant_id,
-            entry.actor_id,
-        )
 
-
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     retention_class: str
     retain_until_ns: int
     legal_hold: bool
+
+
+MEMO_LIMIT = 65_536  # distinct fact combinations remembered; then the memo starts over
 
 
 @dataclass(frozen=True)
@@ -91,13 +83,51 @@ class Policy:
     classes: Mapping[str, RetentionClass]
     default_class: str
     rules: tuple[Rule, ...]
+    # Facts -> (class name, days, legal hold): the rules are pure, and a stream repeats
+    # few facts.
+    _memo: dict[tuple[object, ...], tuple[str, int, bool]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def decide(self, entry: pb.LogEntry, start_ns: int) -> Decision:
         """Class, retain-until and legal hold for `entry`, counting from `start_ns`."""
+        uses = self._uses
+        # Only the facts some rule looks at are read (reading a field has its cost).
+        key = (
+            entry.severity if uses[0] else 0,
+            entry.event_type if uses[1] else 0,
+            tuple(entry.policy_tags[:]) if uses[2] else (),
+            entry.component if uses[3] else "",
+            entry.tenant_id if uses[4] else "",
+            entry.actor_id if uses[5] else "",
+        )
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            chosen, hold = self._class_for(Facts(*key))
+            found = self._memo[key] = (chosen.name, chosen.days * DAY_NS, hold)
+        name, span_ns, hold = found
+        return Decision(name, start_ns + span_ns, hold)
+
+    @functools.cached_property
+    def _uses(self) -> tuple[bool, bool, bool, bool, bool, bool]:
+        """Which of the facts (severity, event type, tags, component, tenant, actor) any
+        rule looks at."""
+        rules = self.rules
+        return (
+            any(r.severity_at_least for r in rules),
+            any(r.event_types for r in rules),
+            any(r.policy_tags for r in rules),
+            any(r.components for r in rules),
+            any(r.tenants for r in rules),
+            any(r.actors for r in rules),
+        )
+
+    def _class_for(self, facts: Facts) -> tuple[RetentionClass, bool]:
         default = self.classes[self.default_class]
         chosen: RetentionClass | None = None
         hold = False
-        facts = Facts.of(entry)
         for rule in self.rules:
             if rule.matches(facts):
                 candidate = self.classes[rule.retention_class]
@@ -106,7 +136,7 @@ class Policy:
                 hold = hold or rule.legal_hold
         if chosen is None or chosen.days < default.days:
             chosen = default  # rules lengthen retention, never shorten it
-        return Decision(chosen.name, start_ns + chosen.days * DAY_NS, hold)
+        return chosen, hold
 
     @property
     def longest_days(self) -> int:

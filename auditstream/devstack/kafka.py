@@ -136,7 +136,9 @@ def running(state: Path) -> KafkaInfo | None:
     return None
 
 
-def restart(state: Path, *, down_for: float = 0.0, niceness: int = 0) -> KafkaInfo:
+def restart(
+    state: Path, *, down_for: float = 0.0, niceness: int = 0, timeout: float = 90.0
+) -> KafkaInfo:
     """Stop the broker and start it again on the same ports, keeping its data."""
     home = state / "kafka"
     info = KafkaInfo(**json.loads((home / "kafka.json").read_text()))
@@ -149,6 +151,7 @@ def restart(state: Path, *, down_for: float = 0.0, niceness: int = 0) -> KafkaIn
         port=port,
         controller_port=info.controller_port,
         niceness=niceness,
+        timeout=timeout,
     )
 
 

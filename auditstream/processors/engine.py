@@ -1,22 +1,40 @@
 """The sealing engine of one raw partition: validate, classify, deduplicate, seal.
 
-Pure: no Kafka and no clock (times are passed in). The Faust app feeds it batches and
-publishes what it returns; all chains of a partition live here, because a chain's
+Pure: no Kafka and no clock (times are passed in). The worker's loop feeds it batches
+and publishes what it returns; all chains of a partition live here, because a chain's
 records always arrive on one partition (the record key is the chain id).
 
 State after a restart or rebalance comes from the last snapshot of each chain plus the
 sealed entries after it (`restore`), so the engine never re-seals a seq and never
-leaves a gap.
+leaves a gap. Snapshots are not written per batch (with thousands of chains that would
+be more state records than events): every `snapshot_every` entries, or
+`snapshot_interval_s` after the first change, the engine *flushes* — one snapshot of
+every chain changed since the last flush, all with the flush's time. So every entry no
+snapshot covers was sealed after the newest flush, and recovery reads the sealed tail
+from that time on (`tail_since_ns`); the tail holds at most about `snapshot_every`
+entries, and state records are at most one per changed chain per `snapshot_every`
+entries.
+
+Checkpoint deadlines wait in a queue ordered by time, so the work of a call grows with
+what is due, never with the number of chains; at most `checkpoints_per_call`
+checkpoints are signed per call (the rest stay due).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from auditstream.core.body import decode_body, encode_body
+from auditstream.core.body import (
+    DetectionItem,
+    body_bytes,
+    decode_body,
+    encode_classification,
+    source_record,
+)
 from auditstream.core.chain import Chain, ChainHead, Link
 from auditstream.core.checkpoint import sign_checkpoint
 from auditstream.core.classify import Classifier
@@ -35,6 +53,17 @@ class EngineConfig:
     checkpoint_every: int = 1000  # entries per chain between signed checkpoints
     checkpoint_interval_s: float = 10.0  # and at most this long after an entry
     dedupe_window: int = 100_000  # event ids remembered per partition
+    snapshot_every: int = 250_000  # entries sealed on the partition between flushes
+    snapshot_interval_s: float = 60.0  # and at most this long after the first change
+    checkpoints_per_call: int = 256  # signatures per call, at most (Ed25519 ~40 us each)
+    # Recovery reads the sealed tail from this long before the newest flush: for
+    # clocks of successive owners of a partition that differ by up to this much.
+    recovery_margin_s: float = 10.0
+
+    def tail_since_ns(self, flushed_ns: int) -> int:
+        """The Kafka time from which a partition's sealed tail holds every entry that no
+        snapshot covers, given the time of its newest flush (0: no flush, from the start)."""
+        return max(0, flushed_ns - int(self.recovery_margin_s * 1e9)) if flushed_ns else 0
 
 
 @dataclass
@@ -51,7 +80,7 @@ class Outputs:
         return bool(self.sealed or self.dead_letters or self.checkpoints or self.snapshots)
 
 
-@dataclass
+@dataclass(slots=True)
 class _ChainState:
     chain: Chain
     checkpoint_size: int = 0
@@ -80,6 +109,13 @@ class PartitionSealer:
         self._config = config
         self._chains: dict[str, _ChainState] = {}
         self._recent: dict[str, None] = {}  # insertion-ordered set of event ids
+        # (deadline, chain id): a chain may be queued more than once; an entry whose
+        # chain no longer needs it is dropped when it comes up.
+        self._checkpoint_due: list[tuple[int, str]] = []
+        self._unchecked = 0  # entries no signed checkpoint covers, over all chains
+        self._changed: set[str] = set()  # chains whose state moved since the last flush
+        self._changed_since_ns = 0  # when the first of them changed
+        self._sealed_since_flush = 0
 
     # -- recovery ------------------------------------------------------------------
     def restore(self, snapshots: Iterable[sealed.ChainSnapshot], tail: Iterable[Link]) -> None:
@@ -96,6 +132,7 @@ class PartitionSealer:
                 snap.checkpoint_size,
                 snap.checkpoint_time.ToNanoseconds(),
             )
+        behind: set[str] = set()
         for link in tail:
             state = self._chains.get(link.chain_id) or self._chain_from_tail(link)
             chain = state.chain
@@ -104,10 +141,16 @@ class PartitionSealer:
                     chain.accept(link)
                 except ValueError as exc:
                     raise RecoveryError(str(exc)) from exc
-                if not state.first_unchecked_ns:
-                    state.first_unchecked_ns = 1  # checkpoint at the next opportunity
+                behind.add(link.chain_id)
             if link.body:
                 self._remember(decode_body(link.body).entry.event_id)
+        for chain_id, state in self._chains.items():
+            self._unchecked += state.chain.next_seq - state.checkpoint_size
+            if chain_id in behind:  # checkpoint and snapshot at the next opportunity
+                state.first_unchecked_ns = 1
+                heapq.heappush(self._checkpoint_due, (1, chain_id))
+                self._changed.add(chain_id)
+                self._changed_since_ns = 1
 
     def _chain_from_tail(self, link: Link) -> _ChainState:
         """A chain first seen in the tail must start there, at seq 0."""
@@ -124,46 +167,74 @@ class PartitionSealer:
         return {chain_id: state.chain.head for chain_id, state in self._chains.items()}
 
     @property
+    def chain_count(self) -> int:
+        return len(self._chains)
+
+    @property
     def unchecked_entries(self) -> int:
         """Entries sealed here that no signed checkpoint covers yet."""
-        return sum(s.chain.next_seq - s.checkpoint_size for s in self._chains.values())
+        return self._unchecked
 
     # -- processing ----------------------------------------------------------------
     def process(self, records: Sequence[RawRecord], now_ns: int) -> Outputs:
         out = Outputs()
         pending: dict[str, list[bytes]] = {}
+        recent = self._recent
+        check = self._validator.check
+        detected: Counter[str] = Counter()
+        duplicates = 0
         for record in records:
-            result = self._validator.check(record)
+            result = check(record)
             if isinstance(result, Rejected):
                 out.dead_letters.append((record.key, self._dead_letter(record, result, now_ns)))
                 out.counts[f"dead_letter:{sealed.DeadLetterReason.Name(result.reason)}"] += 1
                 continue
             event_id = result.entry.event_id
-            if event_id in self._recent:
-                out.counts["duplicate"] += 1
+            if event_id in recent:
+                duplicates += 1
                 log.debug("duplicate event %s on partition %d dropped", event_id, self.partition)
                 continue
             self._remember(event_id)
-            state = self._state(result.chain_id)
-            seq = state.chain.next_seq + len(pending.get(result.chain_id, ()))
-            pending.setdefault(result.chain_id, []).append(
-                self._body(record, result, seq, out.counts)
-            )
-            out.counts["accepted"] += 1
+            chain_id = result.chain_id
+            bodies = pending.get(chain_id)
+            if bodies is None:
+                bodies = pending[chain_id] = []
+            seq = self._state(chain_id).chain.next_seq + len(bodies)
+            bodies.append(self._body(record, result, seq, detected))
+        accepted = 0
+        full: list[str] = []  # chains with `checkpoint_every` entries unchecked
+        every = self._config.checkpoint_every
         for chain_id, bodies in pending.items():
             state = self._chains[chain_id]
-            links = state.chain.append_many(bodies, self._keyring.active)
-            out.sealed.extend((chain_id, link.encode()) for link in links)
+            links = state.chain.append_many_encoded(bodies, self._keyring.active)
+            out.sealed.extend((chain_id, link) for link in links)
+            accepted += len(bodies)
+            self._change(chain_id, now_ns)
             if not state.first_unchecked_ns:
                 state.first_unchecked_ns = now_ns
-            out.counts["sealed"] += len(links)
-        self._checkpoints(out, now_ns, touched=pending.keys())
+                deadline = now_ns + int(self._config.checkpoint_interval_s * 1e9)
+                heapq.heappush(self._checkpoint_due, (deadline, chain_id))
+            if state.chain.next_seq - state.checkpoint_size >= every:
+                full.append(chain_id)
+        self._unchecked += accepted
+        self._sealed_since_flush += accepted
+        counts = out.counts
+        if accepted:
+            counts["accepted"] += accepted
+            counts["sealed"] += accepted
+        if duplicates:
+            counts["duplicate"] += duplicates
+        for kind, count in detected.items():
+            counts[f"detected:{kind}"] += count
+        self._checkpoints(out, now_ns, full)
+        self._flush_if_due(out, now_ns)
         return out
 
     def due(self, now_ns: int) -> Outputs:
-        """Checkpoints that are due by time alone (call periodically)."""
+        """Checkpoints and snapshots that are due by time alone (call periodically)."""
         out = Outputs()
-        self._checkpoints(out, now_ns, touched=())
+        self._checkpoints(out, now_ns, ())
+        self._flush_if_due(out, now_ns)
         return out
 
     def _state(self, chain_id: str) -> _ChainState:
@@ -178,67 +249,102 @@ class PartitionSealer:
         if len(recent) > self._config.dedupe_window:
             del recent[next(iter(recent))]
 
-    def _body(self, record: RawRecord, accepted: Accepted, seq: int, counts: Counter[str]) -> bytes:
+    def _body(
+        self, record: RawRecord, accepted: Accepted, seq: int, detected: Counter[str]
+    ) -> bytes:
         entry = accepted.entry
         outcome = self._classifier.classify(entry, accepted.payload_json)
-        for (kind, _), count in outcome.detections.items():
-            counts[f"detected:{kind}"] += count
-        event_time = entry.event_time
-        start_ns = max(
-            event_time.seconds * 1_000_000_000 + event_time.nanos, record.timestamp_ms * 1_000_000
-        )
+        detections: list[DetectionItem] = []
+        if outcome.detections:
+            masked = outcome.masked
+            for (kind, where), count in sorted(outcome.detections.items()):
+                detections.append((kind, where, count, (kind, where) in masked))
+                detected[kind] += count
+        received_ns = record.timestamp_ms * 1_000_000
+        start_ns = max(accepted.event_time_ns, received_ns)
         decision = self._policy.decide(entry, start_ns)
-        classification = sealed.Classification(
-            declared_sensitivity=outcome.declared_sensitivity,  # type: ignore[arg-type]
-            detections=outcome.to_proto(),
+        classification = encode_classification(
+            declared_sensitivity=outcome.declared_sensitivity,
+            detections=detections,
             added_policy_tags=outcome.added_tags,
             retention_class=decision.retention_class,
+            retain_until_ns=decision.retain_until_ns,
             legal_hold=decision.legal_hold,
             policy_version=self._policy.version,
             notes=accepted.notes,
         )
-        classification.retain_until.FromNanoseconds(decision.retain_until_ns)
-        unchanged = accepted.unchanged and not outcome.changed
-        return encode_body(
-            record.value if unchanged else entry,
-            chain_id=accepted.chain_id,
-            seq=seq,
-            received_time_ns=record.timestamp_ms * 1_000_000,
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            classification=classification,
+        return body_bytes(
+            entry.SerializeToString(deterministic=True),
+            classification,
+            accepted.chain_id,
+            seq,
+            received_ns,
+            source_record(record.topic, record.partition, record.offset),
         )
 
-    def _checkpoints(self, out: Outputs, now_ns: int, touched: Iterable[str]) -> None:
-        every = self._config.checkpoint_every
-        interval_ns = int(self._config.checkpoint_interval_s * 1e9)
-        snapshot = set(touched)
-        for chain_id, state in self._chains.items():
-            chain = state.chain
-            unchecked = chain.next_seq - state.checkpoint_size
-            if unchecked <= 0:
-                continue
-            if unchecked >= every or now_ns - state.first_unchecked_ns >= interval_ns:
-                signed = sign_checkpoint(chain_id, chain.next_seq, chain.root(), self._signer)
-                checkpoint = sealed.Checkpoint(
-                    chain_id=chain_id,
-                    tree_size=signed.tree_size,
-                    root_hash=signed.root_hash,
-                    note=signed.note,
-                    key_name=self._signer.name,
-                )
-                checkpoint.created_time.FromNanoseconds(now_ns)
-                out.checkpoints.append((chain_id, checkpoint.SerializeToString()))
-                state.checkpoint_size = chain.next_seq
-                state.checkpoint_time_ns = now_ns
-                state.first_unchecked_ns = 0
-                snapshot.add(chain_id)
-                out.counts["checkpoints"] += 1
-        for chain_id in snapshot:
-            out.snapshots.append((chain_id, self.snapshot(chain_id).SerializeToString()))
+    def _change(self, chain_id: str, now_ns: int) -> None:
+        """The chain's state moved past its snapshot: the next flush writes it."""
+        if not self._changed:
+            self._changed_since_ns = now_ns
+        self._changed.add(chain_id)
 
-    def snapshot(self, chain_id: str) -> sealed.ChainSnapshot:
+    def _checkpoints(self, out: Outputs, now_ns: int, full: Sequence[str]) -> None:
+        """Sign the checkpoints of chains that are `full` and of those whose deadline
+        passed, at most `checkpoints_per_call` of them; the rest stay queued."""
+        budget = self._config.checkpoints_per_call
+        due = self._checkpoint_due
+        for chain_id in full:
+            if budget <= 0:  # still full next time: it comes first then
+                heapq.heappush(due, (0, chain_id))
+                continue
+            budget -= self._checkpoint(out, chain_id, now_ns)
+        while due and due[0][0] <= now_ns and budget > 0:
+            _, chain_id = heapq.heappop(due)
+            budget -= self._checkpoint(out, chain_id, now_ns)
+
+    def _checkpoint(self, out: Outputs, chain_id: str, now_ns: int) -> int:
+        """Sign the chain's checkpoint if entries lack one; returns how many were signed."""
+        state = self._chains[chain_id]
+        chain = state.chain
+        if chain.next_seq <= state.checkpoint_size:
+            return 0
+        signed = sign_checkpoint(chain_id, chain.next_seq, chain.root(), self._signer)
+        checkpoint = sealed.Checkpoint(
+            chain_id=chain_id,
+            tree_size=signed.tree_size,
+            root_hash=signed.root_hash,
+            note=signed.note,
+            key_name=self._signer.name,
+        )
+        checkpoint.created_time.FromNanoseconds(now_ns)
+        out.checkpoints.append((chain_id, checkpoint.SerializeToString()))
+        self._unchecked -= chain.next_seq - state.checkpoint_size
+        state.checkpoint_size = chain.next_seq
+        state.checkpoint_time_ns = now_ns
+        state.first_unchecked_ns = 0
+        self._change(chain_id, now_ns)
+        out.counts["checkpoints"] += 1
+        return 1
+
+    def _flush_if_due(self, out: Outputs, now_ns: int) -> None:
+        """Snapshot every changed chain, when `snapshot_every` entries were sealed since
+        the last flush or `snapshot_interval_s` passed since the first change."""
+        if not self._changed:
+            return
+        config = self._config
+        waited_ns = now_ns - self._changed_since_ns
+        if self._sealed_since_flush < config.snapshot_every and waited_ns < int(
+            config.snapshot_interval_s * 1e9
+        ):
+            return
+        for chain_id in sorted(self._changed):
+            out.snapshots.append((chain_id, self.snapshot(chain_id, now_ns).SerializeToString()))
+        out.counts["snapshots"] += len(self._changed)
+        self._changed.clear()
+        self._sealed_since_flush = 0
+
+    def snapshot(self, chain_id: str, now_ns: int = 0) -> sealed.ChainSnapshot:
+        """The chain's state as a snapshot written at `now_ns`."""
         state = self._chains[chain_id]
         chain = state.chain
         snap = sealed.ChainSnapshot(
@@ -249,6 +355,7 @@ class PartitionSealer:
             checkpoint_size=state.checkpoint_size,
         )
         snap.checkpoint_time.FromNanoseconds(state.checkpoint_time_ns)
+        snap.snapshot_time.FromNanoseconds(now_ns)
         return snap
 
     def _dead_letter(self, record: RawRecord, rejected: Rejected, now_ns: int) -> bytes:

@@ -1,14 +1,16 @@
 """Reading back a partition's committed state from Kafka (read_committed).
 
 Used when the processor takes over a raw partition: the chain snapshots from the
-compacted state topic, and the tail of the sealed topic after them.
+compacted state topic, and the tail of the sealed topic after them. How far back the
+tail must reach follows from the newest flush of snapshots (`EngineConfig.tail_since_ns`):
+every entry no snapshot covers was sealed after it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
@@ -28,10 +30,11 @@ class PartitionState:
     tail: list[Link]
 
 
-def _read(
+def _records(
     bootstrap: str, topic: str, partition: int, start: int, timeout: float
-) -> Iterator[bytes]:
-    """Every committed value of one partition from `start` to its current end."""
+) -> Iterator[tuple[int, bytes]]:
+    """(timestamp in ms, value) of every committed record of one partition from `start`
+    to its current end."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -53,7 +56,7 @@ def _read(
                 if error is None:
                     value = message.value()
                     if value is not None:
-                        yield value
+                        yield message.timestamp()[1], value
                 elif error.code() == KafkaError._PARTITION_EOF:
                     return
                 elif error.fatal() or not (error.retriable() or error.code() == TRANSPORT):
@@ -68,9 +71,7 @@ def _read(
 
 def _watermarks(bootstrap: str, topic: str, partition: int, timeout: float) -> tuple[int, int]:
     """Low and high offsets, retried while the broker is (re)starting."""
-    probe = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "auditstream-recovery", "logger": KAFKA_LOGGER}
-    )
+    probe = _consumer(bootstrap)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -88,6 +89,26 @@ def _watermarks(bootstrap: str, topic: str, partition: int, timeout: float) -> t
         probe.close()
 
 
+def _consumer(bootstrap: str) -> Consumer:
+    return Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "auditstream-recovery", "logger": KAFKA_LOGGER}
+    )
+
+
+def _offset_for_time(
+    bootstrap: str, topic: str, partition: int, since_ms: int, high: int, timeout: float
+) -> int:
+    """The first offset at or after `since_ms` (`high` if everything is older)."""
+    probe = _consumer(bootstrap)
+    try:
+        (found,) = probe.offsets_for_times([TopicPartition(topic, partition, since_ms)], timeout)
+    except KafkaException as exc:
+        raise RecoveryError(f"offsets of {topic}[{partition}] by time: {exc}") from exc
+    finally:
+        probe.close()
+    return high if found.offset < 0 else int(found.offset)
+
+
 def read_partition_state(
     bootstrap: str,
     *,
@@ -95,21 +116,30 @@ def read_partition_state(
     sealed_topic: str,
     partition: int,
     tail_entries: int,
+    tail_since_ns: Callable[[int], int],
     timeout: float = 120.0,
 ) -> PartitionState:
-    """Latest snapshot per chain, and the last `tail_entries` sealed entries."""
+    """Latest snapshot per chain, and the sealed tail: at least the last `tail_entries`
+    entries, and every entry sealed since `tail_since_ns(time of the newest snapshot)`."""
     latest: dict[str, ChainSnapshot] = {}
     state_low, state_high = _watermarks(bootstrap, state_topic, partition, timeout)
     if state_high > state_low:
-        for value in _read(bootstrap, state_topic, partition, OFFSET_BEGINNING, timeout):
+        for _, value in _records(bootstrap, state_topic, partition, OFFSET_BEGINNING, timeout):
             snapshot = ChainSnapshot.FromString(value)
             latest[snapshot.chain_id] = snapshot
     low, high = _watermarks(bootstrap, sealed_topic, partition, timeout)
-    start = max(low, high - tail_entries)
+    flushed_ns = max((s.snapshot_time.ToNanoseconds() for s in latest.values()), default=0)
+    since_ms = tail_since_ns(flushed_ns) // 1_000_000
+    by_time = (
+        _offset_for_time(bootstrap, sealed_topic, partition, since_ms, high, timeout)
+        if since_ms > 0
+        else low
+    )
+    start = max(low, min(high - tail_entries, by_time))
     tail = (
         [
             Link.from_proto(SealedEntry.FromString(value))
-            for value in _read(bootstrap, sealed_topic, partition, start, timeout)
+            for _, value in _records(bootstrap, sealed_topic, partition, start, timeout)
         ]
         if high > low
         else []

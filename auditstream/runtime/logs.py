@@ -32,6 +32,9 @@ LIBRARY_LEVELS: Final = {
     "s3transfer": "WARNING",
     "clickhouse_connect": "ERROR",
     "chdb": "WARNING",
+    "matplotlib": "WARNING",
+    "fontTools": "WARNING",
+    "weasyprint": "ERROR",  # its warnings are CSS it ignores; each page logs at INFO
 }
 
 

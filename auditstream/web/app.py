@@ -5,6 +5,9 @@
     /metrics            Prometheus (prometheus_client's ASGI app)
     /health             JSON; 200 when the store answers, else 503
 
+With an access log (`Settings.access_log`), every answered request is recorded as an
+audit event (`auditstream.web.access`).
+
 Every error is an answer: JSON `{"error": ..., "field": ...}` with a 4xx/5xx status
 for the API, an HTML page for the console. Bodies above `max_body_bytes` get 413 before
 the application reads them. Every response carries the security headers below.
@@ -36,9 +39,11 @@ from auditstream.core.keys import NoteVerifier
 from auditstream.core.retention import Policy
 from auditstream.errors import AuditStreamError, QueryError
 from auditstream.query import api
+from auditstream.query.access import AccessLog
 from auditstream.query.store import AccessDeniedError, AuditStore
 from auditstream.verification.entry import EntryChecker
 from auditstream.web import console
+from auditstream.web.access import AccessRecorder, note_grant
 from auditstream.web.auth import Authenticator, Unauthorized
 from auditstream.web.jobs import Jobs
 from auditstream.web.resources import STATIC
@@ -75,6 +80,7 @@ class Settings:
     tls: bool = False
     health: Callable[[], dict[str, Any]] = dict
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    access_log: AccessLog | None = None  # every answered request recorded there
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -93,7 +99,9 @@ def create_app(settings: Settings) -> ASGIApp:
         return AuditStore(settings.client, settings.database, tenants=tenants, lock=settings.lock)
 
     def bearer(request: Request) -> api.Grant:
-        return auth.bearer(request.headers.get("authorization"), _client(request))
+        return note_grant(
+            request, auth.bearer(request.headers.get("authorization"), _client(request))
+        )
 
     backend = api.Backend(make_store, EntryChecker(settings.verifiers), bearer, settings.now)
     jobs = Jobs(settings.client, settings.database, settings.verifiers, settings.lock)
@@ -124,7 +132,10 @@ def create_app(settings: Settings) -> ASGIApp:
     )
     for kind in (*handled, Exception):
         app.add_exception_handler(kind, _answer_error)
-    return _Guard(app, max_body_bytes=settings.max_body_bytes, tls=settings.tls)
+    guarded = _Guard(app, max_body_bytes=settings.max_body_bytes, tls=settings.tls)
+    if settings.access_log is None:
+        return guarded
+    return AccessRecorder(guarded, settings.access_log)
 
 
 class _Asgi:

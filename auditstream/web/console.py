@@ -39,6 +39,7 @@ from auditstream.query.named import QUERIES
 from auditstream.query.store import ENTRY_COLUMNS, enum_choices, jsonable
 from auditstream.verification.entry import Status
 from auditstream.web import charts, exports, forms
+from auditstream.web.access import note_grant
 from auditstream.web.auth import COOKIE, Authenticator, Session, same_token
 from auditstream.web.jobs import Jobs
 from auditstream.web.resources import TEMPLATES
@@ -115,6 +116,7 @@ class Console:
         found = self.auth.session(request.cookies.get(COOKIE))
         if found is None:
             raise SignInNeeded(request)
+        note_grant(request, found.grant)
         return found
 
     def checked_post(self, request: Request, session: Session, csrf: str | None) -> None:
@@ -161,7 +163,8 @@ def _session_routes(pages: APIRouter, console: Console) -> None:
     ) -> Response:
         if not _same_origin(request):
             raise HTTPException(403, "sign-in from another site refused")
-        session_id, _ = console.auth.sign_in(token, _client(request))
+        session_id, session = console.auth.sign_in(token, _client(request))
+        note_grant(request, session.grant)
         response = RedirectResponse(_safe_next(next), 303)
         response.set_cookie(
             COOKIE, session_id, httponly=True, secure=True, samesite="strict", path="/"

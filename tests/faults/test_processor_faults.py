@@ -1,8 +1,9 @@
 """The processor under crashes, broker restarts and rebalances, on real Kafka.
 
-Each test streams 100,000 events over 10 chains and 4 partitions while something goes
-wrong, then checks what is in the sealed topic: every event exactly once, every chain
-contiguous from seq 0, every MAC and every signed checkpoint valid.
+Each test streams 100,000 events over 4 partitions — to 10 chains (skewed, as the
+workload skews tenants) and to 10,000 chains (evenly) — while something goes wrong, then
+checks what is in the sealed topic: every event exactly once, every chain contiguous
+from seq 0, every MAC and every signed checkpoint valid.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from tests.support.pipeline import (
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 EVENTS = 100_000
-CHAINS = 10
 PARTITIONS = 4
 RATE = 5_000
+CHAIN_COUNTS = [pytest.param(10, id="10-chains"), pytest.param(10_000, id="10k-chains")]
 
 
 @pytest.fixture(autouse=True)
@@ -45,19 +46,25 @@ def setup(kafka_bootstrap: str, tmp_path: Path) -> tuple[Topics, Keys]:
     return create_pipeline(kafka_bootstrap, PARTITIONS, tmp_path)
 
 
+def start_feed(bootstrap: str, topics: Topics, chains: int) -> Feed:
+    return Feed(bootstrap, topics.raw, EVENTS, chains, RATE, even=chains > 10).start()
+
+
 def assert_exactly_once(
     bootstrap: str, topics: Topics, keys: Keys, feed: Feed, workers: list[Worker]
 ) -> None:
     result = check_sealed(bootstrap, topics, keys, expected=EVENTS)
     assert result.problems(feed.event_ids) == []
     assert result.sealed == EVENTS
-    assert len(result.reports) == CHAINS
+    assert set(result.reports) == feed.chain_ids
+    assert len(feed.chain_ids) == feed.chains
     assert all(r.checkpoints_verified > 0 for r in result.reports.values())
     assert not [e for w in workers for e in w.errors()]
 
 
+@pytest.mark.parametrize("chains", CHAIN_COUNTS)
 def test_kill_minus_nine_five_times(
-    kafka_bootstrap: str, setup: tuple[Topics, Keys], tmp_path: Path
+    kafka_bootstrap: str, setup: tuple[Topics, Keys], tmp_path: Path, chains: int
 ) -> None:
     topics, keys = setup
     rng = random.Random(20261122)
@@ -65,7 +72,7 @@ def test_kill_minus_nine_five_times(
     supervisor = Supervisor(
         lambda name: Worker(kafka_bootstrap, keys, topics, tmp_path, name, app_id)
     )
-    feed = Feed(kafka_bootstrap, topics.raw, EVENTS, CHAINS, RATE).start()
+    feed = start_feed(kafka_bootstrap, topics, chains)
     for _ in range(5):
         supervisor.current.wait_batches(rng.randint(5, 40))
         time.sleep(rng.uniform(0, 1.0))
@@ -78,15 +85,16 @@ def test_kill_minus_nine_five_times(
         supervisor.stop()
 
 
+@pytest.mark.parametrize("chains", CHAIN_COUNTS)
 def test_broker_restart_mid_stream(
-    infra: Infra, kafka_bootstrap: str, setup: tuple[Topics, Keys], tmp_path: Path
+    infra: Infra, kafka_bootstrap: str, setup: tuple[Topics, Keys], tmp_path: Path, chains: int
 ) -> None:
     topics, keys = setup
     app_id = unique("proc")
     supervisor = Supervisor(
         lambda name: Worker(kafka_bootstrap, keys, topics, tmp_path, name, app_id)
     )
-    feed = Feed(kafka_bootstrap, topics.raw, EVENTS, CHAINS, RATE).start()
+    feed = start_feed(kafka_bootstrap, topics, chains)
     supervisor.current.wait_batches(20)
     infra.restart_kafka(down_for=5)
     feed.join()
@@ -96,8 +104,9 @@ def test_broker_restart_mid_stream(
         supervisor.stop()
 
 
+@pytest.mark.parametrize("chains", CHAIN_COUNTS)
 def test_rebalance_when_one_of_two_workers_dies(
-    kafka_bootstrap: str, setup: tuple[Topics, Keys], tmp_path: Path
+    kafka_bootstrap: str, setup: tuple[Topics, Keys], tmp_path: Path, chains: int
 ) -> None:
     topics, keys = setup
     app_id = unique("proc")
@@ -106,7 +115,7 @@ def test_rebalance_when_one_of_two_workers_dies(
     )
     doomed = Worker(kafka_bootstrap, keys, topics, tmp_path, "b", app_id)
     doomed.wait_ready()
-    feed = Feed(kafka_bootstrap, topics.raw, EVENTS, CHAINS, RATE).start()
+    feed = start_feed(kafka_bootstrap, topics, chains)
     doomed.wait_batches(20)
     doomed.kill()
     feed.join()

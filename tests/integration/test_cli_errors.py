@@ -40,6 +40,13 @@ def case(command: str, *argv: str, names: str, **env: str) -> Case:
 
 CH = "chdb://{tmp}/store"
 MISSING_CH = "chdb://{tmp}/missing-store"
+# Flags a report needs (each case overrides one); the store does not exist.
+REPORT = (
+    "report", "--framework", "soc2", "--tenant", "acme", "--from", "2026-01-01",
+    "--to", "2026-02-01", "--out", "{tmp}/pack", "--report-key", "{tmp}/k/cp.key",
+    "--clickhouse", MISSING_CH,
+)  # fmt: skip
+VERIFY_KEYS = ("--pubkey", "{tmp}/k/cp.pub", "--checkpoint-pubkey", "{tmp}/k/cp.pub")
 NO_S3 = {"AUDITSTREAM_S3_ENDPOINT": "http://127.0.0.1:9", "AUDITSTREAM_S3_ACCESS_KEY": "a"}
 CASES = (
     case("demo", "demo", "--events", "-1", names="--events"),
@@ -154,6 +161,28 @@ CASES = (
         "256.0.0.1",
         names="256.0.0.1",
     ),
+    case("serve", "serve", "--access-log", "has space", names="has space"),
+    case("serve", "serve", "--access-log", "acme/chain", names="acme/chain"),
+    case("serve", "serve", "--tokens", "{tmp}/a.toml", "--access-log", "", names="''"),
+    case("console", "console", "--access-log", "has space", names="has space"),
+    case("console", "console", "--tokens", "{tmp}/a.toml", "--access-log", "x" * 300, names="xxx"),
+    case("ingest otlp", "ingest", "otlp", names="--tenant"),
+    case("ingest otlp", "ingest", "otlp", "--tenant", "has space", names="has space"),
+    case("ingest otlp", "ingest", "otlp", "--tenant", "t", "--commit-interval", "0", names="0"),
+    case("ingest otlp", "ingest", "otlp", "--tenant", "t", names="AUDITSTREAM_CONTENT_KEYS"),
+    case("ingest http", "ingest", "http", "--tenant", "t", names="--secret-file"),
+    case(
+        "ingest http",
+        "ingest",
+        "http",
+        "--tenant",
+        "t",
+        "--secret-file",
+        "{tmp}/nope.secret",
+        names="nope.secret",
+    ),
+    case("ingest http", "ingest", "http", "--tenant", "t", "--port", "70000", names="70000"),
+    case("ingest http", "ingest", "http", "--tenant", "t", "--port", "high", names="--port"),
     case("migrate", "migrate", "--clickhouse", "ftp://x", names="ftp://x"),
     case("migrate", "migrate", "--clickhouse", CH, "--migrations", "{tmp}/nope", names="nope"),
     case("query", "query", "no_such_query", "--clickhouse", CH, names="no_such_query"),
@@ -272,6 +301,20 @@ CASES = (
         "{tmp}/k/cp.pub",
         names="nope.json",
     ),
+    case("report", "report", "--tenant", "acme", names="--framework"),
+    case("report", "report", "--from", "noon", names="noon"),
+    case("report", "report", "--format", "docx", names="docx"),
+    case("report", *REPORT, "--framework", "sox", names="sox"),
+    case("report", *REPORT, "--tenant", "has space", names="has space"),
+    case("report", *REPORT, "--to", "2025-01-01", names="is not before"),
+    case("report", *REPORT, "--report-key", "{tmp}/nope.key", names="nope.key"),
+    case("report", *REPORT, names="--checkpoint-pubkey"),
+    case("report", *REPORT, "--checkpoint-pubkey", "{tmp}/k/cp.pub", names="missing-store"),
+    case("report verify", "report", "verify", "{tmp}/nope", *VERIFY_KEYS, names="nope"),
+    case(
+        "report verify", "report", "verify", "{tmp}", "--pubkey", "{tmp}/k/bad.pub", names="bad.pub"
+    ),
+    case("report verify", "report", "verify", "{tmp}", names="--pubkey"),
     case("archive init", "archive", "init", "--archive", "ftp://x", names="ftp://x"),
     case(
         "archive init",

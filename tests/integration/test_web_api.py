@@ -1,7 +1,8 @@
 """The JSON API of the web application on real ClickHouse over HTTPS: every route
 answers bad input with a JSON 4xx naming what is wrong (never a dropped connection, and
 the server stays up), answers stay inside the token's tenants, proofs verify offline
-with `auditstream verify-proof`, and a row changed in the store stops verifying."""
+with `auditstream verify-proof`, a row changed in the store stops verifying, and with an
+access log every answered request is an audit event on real Kafka."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from typing import Any
 
 import pytest
 
+from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.proto.v1 import log_entry_pb2 as pb
+from auditstream.query.access import COMPONENT, AccessLog
 from auditstream.query.named import QUERIES
 from tests.support import console_kit as kit
+from tests.support.pipeline import create_pipeline, read_topic
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]
@@ -308,3 +313,66 @@ def test_failed_tokens_are_rate_limited_and_never_logged(
         assert status == 429 and int(headers["retry-after"]) > 0  # the address, not the token
     assert "failed sign-in" in caplog.text
     assert wrong not in caplog.text and own.tokens.a not in caplog.text
+
+
+def test_the_access_log_records_each_answered_request_as_an_audit_event(
+    clickhouse: Any, served: kit.Served, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topics, _ = create_pipeline(kafka_bootstrap, 1, tmp_path)
+    producer = AuditProducer(
+        ProducerConfig(
+            bootstrap=kafka_bootstrap,
+            topic=topics.raw,
+            spool_dir=tmp_path / "spool",
+            tenant_id="ops",
+            component=COMPONENT,
+        )
+    )
+    try:
+        with kit.serving(
+            clickhouse, served.database, tmp_path, access_log=AccessLog(producer)
+        ) as own:
+            a = Client(own, own.tokens.a)
+            status, page = a.json("GET", f"/v1/entries?tenant={kit.TENANT_A}&limit=7")
+            assert status == 200 and len(page["rows"]) == 7
+            assert a.json("GET", f"/v1/entries?tenant={kit.TENANT_B}")[0] == 403
+            assert a.json("POST", "/v1/search", b'{"limit": 3}')[0] == 200
+            assert Client(own, "wrong-token").json("GET", "/v1/queries")[0] == 401
+            assert a.json("POST", "/v1/search", b'{"text": "' + b"x" * 70_000 + b'"}')[0] == 413
+            for path in ("/health", "/metrics", "/static/console.css"):  # not reads of events
+                assert a.request("GET", path)[0] == 200, path
+            status, headers, _ = a.request(
+                "POST", "/signin", f"token={own.tokens.a}&next=/search".encode(),
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            )  # fmt: skip
+            assert status == 303
+            cookie = headers["set-cookie"].split(";", 1)[0]
+            assert a.request("GET", "/search?text=x", headers={"Cookie": cookie})[0] == 200
+        assert producer.flush(30)
+    finally:
+        producer.close()
+    values = read_topic(kafka_bootstrap, topics.raw, 7, timeout=60, quiet=2)
+    events = [pb.LogEntry.FromString(v) for v in values if isinstance(v, bytes)]
+    seen = [
+        (
+            e.tenant_id, e.actor_id, e.data.fields["method"].string_value,
+            e.data.fields["path"].string_value, int(e.data.fields["status"].number_value),
+            int(e.data.fields["rows"].number_value) if "rows" in e.data.fields else None,
+        )
+        for e in events
+    ]  # fmt: skip
+    assert seen == [
+        (kit.TENANT_A, "auditor-a", "GET", "/v1/entries", 200, 7),
+        (kit.TENANT_B, "auditor-a", "GET", "/v1/entries", 403, None),
+        (kit.TENANT_A, "auditor-a", "POST", "/v1/search", 200, 3),  # the token's one tenant
+        ("ops", "unauthenticated", "GET", "/v1/queries", 401, None),
+        ("ops", "unauthenticated", "POST", "/v1/search", 413, None),  # refused unread
+        (kit.TENANT_A, "auditor-a", "POST", "/signin", 303, None),
+        (kit.TENANT_A, "auditor-a", "GET", "/search", 200, None),
+    ], seen
+    assert {e.component for e in events} == {COMPONENT}
+    assert {e.action for e in events} == {"audit_log.read"}
+    assert [e.outcome for e in events[:2]] == [pb.OUTCOME_SUCCESS, pb.OUTCOME_FAILURE_DENIED]
+    assert events[0].data.fields["client_address"].string_value == "127.0.0.1"
+    assert events[0].data.fields["parameters"].struct_value.fields["limit"].string_value == "7"
+    assert all(own.tokens.a not in str(e) for e in events)  # the sign-in form is not a param

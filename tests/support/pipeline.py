@@ -230,7 +230,9 @@ class Supervisor:
 
 @dataclass
 class Feed:
-    """Produces `count` events over `chains` tenants at about `rate` per second."""
+    """Produces `count` events over `chains` tenants at about `rate` per second: skewed
+    as the workload skews tenants, or spread evenly (`even`: event n goes to chain
+    n mod `chains`, so every chain gets events)."""
 
     bootstrap: str
     topic: str
@@ -238,7 +240,9 @@ class Feed:
     chains: int
     rate: float
     seed: int = 7
+    even: bool = False
     event_ids: list[str] = field(default_factory=list)
+    chain_ids: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     thread: threading.Thread | None = None
 
@@ -262,7 +266,10 @@ class Feed:
         started = time.monotonic()
         for n, entry in enumerate(generate(random.Random(self.seed), self.count, shape)):
             entry.event_time.FromNanoseconds(time.time_ns())
+            if self.even:
+                entry.tenant_id = shape.tenant(n % self.chains)
             self.event_ids.append(entry.event_id)
+            self.chain_ids.add(entry.tenant_id)
             while True:
                 try:
                     producer.produce(

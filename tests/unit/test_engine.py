@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 
 import pytest
@@ -11,7 +12,7 @@ from auditstream.core.body import decode_body
 from auditstream.core.chain import Link
 from auditstream.core.verify import verify_chain
 from auditstream.errors import RecoveryError
-from auditstream.processors.engine import Outputs
+from auditstream.processors.engine import EngineConfig, Outputs
 from auditstream.proto.compat.lokryn.v020 import log_request_pb2 as v020
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1 import sealed_pb2 as sealed
@@ -90,28 +91,70 @@ def test_dead_letters_carry_the_original_and_the_reason() -> None:
 
 
 def test_time_based_checkpoints_and_snapshots() -> None:
-    engine = sealer(checkpoint_every=1000, checkpoint_interval_s=5)
+    engine = sealer(checkpoint_every=1000, checkpoint_interval_s=5, snapshot_interval_s=10)
     out = engine.process([record(0, login(1))], NOW)
-    assert not out.checkpoints and [c for c, _ in out.snapshots] == ["acme"]
+    assert not out.checkpoints and not out.snapshots  # the snapshot waits its interval
     assert engine.unchecked_entries == 1
-    assert not engine.due(NOW + 4 * 10**9).checkpoints
+    assert not engine.due(NOW + 4 * 10**9)
     due = engine.due(NOW + 6 * 10**9)
-    assert [c for c, _ in due.checkpoints] == ["acme"]
+    assert [c for c, _ in due.checkpoints] == ["acme"] and not due.snapshots
     assert engine.unchecked_entries == 0
-    snap = sealed.ChainSnapshot.FromString(due.snapshots[0][1])
+    later = engine.due(NOW + 10 * 10**9)
+    snap = sealed.ChainSnapshot.FromString(later.snapshots[0][1])
     assert (snap.next_seq, snap.checkpoint_size) == (1, 1)
-    assert not engine.due(NOW + 60 * 10**9).checkpoints  # nothing new since
+    assert not engine.due(NOW + 60 * 10**9)  # nothing new since
+
+
+def test_snapshots_are_flushed_every_so_many_entries() -> None:
+    engine = sealer(snapshot_every=8)
+    first = engine.process([record(o, login(o)) for o in range(5)], NOW)
+    second = engine.process([record(o, login(o)) for o in range(5, 10)], NOW)
+    assert not first.snapshots
+    assert [sealed.ChainSnapshot.FromString(d).next_seq for _, d in second.snapshots] == [10]
+
+
+def test_checkpoints_signed_per_call_are_bounded_and_the_rest_stay_due() -> None:
+    engine = sealer(checkpoint_interval_s=1, checkpoints_per_call=3)
+    tenants = [f"t{n}" for n in range(8)]
+    engine.process([record(n, login(n, t), key=t.encode()) for n, t in enumerate(tenants)], NOW)
+    later = NOW + 2 * 10**9
+    signed = [len(engine.due(later).checkpoints) for _ in range(4)]
+    assert signed == [3, 3, 2, 0]
+    assert engine.unchecked_entries == 0
+
+
+def test_state_records_stay_few_with_many_chains() -> None:
+    """Steady load over 1,000 chains: snapshots are flushed per `snapshot_every` entries,
+    not per batch, so they stay a small share of what is sealed (issue #23: at most 0.05
+    per event; bench/processor.py measures it with 10,000 chains and the defaults)."""
+    engine = sealer(checkpoint_interval_s=10, snapshot_every=25_000)
+    chains = [f"tenant-{n}" for n in range(1_000)]
+    rng = random.Random(23)
+    sealed_count = snapshots = 0
+    now = NOW
+    for batch in range(75):  # 75 batches of 1,000 events, 10 batches a second
+        records = [
+            record(batch * 1000 + i, login(batch * 1000 + i, c), key=c.encode())
+            for i, c in enumerate(rng.choices(chains, k=1000))
+        ]
+        out = engine.process(records, now)
+        sealed_count += len(out.sealed)
+        snapshots += len(out.snapshots)
+        now += 100_000_000
+    assert sealed_count == 75_000
+    assert 0 < snapshots / sealed_count <= 0.05
 
 
 def test_restore_continues_exactly_where_the_committed_output_ends() -> None:
-    first = sealer(checkpoint_every=7)
+    first = sealer(checkpoint_every=7, snapshot_every=10)
     outputs = [
         first.process([record(o, login(o)) for o in range(b * 5, b * 5 + 5)], NOW) for b in range(4)
     ]
-    snapshots = [sealed.ChainSnapshot.FromString(d) for d in dict(outputs[2].snapshots).values()]
-    # The last batch's entries were committed but its snapshot was not: they are the tail.
+    # The snapshot of batch 1 (seq 10) was committed; the entries after it are the tail.
+    snapshots = [sealed.ChainSnapshot.FromString(d) for d in dict(outputs[1].snapshots).values()]
+    assert [s.next_seq for s in snapshots] == [10]
     tail = [Link.decode(d) for out in outputs[1:] for _, d in out.sealed]
-    second = sealer(checkpoint_every=7)
+    second = sealer(checkpoint_every=7, snapshot_every=10)
     second.restore(snapshots, tail)
     assert second.chain_heads == first.chain_heads
     # Reprocessing the last batch finds every event already sealed; new events continue.
@@ -130,11 +173,17 @@ def test_restore_refuses_to_fork() -> None:
     engine = sealer()
     out = engine.process([record(o, login(o)) for o in range(6)], NOW)
     links = [Link.decode(d) for _, d in out.sealed]
-    snapshot = sealed.ChainSnapshot.FromString(out.snapshots[0][1])
+    snapshot = engine.snapshot("acme")
     with pytest.raises(RecoveryError):
         sealer().restore([], links[2:])
     with pytest.raises(RecoveryError):
         sealer().restore([snapshot], [links[1]._replace(seq=9)])
+
+
+def test_the_recovery_tail_reaches_back_before_the_newest_flush() -> None:
+    config = EngineConfig(recovery_margin_s=10)
+    assert config.tail_since_ns(100 * 10**9) == 90 * 10**9
+    assert config.tail_since_ns(0) == 0  # no flush yet: the whole topic
 
 
 def test_lokryn_0_2_0_and_masking_reach_the_sealed_bytes() -> None:

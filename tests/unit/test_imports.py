@@ -68,6 +68,10 @@ def hook(event, args):
         if not isinstance(path, (str, bytes, os.PathLike)):
             return
         path = os.fsdecode(path)
+        if path.endswith(".__path_hook__"):
+            # importlib.metadata, run at import by some dependencies (mcp), lists every
+            # sys.path entry, the editable install's placeholder (no file) included.
+            return
         writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
             isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
         )

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             f"{summary.dead_lettered}, in ClickHouse {summary.in_clickhouse}, archived "
             f"{summary.archived}, verify_ok {str(summary.verify_ok).lower()} "
             f"({summary.seconds} s)\n"
+            f"evidence pack (SOC 2): {summary.evidence_pack}\n"
             f"the data stays in {summary.clickhouse_dsn} and {summary.archive_url}; try\n"
             f"  auditstream verify --clickhouse {summary.clickhouse_dsn} "
             f"--archive {summary.archive_url} --pubkey {common.settings_from(args).state_dir}"

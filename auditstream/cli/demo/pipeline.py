@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from auditstream.archive import lifecycle
 from auditstream.archive.store import FileArchive, S3Archive, open_archive
-from auditstream.cli.demo import counts, events, show
+from auditstream.cli.demo import counts, events, evidence, integrations, show
 from auditstream.cli.demo.keys import DemoKeys
 from auditstream.cli.demo.progress import ProgressBar
 from auditstream.cli.demo.worker import DemoWorker
@@ -78,6 +78,7 @@ class Summary:
     archive_url: str = ""
     run: str = ""
     chains: list[str] = field(default_factory=list)
+    evidence_pack: str = ""  # the SOC 2 pack of the seed tenant
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -91,7 +92,8 @@ class Demo:
         self.options = options
         self.out = out
         self.state = settings.state_dir.resolve()
-        self.run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + secrets.token_hex(2)
+        self.started = dt.datetime.now(dt.UTC)
+        self.run_id = self.started.strftime("%Y%m%dT%H%M%S") + secrets.token_hex(2)
         self.home = self.state / "demo" / self.run_id
         self.topics = Topics(
             raw=f"demo.{self.run_id}.raw",
@@ -108,6 +110,7 @@ class Demo:
             run=self.run_id,
         )
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # one embedded engine: the sink and the API take turns
         self._threads: list[threading.Thread] = []
         self._cleanup = contextlib.ExitStack()
 
@@ -126,7 +129,7 @@ class Demo:
             worker = self._start_worker(bootstrap, keys)
             archive_sink = self._start_sinks(bootstrap, client, database, archive)
             self._wait(worker.ready, "the processor to start", worker)
-            self._produce(bootstrap, keys)
+            self._produce(bootstrap, keys, client, database)
             self._settle(client, database, worker)
             self._stop_sinks()
             self.summary.archived = archive_sink.entries_archived
@@ -137,6 +140,18 @@ class Demo:
             show.show_queries(store, SEED_TENANT, self.chain(SEED_TENANT), self._say)
             report = show.verify_stores(client, database, archive, keys, self.out)
             self.summary.verify_ok = report.ok
+            pack = evidence.write_pack(
+                self.state / "reports" / f"{evidence.FRAMEWORK}-{SEED_TENANT}-{self.run_id}",
+                client,
+                database,
+                archive,
+                keys,
+                (bootstrap, self.topics.deadletter),
+                (self.started - dt.timedelta(hours=2), dt.datetime.now(dt.UTC)),
+                SEED_TENANT,
+                self._say,
+            )
+            self.summary.evidence_pack = str(pack)
             self.summary.seconds = round(time.monotonic() - started, 1)
             if self.options.keep:
                 self._keep(bootstrap, client, database, worker)
@@ -193,6 +208,7 @@ class Demo:
         store_sink = ClickHouseSink(
             client,
             SinkConfig(bootstrap, self.topics, database, group_id=f"demo-{self.run_id}-ch"),
+            lock=self._lock,
         )
         archive_sink = ArchiveSink(
             archive,
@@ -213,7 +229,9 @@ class Demo:
         self._threads.clear()
 
     # -- producing and waiting -------------------------------------------------------
-    def _produce(self, bootstrap: str, keys: DemoKeys) -> None:
+    def _produce(
+        self, bootstrap: str, keys: DemoKeys, client: ClickHouseClient, database: str
+    ) -> None:
         content = DigestPolicy(keyfiles.load_keyring(keys.content).active)
         config = ProducerConfig(
             bootstrap=bootstrap,
@@ -227,11 +245,15 @@ class Demo:
         producer = AuditProducer(config, content=content)
         self._cleanup.callback(producer.close)
         events.produce_seeds(producer, self._say)
+        doors = integrations.produce(producer, self._say)
+        reviews = evidence.review_through_api(
+            producer, client, database, self._lock, SEED_TENANT, self.chain, self._say
+        )
         events.produce_synthetic(producer, self.options.events, self.options.tenants, self.chain)
         if not producer.flush(self.options.timeout_s):
             raise DemoError("Kafka did not acknowledge every demo event")
         self.summary.produced = producer.stats()["acked"]
-        expected = events.SEEDS + self.options.events
+        expected = events.SEEDS + doors + reviews + self.options.events
         if self.summary.produced != expected:
             raise DemoError(f"produced {self.summary.produced} of {expected} events")
         tenants = events.synthetic_tenants(self.options.tenants)
@@ -282,6 +304,7 @@ class Demo:
             grants=[Grant("demo", token_digest(token), None)],
             verifiers=keyfiles.load_verifiers(DemoKeys.ensure(self.state / "keys").public),
             policy=parse_policy(default_policy_file().read_text(encoding="utf-8")),
+            lock=self._lock,
         )
         running = server.start(app.create_app(web), server.Listen(port=0))
         port = running.port

@@ -131,20 +131,22 @@ class Checkpoint(_message.Message):
     def __init__(self, chain_id: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., note: _Optional[bytes] = ..., key_name: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ChainSnapshot(_message.Message):
-    __slots__ = ("chain_id", "next_seq", "head_hash", "compact_range", "checkpoint_size", "checkpoint_time")
+    __slots__ = ("chain_id", "next_seq", "head_hash", "compact_range", "checkpoint_size", "checkpoint_time", "snapshot_time")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     NEXT_SEQ_FIELD_NUMBER: _ClassVar[int]
     HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
     COMPACT_RANGE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_SIZE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_TIME_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_TIME_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     next_seq: int
     head_hash: bytes
     compact_range: _containers.RepeatedScalarFieldContainer[bytes]
     checkpoint_size: int
     checkpoint_time: _timestamp_pb2.Timestamp
-    def __init__(self, chain_id: _Optional[str] = ..., next_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., compact_range: _Optional[_Iterable[bytes]] = ..., checkpoint_size: _Optional[int] = ..., checkpoint_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    snapshot_time: _timestamp_pb2.Timestamp
+    def __init__(self, chain_id: _Optional[str] = ..., next_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., compact_range: _Optional[_Iterable[bytes]] = ..., checkpoint_size: _Optional[int] = ..., checkpoint_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "detail", "original_value", "original_key", "original_headers", "source", "received_time", "dead_lettered_time")

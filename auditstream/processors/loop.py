@@ -1,0 +1,411 @@
+"""The worker's hot path: consume raw records, seal them, publish, commit — exactly once.
+
+One librdkafka consumer and one transactional producer (KIP-447: the consumer group's
+metadata fences a worker that lost its partitions), in one thread of the Faust worker
+(`processors.app`). Each round:
+
+    consume up to `batch_size` raw records (waiting at most `batch_within_s`)
+    begin a transaction
+      seal each partition's records with its engine; add the checkpoints now due
+      produce every output of partition p to partition p of its topic
+      send the consumed offsets to the transaction
+    commit the transaction
+
+So the sealed entries, dead letters, checkpoints and chain snapshots of a record, and the
+consumed offset that says it was processed, are committed together or not at all.
+Rebalances happen inside `consume`, between transactions. A newly assigned partition is
+restored from the state topic and the sealed tail only after its committed offset was
+read, which waits until no transaction of its previous owner is pending, so the state
+and the offset always describe the same moment. When a transaction cannot commit, it is
+aborted, the partitions it touched are restored again from Kafka and consumed again from
+their committed offsets. Anything unexpected stops the process (`fail_stop`): the open
+transaction is never committed, and whoever takes over recovers from committed state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, cast
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from prometheus_client import Counter, Gauge, Histogram
+
+from auditstream.core.validate import RawRecord
+from auditstream.errors import AuditStreamError
+from auditstream.processors.engine import Outputs, PartitionSealer
+from auditstream.runtime.logs import KAFKA_LOGGER
+from auditstream.settings.config import Topics
+
+log = logging.getLogger(__name__)
+
+# Idle partitions used to get such records from workers of earlier versions, so that
+# time-based checkpoints were written in a transaction; they are skipped.
+CONTROL_HEADER = "auditstream-control"
+TICK = b"tick"
+EXIT_FAIL_STOP = 70
+
+CONSUMED = Counter("auditstream_processor_consumed_total", "Raw records consumed")
+SEALED = Counter("auditstream_processor_sealed_total", "Entries sealed")
+DEAD = Counter("auditstream_processor_dead_letters_total", "Dead letters by reason", ["reason"])
+DUPLICATES = Counter("auditstream_processor_duplicates_total", "Duplicate event ids dropped")
+DETECTED = Counter("auditstream_processor_detections_total", "Classifier detections", ["kind"])
+CHECKPOINTS = Counter("auditstream_processor_checkpoints_total", "Signed checkpoints written")
+RECOVERIES = Counter("auditstream_processor_recoveries_total", "Partition state recoveries")
+ABORTS = Counter("auditstream_processor_aborted_transactions_total", "Transactions aborted")
+UNCHECKPOINTED = Gauge(
+    "auditstream_processor_unchecked_entries",
+    "Entries not yet covered by a checkpoint",
+    ["partition"],
+)
+BATCH_SECONDS = Histogram(
+    "auditstream_processor_batch_seconds",
+    "Time to seal, publish and commit one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class TransactionAbortedError(AuditStreamError):
+    """A transaction could not commit; it was aborted and its partitions are replayed."""
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    bootstrap: str
+    topics: Topics
+    group_id: str
+    transactional_id: str
+    batch_size: int = 2000
+    batch_within_s: float = 0.05
+    session_timeout_s: float = 10.0
+    recovery_timeout_s: float = 300.0
+    # Longer than any transaction takes, short enough that a killed worker's open
+    # transaction does not hold back readers (read_committed) for long.
+    transaction_timeout_s: float = 15.0
+    request_timeout_s: float = 30.0
+
+
+def fail_stop(what: str) -> NoReturn:
+    """Exit the process at once, without a graceful shutdown.
+
+    Whatever transaction is open is never committed (the broker aborts it), and the
+    worker that takes over (after a restart by the supervisor) recovers from committed
+    state and processes the batch again. Carrying on inside this process could commit
+    offsets past records whose outputs were lost.
+    """
+    log.critical("%s; exiting so that nothing after it is committed", what, exc_info=True)
+    logging.shutdown()
+    os._exit(EXIT_FAIL_STOP)
+
+
+Restore = Callable[[int], PartitionSealer]
+
+
+class SealingLoop:
+    """Consumes the raw topic and seals it, one transaction per round. Not thread-safe:
+    `run` owns it; `health` may be read from other threads."""
+
+    def __init__(self, config: LoopConfig, restore: Restore) -> None:
+        self.config = config
+        self._restore = restore  # reads a partition's state back and returns its engine
+        self.engines: dict[int, PartitionSealer] = {}
+        self.rounds = 0  # consume calls, busy or idle
+        self.transactions = 0  # committed
+        self.recoveries = 0
+        self._assigned: set[int] = set()
+        self._stale: set[int] = set()  # assigned, not restored yet
+        self._consumer: Consumer | None = None
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Seal until `stop` is set. Raises only on errors that need the process to stop."""
+        consumer = self._consumer = Consumer(self._consumer_config())
+        producer = Producer(self._producer_config())
+        producer.init_transactions(self.config.request_timeout_s)
+        consumer.subscribe(
+            [self.config.topics.raw],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        log.info(
+            "sealing %s as %s (transactional id %s)",
+            self.config.topics.raw,
+            self.config.group_id,
+            self.config.transactional_id,
+        )
+        try:
+            while not stop.is_set():
+                self.round(consumer, producer)
+        finally:
+            consumer.close()
+            self._consumer = None
+
+    def round(self, consumer: Consumer, producer: Producer) -> None:
+        messages = consumer.consume(self.config.batch_size, self.config.batch_within_s)
+        self.rounds += 1
+        self._restore_stale(consumer)
+        records, offsets = self._records(messages)
+        now_ns = time.time_ns()
+        outputs: list[tuple[int, Outputs]] = []
+        for partition in sorted(self._assigned):
+            engine = self.engines[partition]
+            batch = records.get(partition)
+            out = engine.process(batch, now_ns) if batch else engine.due(now_ns)
+            if out:
+                outputs.append((partition, out))
+        if not outputs and not offsets:
+            return
+        started = time.perf_counter()
+        try:
+            self._transact(consumer, producer, outputs, offsets)
+        except TransactionAbortedError as exc:
+            log.warning("%s; replaying partitions %s", exc, sorted(offsets.keys() | dict(outputs)))
+            self._replay(consumer, offsets.keys() | dict(outputs))
+            return
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        self.transactions += 1
+        CONSUMED.inc(sum(len(r) for r in records.values()))
+        for partition, out in outputs:
+            _count(out)
+            UNCHECKPOINTED.labels(str(partition)).set(self.engines[partition].unchecked_entries)
+
+    def _records(
+        self, messages: Sequence[Message]
+    ) -> tuple[dict[int, list[RawRecord]], dict[int, int]]:
+        """Raw records by partition, and the offset to commit for each partition read."""
+        records: dict[int, list[RawRecord]] = {}
+        offsets: dict[int, int] = {}
+        topic = self.config.topics.raw
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consuming %s: %s", topic, error)
+                continue
+            partition, offset = message.partition() or 0, message.offset() or 0
+            offsets[partition] = offset + 1
+            headers = _headers(message)
+            if (CONTROL_HEADER, TICK) in headers:
+                continue
+            records.setdefault(partition, []).append(
+                RawRecord(
+                    topic,
+                    partition,
+                    offset,
+                    message.timestamp()[1],
+                    message.key(),
+                    message.value() or b"",
+                    headers,
+                )
+            )
+        return records, offsets
+
+    # -- transactions --------------------------------------------------------------
+    def _transact(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        outputs: Sequence[tuple[int, Outputs]],
+        offsets: dict[int, int],
+    ) -> None:
+        timeout = self.config.request_timeout_s
+        topics = self.config.topics
+        try:
+            producer.begin_transaction()
+            for partition, out in outputs:
+                for topic, items in (
+                    (topics.sealed, out.sealed),
+                    (topics.deadletter, out.dead_letters),
+                    (topics.checkpoints, out.checkpoints),
+                    (topics.state, out.snapshots),
+                ):
+                    for key, value in items:
+                        _produce(producer, topic, partition, key, value)
+            if offsets:
+                positions = [TopicPartition(topics.raw, p, o) for p, o in offsets.items()]
+                producer.send_offsets_to_transaction(
+                    positions, consumer.consumer_group_metadata(), timeout
+                )
+            self._commit(producer)
+        except KafkaException as exc:
+            error = _error_of(exc)
+            if error is not None and error.fatal():
+                raise  # fenced, or the producer is unusable: only a restart helps
+            self._abort(producer)
+            ABORTS.inc()
+            raise TransactionAbortedError(f"transaction aborted: {error or exc}") from exc
+
+    def _commit(self, producer: Producer) -> None:
+        """Commit, retrying what librdkafka says may be retried (e.g. a broker that is
+        coming back); anything else is raised for the caller to abort."""
+        deadline = time.monotonic() + self.config.transaction_timeout_s
+        while True:
+            try:
+                producer.commit_transaction(self.config.request_timeout_s)
+                return
+            except KafkaException as exc:
+                error = _error_of(exc)
+                if error is None or not error.retriable() or time.monotonic() > deadline:
+                    raise
+                log.warning("committing the transaction: %s; retrying", error)
+
+    def _abort(self, producer: Producer) -> None:
+        try:
+            producer.abort_transaction(self.config.request_timeout_s)
+        except KafkaException as exc:
+            error = _error_of(exc)
+            if error is not None and error.fatal():
+                raise
+            log.warning("aborting the transaction: %s", error or exc)
+
+    def _replay(self, consumer: Consumer, partitions: Iterable[int]) -> None:
+        """After an abort: forget what the engines sealed and consume the partitions again
+        from their committed offsets."""
+        parts = sorted(set(partitions) & self._assigned)
+        for partition in parts:
+            self.engines.pop(partition, None)
+        self._stale.update(parts)
+        self._restore_stale(consumer, seek=True)
+
+    # -- partitions ----------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        mine = {tp.partition for tp in partitions if tp.topic == self.config.topics.raw}
+        # Another worker may have sealed on these partitions since we last held them.
+        for partition in mine:
+            self.engines.pop(partition, None)
+        self._assigned |= mine
+        self._stale |= mine
+        log.info("assigned partitions %s", sorted(mine))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {tp.partition for tp in partitions if tp.topic == self.config.topics.raw}
+        for partition in gone:
+            self.engines.pop(partition, None)
+        self._assigned -= gone
+        self._stale -= gone
+        log.info("partitions %s revoked", sorted(gone))
+
+    def _restore_stale(self, consumer: Consumer, *, seek: bool = False) -> None:
+        """Restore the engines of partitions assigned (or replayed) since the last round.
+
+        Their committed offsets are read first: the broker answers only once no
+        transaction of a previous owner is pending on them (KIP-447), so the state read
+        next is the state at those offsets. `seek` moves the consumer back to them."""
+        if not self._stale:
+            return
+        topic = self.config.topics.raw
+        parts = sorted(self._stale)
+        committed = consumer.committed(
+            [TopicPartition(topic, p) for p in parts], self.config.recovery_timeout_s
+        )
+        for partition in parts:
+            started = time.monotonic()
+            engine = self._restore(partition)
+            self.engines[partition] = engine
+            self.recoveries += 1
+            RECOVERIES.inc()
+            log.info(
+                "partition %d recovered in %.2f s: %d chains",
+                partition,
+                time.monotonic() - started,
+                engine.chain_count,
+            )
+        if seek:
+            for tp in committed:
+                offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+                consumer.seek(TopicPartition(topic, tp.partition, offset))
+        self._stale.clear()
+
+    # -- settings ------------------------------------------------------------------
+    def _consumer_config(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "bootstrap.servers": config.bootstrap,
+            "group.id": config.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "session.timeout.ms": int(config.session_timeout_s * 1000),
+            "heartbeat.interval.ms": int(min(3.0, config.session_timeout_s / 3) * 1000),
+            # A round may include restoring partitions, which may take a while.
+            "max.poll.interval.ms": int((config.recovery_timeout_s + 60) * 1000),
+            "fetch.max.bytes": 32 * 1024 * 1024,
+            "max.partition.fetch.bytes": 8 * 1024 * 1024,
+            "logger": KAFKA_LOGGER,
+        }
+
+    def _producer_config(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "bootstrap.servers": config.bootstrap,
+            "transactional.id": config.transactional_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "batch.size": 1024 * 1024,
+            "message.max.bytes": 4 * 1024 * 1024,
+            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 1024 * 1024,
+            "transaction.timeout.ms": int(config.transaction_timeout_s * 1000),
+            "logger": KAFKA_LOGGER,
+        }
+
+    def health(self) -> dict[str, Any]:
+        engines = dict(self.engines)
+        return {
+            "ok": True,
+            "partitions": sorted(engines),
+            "chains": sum(e.chain_count for e in engines.values()),
+            "batches": self.rounds,  # rounds of the loop, each at most one batch
+            "transactions": self.transactions,
+            "recoveries": self.recoveries,
+        }
+
+
+def _produce(
+    producer: Producer, topic: str, partition: int, key: str | bytes | None, value: bytes
+) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key, partition)
+            return
+        except BufferError:  # librdkafka's queue is full: let it send
+            producer.poll(0.05)
+
+
+def _headers(message: Message) -> list[tuple[str, bytes]]:
+    """A consumed record's headers: a consumer gives a list of (name, bytes or None)."""
+    found = cast("list[tuple[str, bytes | None]] | None", message.headers())
+    return [(name, value or b"") for name, value in found] if found else []
+
+
+def _error_of(exc: KafkaException) -> KafkaError | None:
+    error = exc.args[0] if exc.args else None
+    return error if isinstance(error, KafkaError) else None
+
+
+def _count(out: Outputs) -> None:
+    counts = out.counts
+    SEALED.inc(counts["sealed"])
+    DUPLICATES.inc(counts["duplicate"])
+    CHECKPOINTS.inc(counts["checkpoints"])
+    for name, count in counts.items():
+        if name.startswith("dead_letter:"):
+            DEAD.labels(name.split(":", 1)[1]).inc(count)
+        elif name.startswith("detected:"):
+            DETECTED.labels(name.split(":", 1)[1]).inc(count)
