@@ -208,7 +208,9 @@ def only(*names: str) -> Callable[[Request], None]:
 
 
 def router(backend: Backend) -> APIRouter:
-    api = APIRouter(prefix="/v1", tags=["audit"])
+    # Who asks is found first, before any parameter is checked (a refusal is the
+    # caller's, in the access log); the routes' own `caller` reuses that result.
+    api = APIRouter(prefix="/v1", tags=["audit"], dependencies=[Depends(backend.authenticate)])
     caller = Annotated[Grant, Depends(backend.authenticate)]
 
     @api.get("/queries", summary="The named compliance queries and their parameters")

@@ -26,7 +26,7 @@ from auditstream.query.access import Access, AccessLog
 from auditstream.query.api import Grant
 
 GRANT_KEY = "auditstream_grant"
-UNRECORDED_PREFIXES = ("/static/", "/metrics")
+UNRECORDED_PATHS = frozenset({"/metrics", "/static"})
 
 
 def note_grant(request: Request, grant: Grant) -> Grant:
@@ -56,7 +56,7 @@ class AccessRecorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", "")).rstrip("/") or "/"
-        if scope["type"] != "http" or path.startswith(UNRECORDED_PREFIXES):
+        if scope["type"] != "http" or path in UNRECORDED_PATHS or path.startswith("/static/"):
             await self.app(scope, receive, send)
             return
         started = time.monotonic()

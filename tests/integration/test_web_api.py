@@ -336,6 +336,8 @@ def test_the_access_log_records_each_answered_request_as_an_audit_event(
             status, page = a.json("GET", f"/v1/entries?tenant={kit.TENANT_A}&limit=7")
             assert status == 200 and len(page["rows"]) == 7
             assert a.json("GET", f"/v1/entries?tenant={kit.TENANT_B}")[0] == 403
+            garbage, _ = a.json("GET", "/v1/entries?tenant=..%2Fx%00%ff&limit=abc&%zz=1")
+            assert garbage in (400, 403)
             assert a.json("POST", "/v1/search", b'{"limit": 3}')[0] == 200
             assert Client(own, "wrong-token").json("GET", "/v1/queries")[0] == 401
             assert a.json("POST", "/v1/search", b'{"text": "' + b"x" * 70_000 + b'"}')[0] == 413
@@ -351,7 +353,7 @@ def test_the_access_log_records_each_answered_request_as_an_audit_event(
         assert producer.flush(30)
     finally:
         producer.close()
-    values = read_topic(kafka_bootstrap, topics.raw, 7, timeout=60, quiet=2)
+    values = read_topic(kafka_bootstrap, topics.raw, 8, timeout=60, quiet=2)
     events = [pb.LogEntry.FromString(v) for v in values if isinstance(v, bytes)]
     seen = [
         (
@@ -364,6 +366,7 @@ def test_the_access_log_records_each_answered_request_as_an_audit_event(
     assert seen == [
         (kit.TENANT_A, "auditor-a", "GET", "/v1/entries", 200, 7),
         (kit.TENANT_B, "auditor-a", "GET", "/v1/entries", 403, None),
+        ("ops", "auditor-a", "GET", "/v1/entries", garbage, None),  # not a tenant id
         (kit.TENANT_A, "auditor-a", "POST", "/v1/search", 200, 3),  # the token's one tenant
         ("ops", "unauthenticated", "GET", "/v1/queries", 401, None),
         ("ops", "unauthenticated", "POST", "/v1/search", 413, None),  # refused unread
