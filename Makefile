@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export AUDITSTREAM_CACHE_DIR ?= $(CURDIR)/.cache
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install debian lint typecheck test unit bench demo proto vectors clean
+.PHONY: help install debian browser lint typecheck test unit bench demo proto vectors clean
 
 help:
 	@echo "make test    install, lint, type-check and run the whole test suite"
@@ -27,6 +27,9 @@ install: $(INSTALLED) debian
 debian:
 	bash scripts/install_debian.sh
 
+browser:
+	bash scripts/install_chromium.sh
+
 lint: install
 	$(PY) -m ruff check auditstream tests bench scripts
 	$(PY) -m ruff format --check auditstream tests bench scripts
@@ -34,7 +37,7 @@ lint: install
 typecheck: install
 	$(PY) -m mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(PY) -m pytest
 
 unit: install

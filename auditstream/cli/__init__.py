@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from auditstream import __version__
 from auditstream.cli import (
     archive,
+    console,
     deadletter,
     demo,
     dev,
@@ -47,6 +48,7 @@ COMMANDS = (
     worker,
     sink,
     serve,
+    console,
     ingest,
     migrate,
     query,

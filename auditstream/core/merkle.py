@@ -105,19 +105,25 @@ def root(leaves: Sequence[bytes]) -> bytes:
 
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """Audit path for leaf `index` in the tree of all `leaves` (RFC 6962 §2.1.1)."""
-    if not 0 <= index < len(leaves):
-        raise ProofError(f"leaf index {index} outside a tree of size {len(leaves)}")
+    return inclusion_path(index, len(leaves), lambda lo, hi: root(leaves[lo:hi]))
+
+
+def inclusion_path(index: int, size: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
+    """Audit path for leaf `index` in a tree of `size` leaves, given `subtree(lo, hi)`:
+    the root of leaves lo..hi-1. Only the siblings on the path are asked for."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} outside a tree of size {size}")
     proof: list[bytes] = []
-    lo, hi = 0, len(leaves)
+    lo, hi = 0, size
     # Walk down from the root; each step records the sibling subtree, so the
     # path is built root-first and reversed at the end.
     while hi - lo > 1:
         k = _split(hi - lo)
         if index < lo + k:
-            proof.append(root(leaves[lo + k : hi]))
+            proof.append(subtree(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(root(leaves[lo : lo + k]))
+            proof.append(subtree(lo, lo + k))
             lo = lo + k
     proof.reverse()
     return proof

@@ -27,6 +27,13 @@ TIME = (Param("start", "DateTime64(6)"), Param("end", "DateTime64(6)"))
 LIMIT = Param("limit", "UInt32", default=100)
 NOT_RECORDED = "(not recorded)"  # what a row shows for a field the events do not carry
 RANGE = "event_time >= {start:DateTime64(6)} AND event_time < {end:DateTime64(6)}"
+# Tokens of model calls; lokryn 0.1.1 events carry them in the payload instead.
+TOKENS = (
+    "sum(if(ai_input_tokens > 0, ai_input_tokens, JSONExtractUInt(payload, 'tokens_in'))) "
+    "AS input_tokens, "
+    "sum(if(ai_output_tokens > 0, ai_output_tokens, JSONExtractUInt(payload, 'tokens_out'))) "
+    "AS output_tokens"
+)
 EVENT_LIST = (
     "SELECT event_time, tenant_id, actor_id, event_type, outcome, resource, message, "
     "sensitivity, chain_id, seq, event_id FROM {table}"
@@ -88,11 +95,7 @@ QUERIES: Final[dict[str, NamedQuery]] = {
             f"SELECT if(ai_provider != '', ai_provider, '{NOT_RECORDED}') AS provider, "
             "if(ai_model != '', ai_model, if(startsWith(resource, 'models/'), "
             f"substring(resource, 8), '{NOT_RECORDED}')) AS model, count() AS calls, "
-            "sum(if(ai_input_tokens > 0, ai_input_tokens, JSONExtractUInt(payload, 'tokens_in'))) "
-            "AS input_tokens, "
-            "sum(if(ai_output_tokens > 0, ai_output_tokens, "
-            "JSONExtractUInt(payload, 'tokens_out'))) AS output_tokens "
-            "FROM {table} WHERE {scope} "
+            f"{TOKENS} FROM {{table}} WHERE {{scope}} "
             f"AND event_type = 'EVENT_MODEL_INFERENCE' AND {RANGE} "
             "GROUP BY provider, model ORDER BY calls DESC, provider, model LIMIT {limit:UInt32}",
             (*TIME, LIMIT),
@@ -105,6 +108,32 @@ QUERIES: Final[dict[str, NamedQuery]] = {
             f"AND {RANGE} "
             "ORDER BY event_time DESC LIMIT {limit:UInt32}",
             (*TIME, LIMIT),
+        ),
+        NamedQuery(
+            "events_per_day",
+            "Events per day and type",
+            "SELECT toDate(event_time) AS day, event_type, count() AS events FROM {table} "
+            f"WHERE {{scope}} AND {RANGE} GROUP BY day, event_type "
+            "ORDER BY day, event_type LIMIT {limit:UInt32}",
+            (*TIME, Param("limit", "UInt32", default=5000)),
+        ),
+        NamedQuery(
+            "guardrail_denials_per_day",
+            "Guardrail checks that blocked something, per day",
+            "SELECT toDate(event_time) AS day, count() AS denials FROM {table} "
+            "WHERE {scope} AND event_type = 'EVENT_GUARDRAIL_CHECK' "
+            "AND outcome IN ('OUTCOME_FAILURE_DENIED', 'OUTCOME_FAILURE_UNAUTHORIZED') "
+            f"AND {RANGE} GROUP BY day ORDER BY day LIMIT {{limit:UInt32}}",
+            (*TIME, Param("limit", "UInt32", default=1000)),
+        ),
+        NamedQuery(
+            "model_tokens_per_day",
+            "Model input and output tokens per day",
+            "SELECT toDate(event_time) AS day, "
+            f"{TOKENS} FROM {{table}} WHERE {{scope}} "
+            f"AND event_type = 'EVENT_MODEL_INFERENCE' AND {RANGE} "
+            "GROUP BY day ORDER BY day LIMIT {limit:UInt32}",
+            (*TIME, Param("limit", "UInt32", default=1000)),
         ),
         NamedQuery(
             "privilege_use",

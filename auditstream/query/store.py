@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditstream.clickhouse import schema
 from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.clickhouse.sql import ident
 from auditstream.errors import AuditStreamError, QueryError
@@ -61,6 +62,22 @@ READING_STATEMENT = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 INTO_OUTFILE = re.compile(r"\bINTO\s+OUTFILE\b", re.IGNORECASE)
+# What verifying one stored entry needs besides ENTRY_COLUMNS: its skeleton, body and
+# content columns as stored, and the verified columns read the way the verifier compares
+# them (prefixed, so that the aliases never shadow the columns in WHERE).
+STORED = "stored_"
+SEALED_COLUMNS = (
+    "prev_hash",
+    "body_digest",
+    "entry_hash",
+    "key_id",
+    "body",
+    "payload",
+    *(
+        f"{expr} AS {STORED}{name}"
+        for name, expr in zip(schema.VERIFIED, schema.compared_sql(schema.VERIFIED), strict=True)
+    ),
+)
 
 
 class AccessDeniedError(AuditStreamError):
@@ -103,6 +120,36 @@ def _enum_name(enum: Any, value: str | int, prefix: str) -> str:
     raise QueryError(f"unknown value {value!r}")
 
 
+# AuditQuery fields that take enum values: the enum and the prefix a name may omit.
+ENUM_FIELDS: dict[str, tuple[Any, str]] = {
+    "event_types": (pb.EventType, "EVENT_"),
+    "outcome": (pb.Outcome, "OUTCOME_"),
+    "min_severity": (pb.Severity, "SEVERITY_"),
+    "min_sensitivity": (pb.Sensitivity, "SENSITIVITY_"),
+}
+
+
+def enum_choices(field_name: str) -> list[str]:
+    """The value names an enum field of AuditQuery accepts (without *_UNSPECIFIED)."""
+    enum = ENUM_FIELDS[field_name][0]
+    return [v.name for v in enum.DESCRIPTOR.values if v.number != 0]
+
+
+def check_enum(field_name: str, value: str | int) -> str:
+    """The enum value name of `value` for an AuditQuery field; QueryError naming the
+    field when the enum has no such value."""
+    enum, prefix = ENUM_FIELDS[field_name]
+    try:
+        return _enum_name(enum, value, prefix)
+    except (QueryError, ValueError) as exc:
+        raise QueryError(f"{field_name}: unknown value {value!r}") from exc
+
+
+def check_cursor(cursor: str) -> None:
+    """QueryError when `cursor` is not one this store handed out."""
+    _decode_cursor(cursor)
+
+
 def _enum_number(enum: Any, value: str | int, prefix: str) -> int:
     return int(enum.Value(_enum_name(enum, value, prefix)))
 
@@ -130,6 +177,7 @@ class AuditStore:
     ) -> None:
         self.client = client
         self.table = f"{ident(database)}.audit_events"
+        self.checkpoint_table = f"{ident(database)}.audit_checkpoints"
         self.tenants = None if tenants is None else frozenset(tenants)
         self._lock = lock or threading.Lock()
 
@@ -143,16 +191,29 @@ class AuditStore:
             return "1", {}
         return "tenant_id IN {scope_tenants:Array(String)}", {"scope_tenants": sorted(self.tenants)}
 
+    def _rows(
+        self,
+        sql: str,
+        params: Mapping[str, Any],
+        settings: Mapping[str, Any] | None = None,
+        column_formats: dict[str, str | dict[str, str]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows as the client returns them (bytes stay bytes, times stay datetimes)."""
+        with self._lock:
+            result = self.client.query(
+                sql,
+                parameters=dict(params),
+                settings=dict(settings or {"readonly": 1}),
+                column_formats=column_formats,
+            )
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
     def _run(
         self, sql: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        with self._lock:
-            result = self.client.query(
-                sql, parameters=dict(params), settings=dict(settings or {"readonly": 1})
-            )
-        names = result.column_names
         return [
-            {n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in result.result_rows
+            {n: jsonable(v) for n, v in row.items()} for row in self._rows(sql, params, settings)
         ]
 
     # -- lookups -------------------------------------------------------------------
@@ -164,6 +225,114 @@ class AuditStore:
             {**params, "event_id": event_id},
         )
         return rows[0] if rows else None
+
+    def sealed_entries(
+        self, event_id: str, *, chain: str | None = None, limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """Every stored row of `event_id` in scope (normally one), each with its
+        ENTRY_COLUMNS and SEALED_COLUMNS as stored: bytes as bytes, `body` included."""
+        scope, params = self._scope(None)
+        where = f"{scope} AND event_id = {{event_id:String}}"
+        if chain is not None:
+            where += " AND chain_id = {chain:String}"
+            params["chain"] = chain
+        return self._rows(
+            f"SELECT {', '.join((*ENTRY_COLUMNS, *SEALED_COLUMNS))} FROM {self.table} "  # noqa: S608
+            f"WHERE {where} ORDER BY chain_id, seq LIMIT {int(limit)}",
+            {**params, "event_id": event_id},
+            column_formats={"body": "bytes"},
+        )
+
+    def skeletons(self, chain_id: str, ranges: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Stored (seq, prev_hash, entry_hash) of a chain in scope for the seqs in the
+        inclusive `ranges`, in one query, in seq order (a seq stored twice comes twice)."""
+        scope, params = self._scope(None)
+        spans = []
+        for i, (low, high) in enumerate(ranges):
+            spans.append(f"seq BETWEEN {{low{i}:UInt64}} AND {{high{i}:UInt64}}")
+            params |= {f"low{i}": low, f"high{i}": high}
+        return self._rows(
+            f"SELECT seq, prev_hash, entry_hash FROM {self.table} "  # noqa: S608
+            f"WHERE {scope} AND chain_id = {{chain:String}} AND ({' OR '.join(spans) or '0'}) "
+            "ORDER BY seq, entry_hash",
+            {**params, "chain": chain_id},
+        )
+
+    def entry_hashes(self, chain_id: str, low: int, high: int) -> list[tuple[int, bytes]]:
+        """(seq, stored entry_hash) of seqs `low` <= seq < `high`, one per seq, in order.
+        Columns, not row dicts: a tile cache reads a whole chain through this."""
+        scope, params = self._scope(None)
+        with self._lock:
+            result = self.client.query(
+                f"SELECT seq, any(entry_hash) FROM {self.table} "  # noqa: S608
+                f"WHERE {scope} AND chain_id = {{chain:String}} "
+                "AND seq >= {low:UInt64} AND seq < {high:UInt64} GROUP BY seq ORDER BY seq",
+                parameters={**params, "chain": chain_id, "low": low, "high": high},
+                settings={"readonly": 1},
+            )
+        return [(int(seq), bytes(digest)) for seq, digest in result.result_rows]
+
+    def checkpoints(self, chain_id: str, covering: int = -1) -> list[dict[str, Any]]:
+        """The chain's stored checkpoints (tree_size, note, created_time) whose tree
+        covers seq `covering` (all by default), smallest first. Their signatures are the
+        verifier's to check: the store is not trusted."""
+        scope, params = self._scope(None)
+        return self._rows(
+            f"SELECT tree_size, note, created_time FROM {self.checkpoint_table} "  # noqa: S608
+            f"WHERE {scope} AND chain_id = {{chain:String}} AND tree_size > {{seq:Int64}} "
+            "ORDER BY tree_size",
+            {**params, "chain": chain_id, "seq": covering},
+        )
+
+    def chain_summaries(self) -> list[dict[str, Any]]:
+        """Per chain in scope: tenant, entries, last seq, newest received time, and the
+        newest stored checkpoint (tree size and time; 0 and None without one)."""
+        scope, params = self._scope(None)
+        chains = self._rows(
+            "SELECT tenant_id, chain_id, count() AS entries, max(seq) AS last_seq, "  # noqa: S608
+            f"max(received_time) AS last_received FROM {self.table} WHERE {scope} "
+            "GROUP BY tenant_id, chain_id ORDER BY tenant_id, chain_id",
+            params,
+        )
+        marks = {
+            row["chain_id"]: row
+            for row in self._rows(
+                "SELECT chain_id, max(tree_size) AS checkpoint_size, "  # noqa: S608
+                "argMax(created_time, tree_size) AS checkpoint_time "
+                f"FROM {self.checkpoint_table} WHERE {scope} GROUP BY chain_id",
+                params,
+            )
+        }
+        for row in chains:
+            mark = marks.get(row["chain_id"], {})
+            row["checkpoint_size"] = int(mark.get("checkpoint_size", 0))
+            row["checkpoint_time"] = mark.get("checkpoint_time")
+        return chains
+
+    def retention_summary(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """Per retention class in scope: events, events still retained at `now` (before
+        retain-until, or on legal hold), the oldest retained event, the earliest and
+        latest retain-until, and events on legal hold."""
+        scope, params = self._scope(None)
+        return self._rows(
+            "SELECT retention_class, count() AS events, "  # noqa: S608
+            "countIf(legal_hold OR retain_until > {now:DateTime}) AS retained, "
+            "minIf(event_time, legal_hold OR retain_until > {now:DateTime}) AS oldest_retained, "
+            "min(retain_until) AS first_expiry, max(retain_until) AS last_expiry, "
+            f"countIf(legal_hold) AS on_hold FROM {self.table} WHERE {scope} "
+            "GROUP BY retention_class ORDER BY retention_class",
+            {**params, "now": now},
+        )
+
+    def legal_holds(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest events in scope under legal hold."""
+        scope, params = self._scope(None)
+        return self._run(
+            "SELECT event_time, tenant_id, chain_id, seq, event_id, event_type, "  # noqa: S608
+            f"retention_class, retain_until FROM {self.table} WHERE {scope} AND legal_hold "
+            f"ORDER BY event_time DESC LIMIT {max(1, min(int(limit), 10_000))}",
+            params,
+        )
 
     def get_entries(
         self,
@@ -306,6 +475,7 @@ def _encode_cursor(event_time: str, event_id: str) -> str:
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     try:
         event_time, event_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return dt.datetime.fromisoformat(event_time), str(event_id)
+        parsed = dt.datetime.fromisoformat(event_time)
     except (ValueError, TypeError) as exc:
-        raise QueryError("invalid cursor") from exc
+        raise QueryError("cursor: not a cursor this API handed out") from exc
+    return parsed, str(event_id)

@@ -7,6 +7,7 @@ is built only after the stored entries were seen to produce the checkpoint's roo
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from auditstream.clickhouse.client import ClickHouseClient
@@ -101,9 +102,31 @@ def build_inclusion(
             f"the stored entries of {chain_id!r} do not produce the root of its checkpoint "
             f"for tree size {size}; run `auditstream verify`"
         )
+    return inclusion_bundle(
+        entry,
+        event_id,
+        size,
+        merkle.inclusion_proof(leaves, seq),
+        signed,
+        with_body=with_body,
+    )
+
+
+def inclusion_bundle(
+    entry: Mapping[str, Any],
+    event_id: str,
+    tree_size: int,
+    audit_path: Sequence[bytes],
+    signed_note: bytes,
+    *,
+    with_body: bool = False,
+) -> dict[str, Any]:
+    """The inclusion proof bundle (format in `auditstream.core.proofs`) of a stored
+    entry (chain_id, seq, prev_hash, body_digest, entry_hash, body as bytes)."""
+    seq = int(entry["seq"])
     bundle: dict[str, Any] = {
         "format": INCLUSION,
-        "chain_id": chain_id,
+        "chain_id": str(entry["chain_id"]),
         "event_id": event_id,
         "entry": {
             "seq": seq,
@@ -112,9 +135,9 @@ def build_inclusion(
             "entry_hash": bytes(entry["entry_hash"]).hex(),
         },
         "leaf_index": seq,
-        "tree_size": size,
-        "audit_path": [h.hex() for h in merkle.inclusion_proof(leaves, seq)],
-        "checkpoint": signed.decode(),
+        "tree_size": tree_size,
+        "audit_path": [h.hex() for h in audit_path],
+        "checkpoint": signed_note.decode(),
     }
     if with_body and entry["body"]:
         bundle["body"] = base64.b64encode(bytes(entry["body"])).decode()

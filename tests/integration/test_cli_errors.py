@@ -84,10 +84,103 @@ CASES = (
     case("sink clickhouse", "sink", "clickhouse", "--batch-seconds", "nan", names="batch_seconds"),
     case("sink s3", "sink", "s3", "--archive", "ftp://x", names="ftp://x"),
     case("sink s3", "sink", "s3", "--max-age", "soon", names="--max-age"),
-    case("serve", "serve", "--clickhouse", "ftp://x", "--tokens", "{tmp}/t.toml", names="ftp://x"),
+    case("serve", "serve", "--clickhouse", "ftp://x", "--tokens", "{tmp}/a.toml", names="ftp://x"),
     case("serve", "serve", "--clickhouse", CH, "--tokens", "{tmp}/nope.toml", names="nope.toml"),
+    case("serve", "serve", "--clickhouse", CH, "--tokens", "{tmp}/t.toml", names="no token"),
+    case(
+        "serve", "serve", "--tokens", "{tmp}/a.toml", "--tls-cert", "{tmp}/c.pem", names="--tls-key"
+    ),
+    case("serve", "serve", "--tokens", "{tmp}/a.toml", "--port", "70000", names="--port"),
+    case(
+        "console", "console", "--clickhouse", "ftp://x", "--tokens", "{tmp}/a.toml", names="ftp://x"
+    ),
+    case(
+        "console",
+        "console",
+        "--clickhouse",
+        MISSING_CH,
+        "--tokens",
+        "{tmp}/a.toml",
+        names="missing-store",
+    ),
+    case(
+        "console",
+        "console",
+        "--clickhouse",
+        CH,
+        "--database",
+        "nodb",
+        "--tokens",
+        "{tmp}/a.toml",
+        names="nodb",
+    ),
+    case(
+        "console",
+        "console",
+        "--clickhouse",
+        "http://127.0.0.1:9/",
+        "--tokens",
+        "{tmp}/a.toml",
+        names="127.0.0.1:9",
+    ),
+    case(
+        "console", "console", "--clickhouse", CH, "--tokens", "{tmp}/nope.toml", names="nope.toml"
+    ),
+    case(
+        "console", "console", "--clickhouse", CH, "--tokens", "{tmp}/text.json", names="text.json"
+    ),
+    case(
+        "console",
+        "console",
+        "--clickhouse",
+        MISSING_CH,
+        "--tokens",
+        "{tmp}/a.toml",
+        "--public-keys",
+        "{tmp}/k/bad.pub",
+        names="bad.pub",
+    ),
+    case(
+        "console",
+        "console",
+        "--clickhouse",
+        MISSING_CH,
+        "--tokens",
+        "{tmp}/a.toml",
+        "--tls-cert",
+        "{tmp}/text.json",
+        "--tls-key",
+        "{tmp}/text.json",
+        names="text.json",
+    ),
+    case(
+        "console",
+        "console",
+        "--tokens",
+        "{tmp}/a.toml",
+        "--tls-cert",
+        "{tmp}/nope.pem",
+        "--tls-key",
+        "{tmp}/nope.pem",
+        names="nope.pem",
+    ),
+    case("console", "console", "--tokens", "{tmp}/a.toml", "--port", "http", names="--port"),
+    case(
+        "console",
+        "console",
+        "--clickhouse",
+        CH,
+        "--tokens",
+        "{tmp}/a.toml",
+        "--host",
+        "256.0.0.1",
+        names="256.0.0.1",
+    ),
     case("serve", "serve", "--access-log", "has space", names="has space"),
     case("serve", "serve", "--access-log", "acme/chain", names="acme/chain"),
+    case("serve", "serve", "--tokens", "{tmp}/a.toml", "--access-log", "", names="''"),
+    case("console", "console", "--access-log", "has space", names="has space"),
+    case("console", "console", "--tokens", "{tmp}/a.toml", "--access-log", "x" * 300, names="xxx"),
     case("ingest otlp", "ingest", "otlp", names="--tenant"),
     case("ingest otlp", "ingest", "otlp", "--tenant", "has space", names="has space"),
     case("ingest otlp", "ingest", "otlp", "--tenant", "t", "--commit-interval", "0", names="0"),
@@ -584,6 +677,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Ran]]:
     (tmp / "text.json").write_text("not json at all")
     (tmp / "empty.json").write_text("{}")
     (tmp / "t.toml").write_text("[tokens]\n")
+    (tmp / "a.toml").write_text(f'[tokens.a]\nsha256 = "{"ab" * 32}"\ntenants = ["acme"]\n')
     (tmp / "archive").mkdir()
     migrated = run(["migrate", "--clickhouse", CH.format(tmp=tmp)])
     assert migrated.returncode == 0, migrated.stderr

@@ -78,6 +78,8 @@ def hook(event, args):
         if writing:
             report["writes"].append(path)
             return
+        if path in sys.path:  # importlib.metadata (pydantic's plugin scan) probing an entry
+            return
         resolved = Path(os.path.abspath(path))
         if any(resolved.is_relative_to(w) for w in watched):
             report["reads"].append(path)

@@ -1,11 +1,14 @@
-"""The demo's evidence: an auditor's review through the query API (which its access log
-records as audit events), and at the end the SOC 2 evidence pack of the seed tenant."""
+"""The demo's evidence: an auditor's review through the web application's query API
+(which its access log records as audit events), and at the end the SOC 2 evidence pack
+of the seed tenant."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,11 +17,10 @@ from auditstream.cli.demo.keys import DemoKeys
 from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.core.keys import NoteSigner
 from auditstream.core.retention import parse_policy
-from auditstream.errors import ConfigError
+from auditstream.errors import ConfigError, DemoError
 from auditstream.producers import AuditProducer
 from auditstream.query.access import AccessLog
-from auditstream.query.api import Grant, QueryApi, token_digest
-from auditstream.query.store import AuditStore
+from auditstream.query.api import Grant, token_digest
 from auditstream.reports import frameworks, render, sources
 from auditstream.reports.pack import PackOptions, Stores, build_pack
 from auditstream.reports.queries import Scope
@@ -42,20 +44,46 @@ def review_through_api(
     chain_of: Callable[[str], str],
     say: Callable[[str], None],
 ) -> int:
-    """An auditor's reads of `tenant` through the query API, and one with a wrong token;
-    returns how many access events the API's access log emitted for them."""
+    """An auditor's reads of `tenant` over HTTP from the web application, and one with
+    a wrong token; returns how many access events its access log emitted for them."""
+    from auditstream.web import app, server  # noqa: PLC0415 - the web stack, only here
+
     token = secrets.token_urlsafe(24)
-    api = QueryApi(
-        lambda tenants: AuditStore(client, database, tenants=tenants, lock=lock),
-        [Grant("demo-auditor", token_digest(token), frozenset({tenant}))],
-        AccessLog(producer, chain_of=chain_of),
+    web = app.Settings(
+        client=client,
+        database=database,
+        grants=[Grant("demo-auditor", token_digest(token), frozenset({tenant}))],
+        verifiers=[],
+        policy=parse_policy(default_policy_file().read_text(encoding="utf-8")),
+        lock=lock,
+        access_log=AccessLog(producer, chain_of=chain_of),
     )
-    for path in REVIEWS:
-        joiner = "&" if "?" in path else "?"
-        api.handle("GET", f"{path}{joiner}tenant={tenant}", f"Bearer {token}", b"", "127.0.0.1")
-    api.handle("GET", REVIEWS[0], "Bearer not-a-token", b"", "127.0.0.1")
+    running = server.start(app.create_app(web), server.Listen(port=0))
+    base = f"http://127.0.0.1:{running.port}"
+    try:
+        for path in REVIEWS:
+            joiner = "&" if "?" in path else "?"
+            _expect(200, base, f"{path}{joiner}tenant={tenant}", token)
+        _expect(401, base, REVIEWS[0], "not-a-token")
+    finally:
+        running.stop()
     say(f"  + {len(REVIEWS)} reviews through the query API and one refused (its access log)")
     return len(REVIEWS) + 1
+
+
+def _expect(status: int, base: str, target: str, token: str) -> None:
+    """GET `target` of `base` with a bearer token; DemoError unless the answer has `status`."""
+    request = urllib.request.Request(  # noqa: S310 - base is http://127.0.0.1:port
+        base + target, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - as above
+            response.read()
+            got = int(response.status)
+    except urllib.error.HTTPError as exc:
+        got = exc.code
+    if got != status:
+        raise DemoError(f"the query API answered {got} to GET {target}, not {status}")
 
 
 def report_key(folder: Path) -> NoteSigner:

@@ -290,25 +290,31 @@ class Demo:
     def _keep(
         self, bootstrap: str, client: ClickHouseClient, database: str, worker: DemoWorker
     ) -> None:
-        from auditstream.query.api import Grant, QueryApi, serve, token_digest  # noqa: PLC0415
+        from auditstream.query.api import Grant, token_digest  # noqa: PLC0415
+        from auditstream.web import app, server  # noqa: PLC0415
 
         token = secrets.token_urlsafe(24)
         token_file = self.home / "api-token"
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(token + "\n")
-        api = QueryApi(
-            lambda tenants: AuditStore(client, database, tenants=tenants, lock=self._lock),
-            [Grant("demo", token_digest(token), None)],
+        web = app.Settings(
+            client=client,
+            database=database,
+            grants=[Grant("demo", token_digest(token), None)],
+            verifiers=keyfiles.load_verifiers(DemoKeys.ensure(self.state / "keys").public),
+            policy=parse_policy(default_policy_file().read_text(encoding="utf-8")),
+            lock=self._lock,
         )
-        server = serve(api, 0)
-        port = server.server_address[1]
+        running = server.start(app.create_app(web), server.Listen(port=0))
+        port = running.port
         self._say(
             "\n== still running (--keep); Ctrl-C stops everything\n"
             f"Kafka            {bootstrap}\n"
             f"raw topic        {self.topics.raw}\n"
             f"processor        pid {worker.pid}, log {worker.log}\n"
             f"query API        http://127.0.0.1:{port}  (token in {token_file})\n"
+            f"console          http://127.0.0.1:{port}/ (sign in with that token)\n"
             f"archive          {self.summary.archive_url}\n"
             "try: auditstream query guardrail_denials "
             f"--api http://127.0.0.1:{port} --token-file {token_file}\n"
@@ -323,7 +329,7 @@ class Demo:
             while True:
                 time.sleep(1)
         finally:
-            server.shutdown()
+            running.stop()
 
     def _say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
