@@ -81,7 +81,7 @@ def start(
         .format(port=port, controller_port=controller_port, log_dir=data)
     )
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         format_log = home / "format.log"
         pid = procs.start_detached(
             _java(
@@ -134,6 +134,15 @@ def running(state: Path) -> KafkaInfo | None:
     if procs.is_ours(info.pid, str(home)) and broker_ready(info.bootstrap):
         return info
     return None
+
+
+def _cluster_id() -> str:
+    """A random KRaft cluster id (URL-safe base64 of a UUID) that does not start with
+    '-': the storage tool would read such an id as an option and fail."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def restart(
