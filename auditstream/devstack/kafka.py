@@ -58,7 +58,7 @@ def start(
     state: Path,
     *,
     version: str = KAFKA_VERSION,
-    timeout: float = 90.0,
+    timeout: float = 180.0,
     port: int | None = None,
     controller_port: int | None = None,
     niceness: int = 0,
@@ -146,7 +146,7 @@ def _cluster_id() -> str:
 
 
 def restart(
-    state: Path, *, down_for: float = 0.0, niceness: int = 0, timeout: float = 90.0
+    state: Path, *, down_for: float = 0.0, niceness: int = 0, timeout: float = 180.0
 ) -> KafkaInfo:
     """Stop the broker and start it again on the same ports, keeping its data."""
     home = state / "kafka"
