@@ -58,7 +58,7 @@ def start(
     state: Path,
     *,
     version: str = KAFKA_VERSION,
-    timeout: float = 90.0,
+    timeout: float = 180.0,
     port: int | None = None,
     controller_port: int | None = None,
     niceness: int = 0,
@@ -81,7 +81,7 @@ def start(
         .format(port=port, controller_port=controller_port, log_dir=data)
     )
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _cluster_id()
         format_log = home / "format.log"
         pid = procs.start_detached(
             _java(
@@ -136,8 +136,17 @@ def running(state: Path) -> KafkaInfo | None:
     return None
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id (URL-safe base64 of a UUID) that does not start with
+    '-': the storage tool would read such an id as an option and fail."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def restart(
-    state: Path, *, down_for: float = 0.0, niceness: int = 0, timeout: float = 90.0
+    state: Path, *, down_for: float = 0.0, niceness: int = 0, timeout: float = 180.0
 ) -> KafkaInfo:
     """Stop the broker and start it again on the same ports, keeping its data."""
     home = state / "kafka"
