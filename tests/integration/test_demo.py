@@ -22,24 +22,10 @@ from auditstream.devstack import procs
 from auditstream.reports import frameworks
 from auditstream.samples.examples import SEED_EXAMPLES
 from auditstream.settings.config import S3Settings
+from tests.support.cli import REPO, run
 from tests.support.infra import Infra, s3_env, unique
 
 pytestmark = [pytest.mark.integration]
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run(
-    argv: list[str], env: dict[str, str], timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditstream", *argv],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

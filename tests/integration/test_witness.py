@@ -48,27 +48,13 @@ from auditstream.settings.config import S3Settings, load_settings
 from auditstream.witness.alerts import AuditAlerts, Refusal
 from auditstream.witness.client import Reason, Witness
 from auditstream.witness.feeder import WitnessFeeder
+from tests.support.cli import run
 from tests.support.infra import Infra, s3_env, unique
 from tests.support.pipeline import create_pipeline
 from tests.support.tlog_kit import tlogcheck
 
 pytestmark = [pytest.mark.integration]
-REPO = Path(__file__).resolve().parents[2]
 WITNESS_NAMES = ("witness-1.auditstream.test", "witness-2.auditstream.test")
-
-
-def run(
-    argv: list[str], env: dict[str, str], timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "auditstream", *argv],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 class Demo:
