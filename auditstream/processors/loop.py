@@ -56,18 +56,6 @@ log = logging.getLogger(__name__)
 CONTROL_HEADER = "auditstream-control"
 TICK = b"tick"
 EXIT_FAIL_STOP = 70
-# Errors of a group coordinator that is moving or loading: asking again succeeds.
-_COORDINATOR_MOVING = frozenset(
-    {
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-        KafkaError._TIMED_OUT,
-        KafkaError._TRANSPORT,
-        KafkaError._ALL_BROKERS_DOWN,
-    }
-)
-_RETRY_WAIT_S = 1.0
 
 CONSUMED = Counter("auditstream_processor_consumed_total", "Raw records consumed")
 SEALED = Counter("auditstream_processor_sealed_total", "Entries sealed")
@@ -344,21 +332,16 @@ class SealingLoop:
     def _committed(
         self, consumer: Consumer, partitions: list[TopicPartition]
     ) -> list[TopicPartition]:
-        """The group's committed offsets of `partitions`. A coordinator that moved or is
-        still loading (as right after a broker restart) is asked again until the recovery
-        timeout, instead of ending the worker."""
-        deadline = time.monotonic() + self.config.recovery_timeout_s
-        while True:
-            try:
-                return consumer.committed(partitions, max(1.0, deadline - time.monotonic()))
-            except KafkaException as exc:
-                error = _error_of(exc)
-                if error is None or error.code() not in _COORDINATOR_MOVING:
-                    raise
-                if time.monotonic() >= deadline:
-                    raise
-                log.warning("committed offsets not available yet (%s); asking again", error)
-                time.sleep(_RETRY_WAIT_S)
+        """The group's committed offsets of `partitions`.
+
+        The broker answers once no transaction of a previous owner is pending on them, so
+        this may wait about a transaction timeout. It is not retried: when the group
+        coordinator has moved (a broker restart), the consumer must rejoin the group,
+        which only the consume loop can serve, so waiting here cannot help. The error
+        ends the worker (fail-stop, nothing committed after the abort); its restart, or
+        another member of the group, takes the partitions over."""
+        timeout = min(self.config.recovery_timeout_s, 2 * self.config.transaction_timeout_s + 10)
+        return consumer.committed(partitions, timeout)
 
     # -- settings ------------------------------------------------------------------
     def _consumer_config(self) -> dict[str, Any]:
