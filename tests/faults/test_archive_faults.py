@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from auditstream.archive import lifecycle
 from auditstream.archive import segment as seg
 from auditstream.archive.store import S3Archive
 from auditstream.devstack.procs import free_port
+from auditstream.processors.engine import Outputs
+from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.settings.config import S3Settings
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.run import verify_sources
@@ -49,12 +52,29 @@ def archived(archive: S3Archive) -> list[tuple[str, int]]:
     return found
 
 
+def split(outputs: Outputs, count: int) -> tuple[Outputs, Outputs]:
+    """The first `count` sealed entries with the checkpoints they complete, and the rest."""
+    seen: Counter[str] = Counter(chain_id for chain_id, _ in outputs.sealed[:count])
+    early = [
+        (chain_id, value)
+        for chain_id, value in outputs.checkpoints
+        if sealed.Checkpoint.FromString(value).tree_size <= seen[chain_id]
+    ]
+    late = [c for c in outputs.checkpoints if c not in early]
+    return (
+        Outputs(sealed=outputs.sealed[:count], checkpoints=early),
+        Outputs(sealed=outputs.sealed[count:], checkpoints=late),
+    )
+
+
 def test_kill_mid_segment_and_after_manifest(
     kafka_bootstrap: str, s3_settings: S3Settings, tmp_path: Path
 ) -> None:
     topics, _ = create_pipeline(kafka_bootstrap, 2, tmp_path)
     outputs = sealed_outputs(6000)
-    publish(kafka_bootstrap, topics.prefix, outputs)
+    # Half now, half after the kill: the killed sink has work left whatever its speed.
+    first_half, second_half = split(outputs, 3000)
+    publish(kafka_bootstrap, topics.prefix, first_half)
     archive = S3Archive(unique("as-faults"), "a", s3_settings)
     lifecycle.init_s3(archive, POLICY, 30)
     env = {
@@ -93,6 +113,7 @@ def test_kill_mid_segment_and_after_manifest(
     running.send_signal(signal.SIGKILL)
     running.wait(30)
     assert len(archived(archive)) < len(outputs.sealed)  # really stopped half way
+    publish(kafka_bootstrap, topics.prefix, second_half)
 
     # 3. Restarted: runs to the end.
     port = free_port()
