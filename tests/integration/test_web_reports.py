@@ -19,9 +19,6 @@ from typing import Any
 
 import pytest
 
-from auditstream.core.retention import parse_policy
-from auditstream.settings import keyfiles
-from auditstream.settings.resources import default_policy_file
 from auditstream.web.packs import PackSettings
 from tests.integration.test_web_api import Client
 from tests.support import console_kit as kit
@@ -32,19 +29,10 @@ NOW = dt.datetime.now(dt.UTC)
 PERIOD = {"from": (NOW - dt.timedelta(days=15)).isoformat(), "to": NOW.isoformat()}
 
 
-def pack_settings(folder: Path) -> PackSettings:
-    """A new report key (its public half beside it as report.pub) and the default policy."""
-    keyfiles.write_new_signer(folder / "report.key", "test-web-reports")
-    signer = keyfiles.load_signer(folder / "report.key")
-    (folder / "report.pub").write_text(signer.verifier.encode() + "\n")
-    text = default_policy_file().read_text(encoding="utf-8")
-    return PackSettings(signer, text, parse_policy(text).version)
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PackSettings]:
     folder = tmp_path_factory.mktemp("report-keys")
-    return folder, pack_settings(folder)
+    return folder, kit.pack_settings(folder)
 
 
 @pytest.fixture(scope="module")
