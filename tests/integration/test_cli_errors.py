@@ -95,7 +95,15 @@ CASES = (
     case("serve", "serve", "--tokens", "{tmp}/a.toml", "--port", "70000", names="--port"),
     case("serve", "serve", *WEB, *WEB_KEYS, "--report-key", "{tmp}/nope.key", names="nope.key"),
     case("serve", "serve", *WEB, "--report-key", "{tmp}/k/cp.key", names="--public-keys"),
-    case("console", "console", *WEB, *WEB_KEYS, "--report-key", "{tmp}/k/cp.pub", names="cp.pub"),
+    case(
+        "console",
+        "console",
+        *WEB,
+        *WEB_KEYS,
+        "--report-key",
+        "{tmp}/k/hmac.json",
+        names="hmac.json",
+    ),
     case(
         "console", "console", "--clickhouse", "ftp://x", "--tokens", "{tmp}/a.toml", names="ftp://x"
     ),
