@@ -14,7 +14,7 @@ from typing import Any
 
 from auditstream.cli import common
 from auditstream.cli.serve import access_log, add_web_args, announce, prepare
-from auditstream.clickhouse.client import ClickHouseClient, connect
+from auditstream.clickhouse.client import ClickHouseClient, connect, redact
 from auditstream.clickhouse.sql import ident
 from auditstream.errors import ConfigError
 from auditstream.web import app, server
@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     client = connect(command.dsn, create=False)
     _check_store(client, command.database)
     access = access_log(args, command.settings)
-    web = command.files.settings(client, command.database, threading.Lock(), access_log=access)
+    web = command.files.settings(
+        client, command.database, threading.Lock(), access_log=access, described=redact(command.dsn)
+    )
     try:
         running = server.start(app.create_app(web), command.listen)
         announce(args, command.files, running, command.dsn)

@@ -27,8 +27,9 @@ from auditstream.query.access import COMPONENT, AccessLog, is_tenant_id
 from auditstream.query.api import Grant, load_tokens
 from auditstream.settings import keyfiles
 from auditstream.settings.config import Settings
-from auditstream.settings.resources import schemas_dir
+from auditstream.settings.resources import default_policy_file, schemas_dir
 from auditstream.web import app, server
+from auditstream.web.packs import PackSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,13 @@ def add_web_args(parser: argparse.ArgumentParser) -> None:
         "(default: AUDITSTREAM_PUBLIC_KEYS_FILE; never taken from the store)",
     )
     parser.add_argument("--policy", type=Path, help="retention policy shown on the retention page")
+    parser.add_argument(
+        "--report-key",
+        type=Path,
+        metavar="FILE",
+        help="Ed25519 signer key for evidence packs (/v1/reports, the console's Reports "
+        "page); without it they answer 503",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=_port, default=8088, help="port (0: any free port)")
     parser.add_argument("--port-file", type=Path, help="write the bound port here")
@@ -93,6 +101,7 @@ class WebFiles:
     verifiers: list[NoteVerifier]
     policy: Policy
     tls: bool
+    packs: PackSettings | None = None
 
     def settings(
         self,
@@ -101,6 +110,7 @@ class WebFiles:
         lock: threading.Lock,
         health: Callable[[], dict[str, Any]] = dict,
         access_log: AccessLog | None = None,
+        described: str = "",
     ) -> app.Settings:
         return app.Settings(
             client=client,
@@ -112,6 +122,8 @@ class WebFiles:
             tls=self.tls,
             health=health,
             access_log=access_log,
+            packs=self.packs,
+            described=described,
         )
 
 
@@ -144,7 +156,18 @@ def read_web_files(args: argparse.Namespace, settings: Settings) -> WebFiles:
         raise ConfigError(f"tokens file {args.tokens} names no token: nobody could sign in")
     keys = args.public_keys or settings.public_keys_file
     verifiers = keyfiles.load_verifiers(keys) if keys is not None else []
-    return WebFiles(grants, verifiers, common.policy(settings), args.tls_cert is not None)
+    policy = common.policy(settings)
+    packs = None
+    if args.report_key is not None:
+        if not verifiers:
+            raise ConfigError("--report-key needs the checkpoint public keys (--public-keys FILE)")
+        policy_path = settings.policy_file or default_policy_file()
+        packs = PackSettings(
+            keyfiles.load_signer(args.report_key),
+            policy_path.read_text(encoding="utf-8"),
+            policy.version,
+        )
+    return WebFiles(grants, verifiers, policy, args.tls_cert is not None, packs)
 
 
 def announce(args: argparse.Namespace, files: WebFiles, running: server.Running, dsn: str) -> None:
@@ -179,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         return {"sink": not args.no_sink, "rows_inserted": sink.rows_inserted}
 
     access = access_log(args, settings)
-    web = files.settings(client, database, lock, health, access)
+    web = files.settings(client, database, lock, health, access, redact(command.dsn))
     try:
         running = server.start(app.create_app(web), command.listen)
         announce(args, files, running, command.dsn)

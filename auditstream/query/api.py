@@ -7,6 +7,8 @@
     GET  /v1/entries/{event_id}/verification the verifier's verdict on that event
     GET  /v1/entries/{event_id}/proof        its inclusion proof bundle (`verify-proof`)
     POST /v1/search                          an AuditQuery as JSON
+    GET  /v1/reports                         the evidence-pack frameworks and controls
+    GET  /v1/reports/{framework}?tenant=&from=&to=&format=   a signed evidence pack (zip)
 
 Every request carries `Authorization: Bearer <token>`. The tokens file (TOML) maps the
 SHA-256 of each token to the tenants it may read (`["*"]` for all):
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -43,6 +45,7 @@ from auditstream.errors import ConfigError, QueryError
 from auditstream.query.named import QUERIES
 from auditstream.query.store import AuditQuery, AuditStore, check_cursor, check_enum
 from auditstream.verification.entry import EntryChecker, EntryVerdict, Status
+from auditstream.web.packs import PackRequest, Packs, parse_request
 
 MAX_LIMIT = 10_000
 
@@ -175,6 +178,7 @@ class Backend:
     make_store: Callable[[frozenset[str] | None], AuditStore]
     checker: EntryChecker
     authenticate: Callable[[Request], Grant]
+    packs: Packs
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
     def store(self, grant: Grant) -> AuditStore:
@@ -287,7 +291,34 @@ def router(backend: Backend) -> APIRouter:
         page = backend.store(grant).query(body.to_query())
         return {"rows": page.rows, "next_cursor": page.next_cursor}
 
+    @api.get(
+        "/reports",
+        summary="The frameworks evidence packs are written for, and their controls",
+        dependencies=[Depends(only())],
+    )
+    def list_reports(grant: caller) -> dict[str, Any]:
+        return {"configured": backend.packs.configured, "frameworks": backend.packs.frameworks()}
+
+    @api.get(
+        "/reports/{framework}",
+        summary="A signed evidence pack (zip) of one tenant and period; "
+        "check it with `auditstream report verify`",
+        response_class=Response,
+        responses={200: {"content": {"application/zip": {}}}},
+    )
+    def get_report(framework: str, request: Request, grant: caller) -> Response:
+        backend.packs.check_configured()
+        asked = parse_request(framework, dict(request.query_params), grant.tenants)
+        return zip_response(backend.packs.zip(asked), asked)
+
     return api
+
+
+def zip_response(data: bytes, asked: PackRequest) -> Response:
+    disposition = f'attachment; filename="{asked.file_name()}.zip"'
+    return Response(
+        data, media_type="application/zip", headers={"Content-Disposition": disposition}
+    )
 
 
 def proof_of(verdict: EntryVerdict) -> dict[str, Any]:

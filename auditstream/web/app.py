@@ -46,6 +46,7 @@ from auditstream.web import console
 from auditstream.web.access import AccessRecorder, note_grant
 from auditstream.web.auth import Authenticator, Unauthorized
 from auditstream.web.jobs import Jobs
+from auditstream.web.packs import Packs, PackSettings
 from auditstream.web.resources import STATIC
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ class Settings:
     health: Callable[[], dict[str, Any]] = dict
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     access_log: AccessLog | None = None  # every answered request recorded there
+    packs: PackSettings | None = None  # without it, evidence packs answer 503
+    described: str = ""  # the store as evidence packs name it (no credentials)
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -103,7 +106,17 @@ def create_app(settings: Settings) -> ASGIApp:
             request, auth.bearer(request.headers.get("authorization"), _client(request))
         )
 
-    backend = api.Backend(make_store, EntryChecker(settings.verifiers), bearer, settings.now)
+    packs = Packs(
+        settings.client,
+        settings.database,
+        settings.verifiers,
+        settings.lock,
+        settings.packs,
+        settings.described,
+    )
+    backend = api.Backend(
+        make_store, EntryChecker(settings.verifiers), bearer, packs, now=settings.now
+    )
     jobs = Jobs(settings.client, settings.database, settings.verifiers, settings.lock)
     app.include_router(api.router(backend))
     app.include_router(console.router(console.Console(backend, auth, jobs, settings.policy)))

@@ -8,6 +8,7 @@
     /verifications/{id}       a range verification's progress and result
     /queries, /queries/{name} the named compliance queries, with charts
     /retention                policy classes, oldest retained data, legal holds
+    /reports, /reports/download   a signed evidence pack per framework, as a zip
 
 Plain HTML forms and no script at all: the pages work under a CSP without
 'unsafe-inline', and a running verification refreshes itself with a meta refresh.
@@ -36,12 +37,14 @@ from auditstream.core.retention import Policy
 from auditstream.errors import QueryError
 from auditstream.query import api
 from auditstream.query.named import QUERIES
-from auditstream.query.store import ENTRY_COLUMNS, enum_choices, jsonable
+from auditstream.query.store import ENTRY_COLUMNS, AccessDeniedError, enum_choices, jsonable
+from auditstream.reports.pack import FORMATS
 from auditstream.verification.entry import Status
 from auditstream.web import charts, exports, forms
 from auditstream.web.access import note_grant
 from auditstream.web.auth import COOKIE, Authenticator, Session, same_token
 from auditstream.web.jobs import Jobs
+from auditstream.web.packs import parse_request
 from auditstream.web.resources import TEMPLATES
 
 API_PREFIXES = ("/v1/", "/v1", "/health", "/metrics", "/static/")
@@ -126,7 +129,10 @@ class Console:
 
 def router(console: Console) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
-    for routes in (_session_routes, _search_routes, _event_routes, _chain_routes, _report_routes):
+    for routes in (
+        _session_routes, _search_routes, _event_routes, _chain_routes, _report_routes,
+        _pack_routes,
+    ):  # fmt: skip
         routes(pages, console)
     return pages
 
@@ -409,3 +415,44 @@ def _age(now: dt.datetime, then: dt.datetime | None) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit} {when}"
     return f"{seconds} s {when}"
+
+
+PACK_PERIOD = dt.timedelta(days=30)
+
+
+def _pack_routes(pages: APIRouter, console: Console) -> None:
+    signed_in = Annotated[Session, Depends(console.session)]
+    packs = console.backend.packs
+
+    def form_page(
+        request: Request, session: Session, form: dict[str, str], error: str | None
+    ) -> HTMLResponse:
+        response = _page(
+            request, "reports.html", session, form=form, error=error,
+            configured=packs.configured, frameworks=packs.frameworks(), formats=FORMATS,
+        )  # fmt: skip
+        response.status_code = 400 if error else 200
+        return response
+
+    @pages.get("/reports")
+    def reports(request: Request, session: signed_in) -> HTMLResponse:
+        now = console.backend.now().astimezone(dt.UTC).replace(microsecond=0, tzinfo=None)
+        form = {
+            "framework": "", "tenant": "", "format": "pdf",
+            "from": (now - PACK_PERIOD).isoformat(), "to": now.isoformat(),
+        }  # fmt: skip
+        return form_page(request, session, form, None)
+
+    @pages.get("/reports/download")
+    def download(request: Request, session: signed_in) -> Response:
+        packs.check_configured()
+        params = dict(request.query_params)
+        framework = params.pop("framework", "")
+        try:
+            asked = parse_request(framework, params, session.grant.tenants)
+        except AccessDeniedError:
+            raise
+        except QueryError as exc:
+            form = {"framework": framework, "tenant": "", "format": "", "from": "", "to": ""}
+            return form_page(request, session, form | params, str(exc))
+        return api.zip_response(packs.zip(asked), asked)

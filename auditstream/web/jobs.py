@@ -65,7 +65,7 @@ class _Progress(Progress):
         self.job.rate = self.done / max(time.monotonic() - self.started, 1e-9)
 
 
-class _Locked:
+class Locked:
     """The client, each query (and each streamed scan) under the store's lock."""
 
     def __init__(self, client: ClickHouseClient, lock: threading.Lock) -> None:
@@ -95,7 +95,7 @@ class Jobs:
         verifiers: Sequence[NoteVerifier],
         lock: threading.Lock,
     ) -> None:
-        self._client = _Locked(client, lock)
+        self._client = Locked(client, lock)
         self._database = database
         self._verifiers = list(verifiers)
         self._jobs: dict[str, Job] = {}

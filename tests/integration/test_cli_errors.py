@@ -46,6 +46,8 @@ REPORT = (
     "--to", "2026-02-01", "--out", "{tmp}/pack", "--report-key", "{tmp}/k/cp.key",
     "--clickhouse", MISSING_CH,
 )  # fmt: skip
+WEB = ("--clickhouse", CH, "--tokens", "{tmp}/a.toml")
+WEB_KEYS = ("--public-keys", "{tmp}/k/cp.pub")
 VERIFY_KEYS = ("--pubkey", "{tmp}/k/cp.pub", "--checkpoint-pubkey", "{tmp}/k/cp.pub")
 WKEY = "w.example+c7ec9b89+BGWuioOVcapBQ/kFm0GDdHskmt9EhHbXbtOAHB+2JFIP"
 NO_S3 = {"AUDITSTREAM_S3_ENDPOINT": "http://127.0.0.1:9", "AUDITSTREAM_S3_ACCESS_KEY": "a"}
@@ -91,6 +93,17 @@ CASES = (
         "serve", "serve", "--tokens", "{tmp}/a.toml", "--tls-cert", "{tmp}/c.pem", names="--tls-key"
     ),
     case("serve", "serve", "--tokens", "{tmp}/a.toml", "--port", "70000", names="--port"),
+    case("serve", "serve", *WEB, *WEB_KEYS, "--report-key", "{tmp}/nope.key", names="nope.key"),
+    case("serve", "serve", *WEB, "--report-key", "{tmp}/k/cp.key", names="--public-keys"),
+    case(
+        "console",
+        "console",
+        *WEB,
+        *WEB_KEYS,
+        "--report-key",
+        "{tmp}/k/hmac.json",
+        names="hmac.json",
+    ),
     case(
         "console", "console", "--clickhouse", "ftp://x", "--tokens", "{tmp}/a.toml", names="ftp://x"
     ),

@@ -210,6 +210,7 @@ def test_openapi_describes_every_route_and_the_search_body(served: kit.Served) -
     assert set(doc["paths"]) == {
         "/v1/queries", "/v1/queries/{name}", "/v1/entries", "/v1/entries/{event_id}",
         "/v1/entries/{event_id}/verification", "/v1/entries/{event_id}/proof", "/v1/search",
+        "/v1/reports", "/v1/reports/{framework}",
     }  # fmt: skip
     body = doc["components"]["schemas"]["SearchBody"]
     assert body["additionalProperties"] is False

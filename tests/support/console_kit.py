@@ -28,8 +28,10 @@ from auditstream.processors.engine import Outputs
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.query.api import Grant, token_digest
 from auditstream.samples.workload import Workload, generate
+from auditstream.settings import keyfiles
 from auditstream.settings.resources import default_policy_file
 from auditstream.web import app, server
+from auditstream.web.packs import PackSettings
 from tests.support.chains import SIGNER
 from tests.support.engine_kit import sealer
 from tests.support.store_kit import load_clickhouse
@@ -143,6 +145,16 @@ def tls_files(folder: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def pack_settings(folder: Path) -> PackSettings:
+    """A new report key (its public half beside it as report.pub) and the default policy,
+    for serving evidence packs."""
+    keyfiles.write_new_signer(folder / "report.key", "test-web-reports")
+    signer = keyfiles.load_signer(folder / "report.key")
+    (folder / "report.pub").write_text(signer.verifier.encode() + "\n")
+    text = default_policy_file().read_text(encoding="utf-8")
+    return PackSettings(signer, text, parse_policy(text).version)
 
 
 @contextmanager
