@@ -81,6 +81,10 @@ class TransactionAbortedError(AuditStreamError):
     """A transaction could not commit; it was aborted and its partitions are replayed."""
 
 
+class StalledError(AuditStreamError):
+    """Records wait on an assigned partition but none has come for too long."""
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     bootstrap: str
@@ -95,6 +99,9 @@ class LoopConfig:
     # transaction does not hold back readers (read_committed) for long.
     transaction_timeout_s: float = 15.0
     request_timeout_s: float = 30.0
+    # Records waiting on an assigned partition and none consumed for this long: the
+    # consumer is wedged (seen after a broker restart), so the worker fail-stops.
+    stall_timeout_s: float = 60.0
 
 
 def fail_stop(what: str) -> NoReturn:
@@ -127,6 +134,7 @@ class SealingLoop:
         self._assigned: set[int] = set()
         self._stale: set[int] = set()  # assigned, not restored yet
         self._consumer: Consumer | None = None
+        self._progress_at = time.monotonic()  # records last consumed, or last checked
 
     # -- the loop ------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -156,7 +164,13 @@ class SealingLoop:
     def round(self, consumer: Consumer, producer: Producer) -> None:
         messages = consumer.consume(self.config.batch_size, self.config.batch_within_s)
         self.rounds += 1
-        self._restore_stale(consumer)
+        if self._stale:
+            self._restore_stale(consumer)
+            self._progress_at = time.monotonic()
+        if messages:
+            self._progress_at = time.monotonic()
+        elif time.monotonic() - self._progress_at > self.config.stall_timeout_s:
+            self._check_stalled(consumer)
         records, offsets = self._records(messages)
         now_ns = time.time_ns()
         outputs: list[tuple[int, Outputs]] = []
@@ -281,6 +295,27 @@ class SealingLoop:
             self.engines.pop(partition, None)
         self._stale.update(parts)
         self._restore_stale(consumer, seek=True)
+
+    def _check_stalled(self, consumer: Consumer) -> None:
+        """Raise `StalledError` if an assigned partition has records past the consumer's
+        position (or no valid position) although nothing came for the stall timeout."""
+        self._progress_at = time.monotonic()  # check at most once per timeout
+        topic = self.config.topics.raw
+        for partition in sorted(self._assigned):
+            tp = TopicPartition(topic, partition)
+            try:
+                position = consumer.position([tp])[0].offset
+                low, high = consumer.get_watermark_offsets(
+                    tp, timeout=self.config.request_timeout_s, cached=False
+                )
+            except KafkaException as exc:
+                log.warning("cannot tell whether partition %d waits: %s", partition, exc)
+                continue
+            if high > max(position, low):
+                raise StalledError(
+                    f"partition {partition}: records up to offset {high} wait at position "
+                    f"{position}, none consumed for {self.config.stall_timeout_s:.0f} s"
+                )
 
     # -- partitions ----------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
