@@ -61,8 +61,15 @@ def sealed_outputs(
 
 
 def publish(bootstrap: str, prefix: str, outputs: Outputs) -> None:
+    # Idempotent, so retries under load cannot reorder a chain's entries (the worker's
+    # transactional producer never does; a reordering publisher would fake a gap).
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 10}
+        {
+            "bootstrap.servers": bootstrap,
+            "partitioner": "murmur2_random",
+            "linger.ms": 10,
+            "enable.idempotence": True,
+        }
     )
     records = [(f"{prefix}.sealed", chain_id, value) for chain_id, value in outputs.sealed]
     records += [(f"{prefix}.checkpoints", c, value) for c, value in outputs.checkpoints]
