@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,11 +111,24 @@ class Sealer:
         return engine
 
     def run_guarded(self, stop: threading.Event) -> None:
-        """The loop; any exception out of it stops the process (`fail_stop`)."""
+        """The loop; any exception out of it, or a round that hangs, stops the process
+        (`fail_stop`)."""
+        done = threading.Event()
+        threading.Thread(
+            target=self._watch, args=(done,), name="sealing-watchdog", daemon=True
+        ).start()
         try:
             self.loop.run(stop)
         except BaseException:
             fail_stop("sealing failed")
+        finally:
+            done.set()
+
+    def _watch(self, done: threading.Event) -> None:
+        limit = self.loop.config.hang_timeout_s
+        while not done.wait(min(5.0, limit / 4)):
+            if time.monotonic() - self.loop.heartbeat > limit:
+                fail_stop(f"a round of the sealing loop has not finished for {limit:.0f} s")
 
 
 def faust_app(

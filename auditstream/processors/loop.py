@@ -102,6 +102,10 @@ class LoopConfig:
     # Records waiting on an assigned partition and none consumed for this long: the
     # consumer is wedged (seen after a broker restart), so the worker fail-stops.
     stall_timeout_s: float = 60.0
+    # A round (or one partition's restore) that has not finished after this long is
+    # stuck in a client call (also seen after a broker restart): the worker fail-stops.
+    # Longer than the slowest legitimate round: commit retries, then an abort.
+    hang_timeout_s: float = 180.0
 
 
 def fail_stop(what: str) -> NoReturn:
@@ -135,6 +139,7 @@ class SealingLoop:
         self._stale: set[int] = set()  # assigned, not restored yet
         self._consumer: Consumer | None = None
         self._progress_at = time.monotonic()  # records last consumed, or last checked
+        self.heartbeat = time.monotonic()  # a round or a partition's restore last finished
 
     # -- the loop ------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -157,6 +162,7 @@ class SealingLoop:
         try:
             while not stop.is_set():
                 self.round(consumer, producer)
+                self.heartbeat = time.monotonic()
         finally:
             consumer.close()
             self._consumer = None
@@ -349,6 +355,7 @@ class SealingLoop:
         for partition in parts:
             started = time.monotonic()
             engine = self._restore(partition)
+            self.heartbeat = time.monotonic()
             self.engines[partition] = engine
             self.recoveries += 1
             RECOVERIES.inc()
