@@ -104,8 +104,8 @@ class LoopConfig:
     stall_timeout_s: float = 60.0
     # A round (or one partition's restore) that has not finished after this long is
     # stuck in a client call (also seen after a broker restart): the worker fail-stops.
-    # Longer than the slowest legitimate round: commit retries, then an abort.
-    hang_timeout_s: float = 180.0
+    # A false alarm costs only a restart (which recovers from committed state).
+    hang_timeout_s: float = 90.0
 
 
 def fail_stop(what: str) -> NoReturn:
