@@ -25,7 +25,9 @@ FLAGS = [
 SCREENSHOTS_ENV = "AUDITSTREAM_SCREENSHOTS"  # a folder, e.g. docs/console
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in the main thread
+# until it stops, and later tests call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser`", pytrace=False)

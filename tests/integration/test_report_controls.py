@@ -31,6 +31,7 @@ from auditstream.reports.rules import Context, evaluate
 from auditstream.settings.config import S3Settings
 from tests.support import engine_kit
 from tests.support.chains import KEYRING, SIGNER
+from tests.support.infra import Infra
 from tests.support.store_kit import load_archive, load_clickhouse
 
 pytestmark = [pytest.mark.integration]
@@ -239,9 +240,10 @@ class Unlocked(S3Archive):
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def lab(tmp_path_factory: pytest.TempPathFactory, infra: Infra) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("controls")
-    client = connect(f"chdb://{home / 'store'}")
+    # The session's store: embedded ClickHouse opens one path per process.
+    client = connect(infra.clickhouse_dsn())
     yield {"home": home, "client": client}
 
 
