@@ -23,6 +23,7 @@ from auditstream.reports import frameworks, manifest
 from auditstream.settings import keyfiles
 from tests.support.archive_kit import sealed_outputs
 from tests.support.chains import SIGNER
+from tests.support.infra import Infra, unique
 from tests.support.store_kit import load_archive, load_clickhouse
 
 pytestmark = [pytest.mark.integration]
@@ -30,13 +31,15 @@ TENANT = "tenant-000"
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def stored(tmp_path_factory: pytest.TempPathFactory, infra: Infra) -> Iterator[dict[str, Any]]:
     from auditstream.clickhouse.client import connect  # noqa: PLC0415
 
     home = tmp_path_factory.mktemp("reports")
     outputs = sealed_outputs(900, chains=2)
-    client = connect(f"chdb://{home / 'store'}")
-    load_clickhouse(client, "auditstream", outputs)
+    # The session's store (embedded ClickHouse opens one path per process), own database.
+    dsn, database = infra.clickhouse_dsn(), unique("reports").replace("-", "_")
+    client = connect(dsn)
+    load_clickhouse(client, database, outputs)
     load_archive(FileArchive(home / "archive"), outputs)
     (home / "checkpoint.pub").write_text(SIGNER.verifier.encode() + "\n")
     keyfiles.write_new_signer(home / "report.key", "test-reports")
@@ -46,6 +49,8 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     yield {
         "home": home,
         "client": client,
+        "dsn": dsn,
+        "database": database,
         "from": (now - dt.timedelta(days=1)).isoformat(),
         "to": (now + dt.timedelta(hours=1)).isoformat(),
     }
@@ -55,7 +60,7 @@ def report(stored: dict[str, Any], framework: str, out: Path, *extra: str) -> in
     home = stored["home"]
     return main(
         [
-            "report", "--clickhouse", f"chdb://{home / 'store'}", "--archive",
+            "report", "--clickhouse", stored["dsn"], "--database", stored["database"], "--archive",
             (home / "archive").as_uri(), "--framework", framework, "--tenant", TENANT,
             "--from", stored["from"], "--to", stored["to"], "--out", str(out),
             "--report-key", str(home / "report.key"),
