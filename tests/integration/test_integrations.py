@@ -224,9 +224,10 @@ def test_otlp_records_from_kafka_are_sealed_once_even_when_read_twice(
         30
     )
     raw = Producer({"bootstrap.servers": kafka_bootstrap})
-    raw.produce(source, value=otlp_request(tenant, 3).SerializeToString())
+    request = otlp_request(tenant, 3).SerializeToString()
+    raw.produce(source, value=request)
     raw.produce(source, value=b"\x0a\xff\xff not an OTLP request", key=b"collector-1")
-    raw.produce(source, value=otlp_request(tenant, 3).SerializeToString())  # the Collector retried
+    raw.produce(source, value=request)  # the Collector retried: the same bytes again
     assert raw.flush(30) == 0
 
     def ingest_once(group: str, spool: str) -> OtlpIngest:

@@ -82,7 +82,9 @@ def demo(
         "AUDITSTREAM_ARCHIVE_URL": f"s3://{bucket}/demo",
         "AUDITSTREAM_CLICKHOUSE_DSN": f"chdb://{tmp / 'clickhouse'}",
     }
-    done = run(["demo", "--json", "--events", "1500", "--tenants", "1"], env)
+    # 3,000 events on one chain give it at least two checkpoints however the worker
+    # batches them (at most 2,000 per batch, one checkpoint per 1,000 entries).
+    done = run(["demo", "--json", "--events", "3000", "--tenants", "1"], env)
     assert done.returncode == 0, done.stderr[-3000:]
     return Demo(env, json.loads(done.stdout.strip().splitlines()[-1]))
 
