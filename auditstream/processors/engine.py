@@ -253,7 +253,9 @@ class PartitionSealer:
         self, record: RawRecord, accepted: Accepted, seq: int, detected: Counter[str]
     ) -> bytes:
         entry = accepted.entry
-        outcome = self._classifier.classify(entry, accepted.payload_json)
+        outcome = self._classifier.classify(
+            entry, accepted.payload_json, record.value if accepted.unchanged else None
+        )
         detections: list[DetectionItem] = []
         if outcome.detections:
             masked = outcome.masked

@@ -110,6 +110,22 @@ def test_a_secret_in_every_text_field_is_masked(item: Secret) -> None:
     assert item.secret.encode() not in stored, item
 
 
+@pytest.mark.parametrize("item", POSITIVE)
+def test_the_records_bytes_stand_in_for_the_entrys_with_the_same_result(item: Secret) -> None:
+    """The engine hands the classifier the record an unchanged entry was parsed from
+    instead of serializing the entry again: the outcome must be the same."""
+    entry = pb.LogEntry(event_type=pb.EVENT_LOGIN, event_id="e1", tenant_id="acme")
+    fill_every_text_field(entry, item.text)
+    entry.data.update({"note": item.text})
+    record = entry.SerializeToString()
+    again = pb.LogEntry.FromString(record)
+    expected = Classifier().classify(entry)
+    outcome = Classifier().classify(again, None, record)
+    assert again == entry
+    assert outcome.to_proto() == expected.to_proto() and outcome.masked == expected.masked
+    assert outcome.changed and outcome.added_tags == expected.added_tags
+
+
 def test_values_under_secret_named_keys_are_masked_whatever_they_look_like() -> None:
     entry = pb.LogEntry(
         event_type=pb.EVENT_CONFIG_CHANGE,
