@@ -125,7 +125,7 @@ def served(demo: Demo) -> Iterator[str]:
         procs.wait_until(up, timeout=60, what="tlog serve", pid=pid, log_file=log_file)
         yield url
     finally:
-        procs.stop(pid, str(demo.state))
+        assert procs.stop(pid, demo.archive_url), "tlog serve was not stopped"
 
 
 def test_a_generic_c2sp_client_verifies_the_archive_alone(demo: Demo, served: str) -> None:
