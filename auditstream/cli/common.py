@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from auditstream.core.content import DigestPolicy
-from auditstream.core.keys import Keyring, NoteSigner
+from auditstream.core.keys import Keyring, NoteSigner, NoteVerifier
 from auditstream.core.retention import Policy, parse_policy
 from auditstream.errors import ConfigError
 from auditstream.settings import keyfiles
@@ -62,6 +62,20 @@ def keyring(settings: Settings) -> Keyring:
 
 def signer(settings: Settings) -> NoteSigner:
     return keyfiles.load_signer(settings.checkpoint_key_file)
+
+
+def checkpoint_verifiers(
+    args: argparse.Namespace, given: Path | None, flag: str
+) -> list[NoteVerifier]:
+    """The trusted checkpoint keys: the file of the command's `flag` (`given`), else the
+    settings' public keys file; never taken from what is being verified."""
+    path = given or settings_from(args).public_keys_file
+    if path is None:
+        raise ConfigError(
+            f"give the checkpoint public key(s) with {flag} FILE; they are never taken from "
+            "the store or the pack being verified"
+        )
+    return keyfiles.load_verifiers(path)
 
 
 def content_policy(settings: Settings) -> DigestPolicy:

@@ -97,13 +97,7 @@ def register(subparsers: Any) -> None:
 
 
 def _checkpoint_keys(args: argparse.Namespace) -> list[NoteVerifier]:
-    path = args.checkpoint_pubkey or common.settings_from(args).public_keys_file
-    if path is None:
-        raise ConfigError(
-            "give the checkpoint public key(s) with --checkpoint-pubkey FILE; they are never "
-            "taken from the store or the pack"
-        )
-    return keyfiles.load_verifiers(path)
+    return common.checkpoint_verifiers(args, args.checkpoint_pubkey, "--checkpoint-pubkey")
 
 
 def _list() -> int:

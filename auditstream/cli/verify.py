@@ -155,13 +155,7 @@ def register(subparsers: Any) -> None:
 
 
 def _verifiers(args: argparse.Namespace) -> list[NoteVerifier]:
-    path = args.public_keys or common.settings_from(args).public_keys_file
-    if path is None:
-        raise ConfigError(
-            "give the checkpoint public key(s) with --public-keys FILE; verification never "
-            "takes them from the store it verifies"
-        )
-    return keyfiles.load_verifiers(path)
+    return common.checkpoint_verifiers(args, args.public_keys, "--public-keys")
 
 
 def _witnesses(args: argparse.Namespace) -> WitnessPolicy | None:
