@@ -105,16 +105,7 @@ def otlp_records(count: int) -> list[bytes]:
 
 def bare_rate(bootstrap: str, topic: str, values: list[bytes]) -> float:
     """The ceiling: the same bytes through confluent-kafka alone, to full acknowledgement."""
-    bare = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "compression.type": "zstd",
-            "linger.ms": 5,
-            "partitioner": "murmur2_random",
-        }
-    )
+    bare = _common.bare_producer(bootstrap)
     started = time.perf_counter()
     for value in values:
         while True:

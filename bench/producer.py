@@ -17,7 +17,6 @@ from pathlib import Path
 
 import _common
 import _services
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -67,16 +66,7 @@ def main() -> None:
         value = build_entry(
             1, actor_id="user-1", resource="auth/login", message="User authenticated via SSO"
         ).SerializeToString()
-        bare = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "compression.type": "zstd",
-                "linger.ms": 5,
-                "partitioner": "murmur2_random",
-            }
-        )
+        bare = _common.bare_producer(bootstrap)
         bare_calls: list[float] = []
         started = time.perf_counter()
         for _ in range(count):
