@@ -19,7 +19,6 @@ where none can is not walked at all.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -75,13 +74,21 @@ _TIMESTAMP = "google.protobuf.Timestamp"
 
 @dataclass(slots=True)
 class Outcome:
-    """What classification found and changed; `changed` means the entry was modified."""
+    """What classification found and changed; `changed` means the entry was modified.
+    (Slotted, with plain containers: one is made per event.)"""
 
-    detections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    detections: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, field): n
     masked: set[tuple[str, str]] = field(default_factory=set)
     added_tags: list[str] = field(default_factory=list)
     declared_sensitivity: int = 0
     changed: bool = False
+
+    def found(self, kind: str, where: str, masked: bool) -> None:
+        """Count one detection of `kind` in field `where`."""
+        key = (kind, where)
+        self.detections[key] = self.detections.get(key, 0) + 1
+        if masked:
+            self.masked.add(key)
 
     def to_proto(self) -> list[Detection]:
         return [
@@ -106,6 +113,7 @@ class Classifier:
         self.dead_letters = dead_letters
         self._named = self.scanner.markers[detectors.NAMED_KEY]
         self._health = self.scanner.markers[detectors.HEALTH_WORD]
+        self._backslash = self.scanner.markers[detectors.BACKSLASH]
 
     # -- one event -------------------------------------------------------------------
     def classify(
@@ -126,7 +134,7 @@ class Classifier:
         scanner = self.scanner
         found = scanner.candidates(data)
         changed = False
-        if b"\\" in data:
+        if found & self._backslash:
             # JSON escapes (`\u0041KIA`) hide secrets from the bytes: every text of
             # such an event is looked at on its own.
             changed = self._message(entry, "", outcome, payload_json, None)
@@ -151,9 +159,9 @@ class Classifier:
             return None
         masked: list[Match] = []
         for match in matches:
-            outcome.detections[(match.kind, where)] += 1
-            if match.kind in self.mask_kinds:
-                outcome.masked.add((match.kind, where))
+            hide = match.kind in self.mask_kinds
+            outcome.found(match.kind, where, hide)
+            if hide:
                 masked.append(match)
         if not masked:
             return None
@@ -241,8 +249,7 @@ class Classifier:
         if isinstance(value, bool) or value is None or value == "":
             return value, False  # nothing to hide, and telling "empty" apart helps audits
         if isinstance(value, str | int | float):
-            outcome.detections[(SECRET_FIELD, where)] += 1
-            outcome.masked.add((SECRET_FIELD, where))
+            outcome.found(SECRET_FIELD, where, True)
             return _SECRET_FIELD_MASK, True
         return value, False
 
@@ -289,9 +296,7 @@ class Classifier:
         in their ASCII text is overwritten with `*`, byte for byte, so framing holds."""
         masked = mask_bytes(entry.payload, self.scanner, self.mask_kinds)
         for match in masked.matches:
-            outcome.detections[(match.kind, "payload")] += 1
-            if match.kind in self.mask_kinds:
-                outcome.masked.add((match.kind, "payload"))
+            outcome.found(match.kind, "payload", match.kind in self.mask_kinds)
         if masked.data == entry.payload:
             return False
         entry.payload = masked.data

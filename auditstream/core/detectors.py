@@ -65,13 +65,16 @@ class _Alternation:
 
 
 # Markers: not rules, but what the prefilter also reports. A key that may name a secret
-# (Struct keys are no `key: value` text a rule sees), and the health words of HIPAA.
+# (Struct keys are no `key: value` text a rule sees), the health words of HIPAA, and a
+# backslash (a JSON escape may hide a secret from the bytes).
 NAMED_KEY = "named_key"
 HEALTH_WORD = "health_word"
+BACKSLASH = "backslash"
 HEALTH_WORDS: Final = ("diagnosis", "patient", "prescription", "medical record", "icd-10", "phi")
 MARKERS: Final = {
     NAMED_KEY: "(?i)" + "|".join(re.escape(n) for n in NAME_LITERALS),
     HEALTH_WORD: "(?i)" + "|".join(re.escape(w) for w in HEALTH_WORDS),
+    BACKSLASH: r"\\",
 }
 
 
