@@ -15,6 +15,7 @@ from pathlib import Path
 import faust
 
 from auditstream.processors.app import WorkerConfig, faust_app
+from auditstream.settings.connection import KafkaConnection
 
 BATCH = WorkerConfig.batch_size
 
@@ -29,7 +30,7 @@ def main() -> None:
     )
     app = faust_app(
         group,
-        bootstrap,
+        KafkaConnection(bootstrap),
         Path(tempfile.mkdtemp(prefix="faust-noop-")),
         processing_guarantee="exactly_once",
         consumer_auto_offset_reset="earliest",

@@ -48,6 +48,7 @@ from auditstream.devstack import minio
 from auditstream.devstack import stack as devstack
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.settings.config import S3Settings
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import default_policy_file
 from auditstream.sinks.archive import ArchiveConfig, ArchiveSink, write_segment
 from tests.support.archive_kit import publish, sealed_outputs
@@ -164,7 +165,11 @@ def main() -> None:
         sink = ArchiveSink(
             via_sink,
             ArchiveConfig(
-                bootstrap, topics, group_id=unique("bench"), max_entries=MAX_ENTRIES, max_age_s=2.0
+                KafkaConnection(bootstrap),
+                topics,
+                group_id=unique("bench"),
+                max_entries=MAX_ENTRIES,
+                max_age_s=2.0,
             ),
         )
         stop = threading.Event()
@@ -183,7 +188,7 @@ def main() -> None:
 
         now = dt.datetime.now(dt.UTC)
         runs = itertools.count()
-        threads = ArchiveConfig(bootstrap, topics).upload_threads
+        threads = ArchiveConfig(KafkaConnection(bootstrap), topics).upload_threads
 
         def bare() -> int:
             target = store(f"bare{next(runs)}")

@@ -33,6 +33,7 @@ from auditstream.clickhouse import migrations
 from auditstream.clickhouse.client import connect
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.samples.workload import Workload, generate
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.infra import unique
@@ -140,12 +141,16 @@ def main() -> None:
         topics = names.settings()
         client = connect(f"chdb://{home}/clickhouse")
         migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target("e2e"))
-        sink = ClickHouseSink(client, SinkConfig(bootstrap, topics, "e2e", group_id=unique("e2e")))
+        sink = ClickHouseSink(
+            client, SinkConfig(KafkaConnection(bootstrap), topics, "e2e", group_id=unique("e2e"))
+        )
         stop = threading.Event()
         sink_thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
         worker = Worker(bootstrap, keys, names, home, "e2e", unique("e2e"), checkpoint_every=1000)
         producer = AuditProducer(
-            ProducerConfig(bootstrap=bootstrap, topic=topics.raw, spool_dir=home / "spool")
+            ProducerConfig(
+                kafka=KafkaConnection(bootstrap), topic=topics.raw, spool_dir=home / "spool"
+            )
         )
         chains = [chain_of(Workload().tenant(i)) for i in range(TENANTS)]
         visibility = Visibility(client, "e2e.audit_events", chains)

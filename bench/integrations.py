@@ -38,6 +38,7 @@ from auditstream.integrations.content import ContentWriter
 from auditstream.integrations.ingest import OtlpIngest, OtlpIngestConfig
 from auditstream.integrations.otel import AuditSpanExporter, span_of
 from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.settings.connection import KafkaConnection
 from tests.support.infra import unique
 from tests.support.otel_kit import finished_spans
 
@@ -120,7 +121,9 @@ def bare_rate(bootstrap: str, topic: str, values: list[bytes]) -> float:
 
 
 def producer(bootstrap: str, topic: str, spool: Path) -> AuditProducer:
-    config = ProducerConfig(bootstrap=bootstrap, topic=topic, spool_dir=spool, tenant_id="bench")
+    config = ProducerConfig(
+        kafka=KafkaConnection(bootstrap), topic=topic, spool_dir=spool, tenant_id="bench"
+    )
     made = AuditProducer(config, content=POLICY)
     made.start()
     return made
@@ -154,7 +157,7 @@ def bench_ingest(bootstrap: str, topics: list[str], tmp: Path, count: int) -> tu
     assert feed.flush(120) == 0
     ingest = OtlpIngest(
         producer(bootstrap, topics[3], tmp / "ingest-spool"),
-        OtlpIngestConfig(bootstrap, topics[2], topics[4], unique("bench-ingest")),
+        OtlpIngestConfig(KafkaConnection(bootstrap), topics[2], topics[4], unique("bench-ingest")),
     )
     stop = threading.Event()
     thread = threading.Thread(target=ingest.run, args=(stop,), daemon=True)

@@ -22,6 +22,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.producers.events import build_entry
+from auditstream.settings.connection import KafkaConnection
 from tests.support.infra import unique
 
 
@@ -43,7 +44,7 @@ def main() -> None:
             future.result(30)
         producer = AuditProducer(
             ProducerConfig(
-                bootstrap=bootstrap,
+                kafka=KafkaConnection(bootstrap),
                 topic=topics[0],
                 spool_dir=Path(tmp) / "spool",
                 tenant_id="bench",

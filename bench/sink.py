@@ -28,6 +28,7 @@ from auditstream.clickhouse import ingest, migrations, schema
 from auditstream.clickhouse.client import connect
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.infra import unique
@@ -95,7 +96,8 @@ def main() -> None:
             partitions=4,
         )
         sink = TimedSink(
-            client, SinkConfig(bootstrap, settings, "viasink", group_id=unique("bench"))
+            client,
+            SinkConfig(KafkaConnection(bootstrap), settings, "viasink", group_id=unique("bench")),
         )
         stop = threading.Event()
         thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)

@@ -31,6 +31,18 @@ def add_settings_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (flags override AUDITSTREAM_* variables)")
     group.add_argument("--config", type=Path, help="TOML settings file")
     group.add_argument("--bootstrap", help="Kafka bootstrap servers")
+    group.add_argument(
+        "--kafka-security-protocol",
+        choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        help="how to connect to Kafka (passwords: AUDITSTREAM_KAFKA_PASSWORD or the TOML file)",
+    )
+    group.add_argument(
+        "--kafka-sasl-mechanism", choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+    )
+    group.add_argument("--kafka-username", help="the SASL user")
+    group.add_argument("--kafka-ca-file", type=Path, help="CA bundle (PEM) to trust")
+    group.add_argument("--kafka-cert-file", type=Path, help="client certificate (mTLS)")
+    group.add_argument("--kafka-key-file", type=Path, help="client certificate's key (mTLS)")
     group.add_argument("--state-dir", type=Path, help="local state folder")
 
 
@@ -44,8 +56,19 @@ def add_key_args(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     settings = load_settings(config_file=getattr(args, "config", None))
+    kafka = {
+        "bootstrap": getattr(args, "bootstrap", None),
+        "security_protocol": getattr(args, "kafka_security_protocol", None),
+        "sasl_mechanism": getattr(args, "kafka_sasl_mechanism", None),
+        "username": getattr(args, "kafka_username", None),
+        "ca_file": getattr(args, "kafka_ca_file", None),
+        "cert_file": getattr(args, "kafka_cert_file", None),
+        "key_file": getattr(args, "kafka_key_file", None),
+    }
+    settings = replace(
+        settings, kafka=replace(settings.kafka, **{k: v for k, v in kafka.items() if v is not None})
+    )
     overrides = {
-        "kafka_bootstrap": getattr(args, "bootstrap", None),
         "state_dir": getattr(args, "state_dir", None),
         "hmac_keys_file": getattr(args, "hmac_keys", None),
         "checkpoint_key_file": getattr(args, "checkpoint_key", None),

@@ -24,6 +24,7 @@ from auditstream.errors import AuditStreamError, ConfigError
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.settings import keyfiles
+from auditstream.settings.connection import KafkaConnection
 
 
 def register(subparsers: Any) -> None:
@@ -62,7 +63,7 @@ def _show(args: argparse.Namespace) -> int:
     key = keyfiles.load_dead_letter_key(args.key) if args.key else None
     settings = common.settings_from(args)
     failed = 0
-    for position, data in _letters(settings.kafka_bootstrap, settings.topics.deadletter, args):
+    for position, data in _letters(settings.kafka, settings.topics.deadletter, args):
         try:
             letter = sealed.DeadLetter.FromString(data)
         except DecodeError:
@@ -86,10 +87,12 @@ def _show(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def _letters(bootstrap: str, topic: str, args: argparse.Namespace) -> Iterator[tuple[str, bytes]]:
+def _letters(
+    kafka: KafkaConnection, topic: str, args: argparse.Namespace
+) -> Iterator[tuple[str, bytes]]:
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.librdkafka(),
             "group.id": f"auditstream-deadletter-show-{time.time_ns()}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
@@ -103,10 +106,10 @@ def _letters(bootstrap: str, topic: str, args: argparse.Namespace) -> Iterator[t
         try:
             metadata = consumer.list_topics(topic, timeout=args.timeout)
         except KafkaException as exc:
-            raise ConfigError(f"Kafka at {bootstrap}: {exc.args[0].str()}") from exc
+            raise ConfigError(f"Kafka at {kafka.bootstrap}: {exc.args[0].str()}") from exc
         found = metadata.topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
-            raise ConfigError(f"topic {topic} does not exist at {bootstrap}")
+            raise ConfigError(f"topic {topic} does not exist at {kafka.bootstrap}")
         partitions = sorted(found.partitions)
         if args.partition is not None:
             if args.partition not in found.partitions:

@@ -24,6 +24,11 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     up = actions.add_parser("up", help="start what is not running (idempotent)")
     up.add_argument("--no-minio", action="store_true", help="skip MinIO (no S3 archive)")
+    up.add_argument(
+        "--secure",
+        action="store_true",
+        help="Kafka on SASL_SSL with ACLs (users and passwords: <state>/kafka/users.json)",
+    )
     up.add_argument("--json", action="store_true", help="machine-readable output")
     up.set_defaults(func=_up)
     status = actions.add_parser("status", help="what runs where")
@@ -63,7 +68,7 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def _up(args: argparse.Namespace) -> int:
-    info = stack.up(_state_dir(args), with_minio=not args.no_minio)
+    info = stack.up(_state_dir(args), with_minio=not args.no_minio, secure=args.secure)
     _print(info, stack.write_env_file(args.state_dir, info), args.json)
     return 0
 

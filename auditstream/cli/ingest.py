@@ -20,7 +20,8 @@ from auditstream.core.chain import is_valid_chain_id
 from auditstream.errors import ConfigError
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.runtime import metrics
-from auditstream.settings.config import Secret, Settings
+from auditstream.settings.config import Settings
+from auditstream.settings.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def _producer(args: argparse.Namespace, settings: Settings) -> AuditProducer:
     content = common.content_policy(settings)
     spool = args.spool_dir or settings.state_dir / f"ingest-{args.kind}-{args.tenant}-spool"
     config = ProducerConfig(
-        bootstrap=settings.kafka_bootstrap,
+        kafka=settings.kafka,
         topic=settings.topics.raw,
         spool_dir=spool,
         tenant_id=args.tenant,
@@ -93,7 +94,7 @@ def run_otlp(args: argparse.Namespace) -> int:
     ingest = OtlpIngest(
         producer,
         OtlpIngestConfig(
-            bootstrap=settings.kafka_bootstrap,
+            kafka=settings.kafka,
             topic=args.topic,
             deadletter_topic=settings.topics.deadletter,
             group_id=args.group_id,

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     stores = Stores(connect(dsn, create=False), verifiers, archive, described=redact(dsn))
     if args.dead_letters:
         letters = sources.dead_letters(
-            settings.kafka_bootstrap, settings.topics.deadletter, args.tenant, args.start, args.end
+            settings.kafka, settings.topics.deadletter, args.tenant, args.start, args.end
         )
         stores = Stores(stores.client, verifiers, archive, letters, stores.described)
     seed = args.seed if args.seed is not None else secrets.randbits(63)

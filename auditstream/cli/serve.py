@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         topics = replace(topics, partitions=args.partitions)
     sink = ClickHouseSink(
         client,
-        SinkConfig(bootstrap=settings.kafka_bootstrap, topics=topics, database=database),
+        SinkConfig(kafka=settings.kafka, topics=topics, database=database),
         lock=lock,
     )
 
@@ -231,7 +231,7 @@ def access_log(args: argparse.Namespace, settings: Settings) -> AccessLog | None
     if args.access_log is None:
         return None
     config = ProducerConfig(
-        bootstrap=settings.kafka_bootstrap,
+        kafka=settings.kafka,
         topic=settings.topics.raw,
         spool_dir=settings.state_dir / "access-log-spool",
         tenant_id=args.access_log,

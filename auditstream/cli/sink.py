@@ -49,7 +49,7 @@ def run_clickhouse(args: argparse.Namespace) -> int:
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
     database = args.database or settings.clickhouse_database
     config = SinkConfig(  # checks the batch settings before anything is opened
-        bootstrap=settings.kafka_bootstrap,
+        kafka=settings.kafka,
         topics=topics,
         database=database,
         group_id=args.group_id,
@@ -77,7 +77,7 @@ def run_archive(args: argparse.Namespace) -> int:
     sink = ArchiveSink(
         archive,
         ArchiveConfig(
-            bootstrap=settings.kafka_bootstrap,
+            kafka=settings.kafka,
             topics=settings.topics,
             group_id=args.group_id,
             max_entries=args.max_entries,

@@ -144,7 +144,7 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> tuple[Alerts, Audit
     if not args.audit_events:
         return LogAlerts(), None
     config = ProducerConfig(
-        bootstrap=settings.kafka_bootstrap,
+        kafka=settings.kafka,
         topic=settings.topics.raw,
         spool_dir=settings.state_dir / "witness-spool",
         component="auditstream-witness",

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.partitions:
         topics = replace(topics, partitions=args.partitions)
     config = WorkerConfig(
-        bootstrap=settings.kafka_bootstrap,
+        kafka=settings.kafka,
         topics=topics,
         keyring=common.keyring(settings),
         signer=common.signer(settings),
@@ -108,13 +108,16 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    ensure_topics(config.bootstrap, topics)
+    ensure_topics(config.kafka, topics)
     app, sealer = build_app(config)
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:
         metrics.serve(port, sealer.loop.health)
     log.info(
-        "processor %s on %s, %d partitions", config.app_id, config.bootstrap, topics.partitions
+        "processor %s on %s, %d partitions",
+        config.app_id,
+        config.kafka.bootstrap,
+        topics.partitions,
     )
     level = "DEBUG" if args.verbose else "INFO"
     worker = faust.Worker(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from auditstream.devstack import procs
 from auditstream.devstack.build import MINIO_VERSION, minio_binary
-from auditstream.settings.config import Secret
+from auditstream.settings.secret import Secret
 
 
 @dataclass(frozen=True)

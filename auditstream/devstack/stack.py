@@ -12,7 +12,8 @@ from typing import Any
 
 from auditstream.archive import s3 as s3util
 from auditstream.devstack import clickhouse, kafka, minio, procs
-from auditstream.settings.config import S3Settings, Secret
+from auditstream.settings.config import S3Settings, kafka_environment
+from auditstream.settings.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,15 @@ def s3_settings(state: Path, endpoint: str) -> S3Settings:
     return S3Settings(endpoint=endpoint, access_key=Secret(access_key), secret_key=secret_key)
 
 
-def up(state: Path, *, with_minio: bool = True) -> StackInfo:
-    """Start what is not running yet; idempotent."""
+def up(state: Path, *, with_minio: bool = True, secure: bool = False) -> StackInfo:
+    """Start what is not running yet; idempotent. `secure`: Kafka with SASL_SSL and
+    ACLs (devstack.kafka); a state folder keeps the kind it was first started as."""
     state = state.resolve()
     state.mkdir(parents=True, exist_ok=True)
     broker = kafka.running(state)
     if broker is None:
         log.info("starting Kafka")
-        broker = kafka.start(state)
+        broker = kafka.start(state, secure=secure)
     store = minio.running(state) if with_minio else None
     if with_minio and store is None:
         log.info("starting MinIO")
@@ -85,8 +87,8 @@ def environment(state: Path, info: StackInfo) -> dict[str, str]:
         "AUDITSTREAM_STATE_DIR": info.state_dir,
         "AUDITSTREAM_CLICKHOUSE_DSN": info.clickhouse_dsn,
     }
-    if info.kafka:
-        env["AUDITSTREAM_KAFKA_BOOTSTRAP"] = info.kafka.bootstrap
+    if info.kafka:  # on a secured broker: the admin (role users: kafka/users.json)
+        env |= kafka_environment(kafka.connection(state.resolve(), info.kafka))
     if info.minio:
         access_key, secret_key = minio.credentials(state.resolve())
         env |= {

@@ -32,6 +32,7 @@ from auditstream.integrations.otel import unmappable_entry
 from auditstream.producers import AuditProducer
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.runtime.logs import KAFKA_LOGGER
+from auditstream.settings.connection import ConnectionErrors, KafkaConnection
 from auditstream.sinks.base import sink_consumer
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,14 @@ class OtlpIngestConfig:
     commit_interval_s how often offsets are committed (after the events are acknowledged)
     """
 
-    bootstrap: str
+    kafka: KafkaConnection
     topic: str = "otlp_spans"
     deadletter_topic: str = "audit.deadletter.v1"
     group_id: str = "auditstream-ingest-otlp"
     max_messages: int = 500
     commit_interval_s: float = 1.0
     flush_timeout_s: float = 30.0
-    kafka: Mapping[str, Any] = field(default_factory=dict)
+    client_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 def dead_letter(message: Message, reason: int, detail: str, now_ns: int) -> bytes:
@@ -159,12 +160,12 @@ class OtlpIngest:
         if self._letters is None:
             self._letters = Producer(
                 {
-                    "bootstrap.servers": self.config.bootstrap,
+                    **self.config.kafka.librdkafka(ConnectionErrors(self.config.kafka)),
                     "enable.idempotence": True,
                     "acks": "all",
                     "linger.ms": 5,
                     "logger": KAFKA_LOGGER,
-                    **self.config.kafka,
+                    **self.config.client_settings,
                 }
             )
         return self._letters
@@ -172,7 +173,9 @@ class OtlpIngest:
     # -- the loop ------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; acknowledge and commit what was taken at the end."""
-        consumer = sink_consumer(self.config.bootstrap, self.config.group_id, self.config.kafka)
+        consumer = sink_consumer(
+            self.config.kafka, self.config.group_id, self.config.client_settings
+        )
 
         def revoked(consumer: Any, partitions: list[TopicPartition]) -> None:
             self._commit(consumer)

@@ -42,7 +42,7 @@ from auditstream.producers import AuditProducer, SpoolFullError
 from auditstream.producers.events import uuid7
 from auditstream.proto.compat.lokryn.v020 import log_request_pb2 as v020
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from auditstream.settings.config import Secret
+from auditstream.settings.secret import Secret
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka.conn import AbstractTokenProvider
+from faust.auth import OAuthCredentials, SASLCredentials, SSLCredentials
+from faust.types.auth import CredentialsT
 
 from auditstream.core.classify import Classifier
 from auditstream.core.content import DigestPolicy
@@ -32,13 +35,14 @@ from auditstream.processors.engine import EngineConfig, PartitionSealer
 from auditstream.processors.loop import LoopConfig, SealingLoop, fail_stop
 from auditstream.processors.recovery import read_partition_state
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    bootstrap: str
+    kafka: KafkaConnection
     topics: Topics
     keyring: Keyring
     signer: NoteSigner
@@ -74,7 +78,7 @@ class Sealer:
         self._classifier = Classifier(dead_letters=config.dead_letters)
         self.loop = SealingLoop(
             LoopConfig(
-                bootstrap=config.bootstrap,
+                kafka=config.kafka,
                 topics=config.topics,
                 group_id=config.app_id,
                 transactional_id=config.transactional_id,
@@ -99,7 +103,7 @@ class Sealer:
             config=config.engine,
         )
         state = read_partition_state(
-            config.bootstrap,
+            config.kafka,
             state_topic=config.topics.state,
             sealed_topic=config.topics.sealed,
             partition=partition,
@@ -132,13 +136,18 @@ class Sealer:
 
 
 def faust_app(
-    app_id: str, bootstrap: str, state_dir: Path, replication_factor: int = 1, **settings: Any
+    app_id: str,
+    kafka: KafkaConnection,
+    state_dir: Path,
+    replication_factor: int = 1,
+    **settings: Any,
 ) -> faust.App:
     """The worker's Faust application (`settings` add to its Faust settings; the
     benches use them to give a no-op stream the settings a stream would need)."""
     return faust.App(
         app_id,
-        broker=f"kafka://{bootstrap}",
+        broker=f"kafka://{kafka.bootstrap}",
+        broker_credentials=faust_credentials(kafka),
         store="memory://",
         topic_replication_factor=replication_factor,
         datadir=str(state_dir / "faust"),
@@ -148,12 +157,38 @@ def faust_app(
     )
 
 
+def faust_credentials(kafka: KafkaConnection) -> CredentialsT | None:
+    """The connection as Faust's `broker_credentials` (None for PLAINTEXT)."""
+    context = kafka.ssl_context()
+    if kafka.uses_sasl:
+        if kafka.sasl_mechanism == "OAUTHBEARER":
+            return OAuthCredentials(oauth_cb=_TokenProvider(kafka), ssl_context=context)
+        return SASLCredentials(
+            username=kafka.username,
+            password=kafka.password.reveal(),
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    return None if context is None else SSLCredentials(context)
+
+
+class _TokenProvider(AbstractTokenProvider):  # type: ignore[misc]
+    """aiokafka's form of the connection's OAUTHBEARER token callback."""
+
+    def __init__(self, kafka: KafkaConnection) -> None:
+        assert kafka.token_provider is not None  # KafkaConnection.check() requires it
+        self._provider = kafka.token_provider
+
+    async def token(self) -> str:
+        return self._provider()[0]
+
+
 def build_app(config: WorkerConfig) -> tuple[faust.App, Sealer]:
     # The app's own id must not be the sealing consumer's group: Faust's consumer joins
     # its group with Faust's assignor, which librdkafka's members cannot share.
     app = faust_app(
         f"{config.app_id}-app",
-        config.bootstrap,
+        config.kafka,
         config.state_dir,
         config.topics.replication_factor,
     )

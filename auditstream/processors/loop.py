@@ -48,6 +48,7 @@ from auditstream.errors import AuditStreamError
 from auditstream.processors.engine import Outputs, PartitionSealer
 from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import ConnectionErrors, KafkaConnection
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class StalledError(AuditStreamError):
 
 @dataclass(frozen=True)
 class LoopConfig:
-    bootstrap: str
+    kafka: KafkaConnection
     topics: Topics
     group_id: str
     transactional_id: str
@@ -389,7 +390,7 @@ class SealingLoop:
     def _consumer_config(self) -> dict[str, Any]:
         config = self.config
         return {
-            "bootstrap.servers": config.bootstrap,
+            **config.kafka.librdkafka(ConnectionErrors(config.kafka)),
             "group.id": config.group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -406,7 +407,7 @@ class SealingLoop:
     def _producer_config(self) -> dict[str, Any]:
         config = self.config
         return {
-            "bootstrap.servers": config.bootstrap,
+            **config.kafka.librdkafka(ConnectionErrors(config.kafka)),
             "transactional.id": config.transactional_id,
             "enable.idempotence": True,
             "acks": "all",

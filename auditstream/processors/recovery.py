@@ -19,6 +19,7 @@ from auditstream.core.chain import Link
 from auditstream.errors import RecoveryError
 from auditstream.proto.v1.sealed_pb2 import ChainSnapshot, SealedEntry
 from auditstream.runtime.logs import KAFKA_LOGGER
+from auditstream.settings.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 TRANSPORT = KafkaError._TRANSPORT  # broker went away; librdkafka reconnects by itself
@@ -31,13 +32,13 @@ class PartitionState:
 
 
 def _records(
-    bootstrap: str, topic: str, partition: int, start: int, timeout: float
+    kafka: KafkaConnection, topic: str, partition: int, start: int, timeout: float
 ) -> Iterator[tuple[int, bytes]]:
     """(timestamp in ms, value) of every committed record of one partition from `start`
     to its current end."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.librdkafka(),
             "group.id": "auditstream-recovery",  # never commits; assign() only
             "logger": KAFKA_LOGGER,
             "enable.auto.commit": False,
@@ -69,9 +70,11 @@ def _records(
         consumer.close()
 
 
-def _watermarks(bootstrap: str, topic: str, partition: int, timeout: float) -> tuple[int, int]:
+def _watermarks(
+    kafka: KafkaConnection, topic: str, partition: int, timeout: float
+) -> tuple[int, int]:
     """Low and high offsets, retried while the broker is (re)starting."""
-    probe = _consumer(bootstrap)
+    probe = _consumer(kafka)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -89,17 +92,17 @@ def _watermarks(bootstrap: str, topic: str, partition: int, timeout: float) -> t
         probe.close()
 
 
-def _consumer(bootstrap: str) -> Consumer:
+def _consumer(kafka: KafkaConnection) -> Consumer:
     return Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "auditstream-recovery", "logger": KAFKA_LOGGER}
+        {**kafka.librdkafka(), "group.id": "auditstream-recovery", "logger": KAFKA_LOGGER}
     )
 
 
 def _offset_for_time(
-    bootstrap: str, topic: str, partition: int, since_ms: int, high: int, timeout: float
+    kafka: KafkaConnection, topic: str, partition: int, since_ms: int, high: int, timeout: float
 ) -> int:
     """The first offset at or after `since_ms` (`high` if everything is older)."""
-    probe = _consumer(bootstrap)
+    probe = _consumer(kafka)
     try:
         (found,) = probe.offsets_for_times([TopicPartition(topic, partition, since_ms)], timeout)
     except KafkaException as exc:
@@ -110,7 +113,7 @@ def _offset_for_time(
 
 
 def read_partition_state(
-    bootstrap: str,
+    kafka: KafkaConnection,
     *,
     state_topic: str,
     sealed_topic: str,
@@ -122,16 +125,16 @@ def read_partition_state(
     """Latest snapshot per chain, and the sealed tail: at least the last `tail_entries`
     entries, and every entry sealed since `tail_since_ns(time of the newest snapshot)`."""
     latest: dict[str, ChainSnapshot] = {}
-    state_low, state_high = _watermarks(bootstrap, state_topic, partition, timeout)
+    state_low, state_high = _watermarks(kafka, state_topic, partition, timeout)
     if state_high > state_low:
-        for _, value in _records(bootstrap, state_topic, partition, OFFSET_BEGINNING, timeout):
+        for _, value in _records(kafka, state_topic, partition, OFFSET_BEGINNING, timeout):
             snapshot = ChainSnapshot.FromString(value)
             latest[snapshot.chain_id] = snapshot
-    low, high = _watermarks(bootstrap, sealed_topic, partition, timeout)
+    low, high = _watermarks(kafka, sealed_topic, partition, timeout)
     flushed_ns = max((s.snapshot_time.ToNanoseconds() for s in latest.values()), default=0)
     since_ms = tail_since_ns(flushed_ns) // 1_000_000
     by_time = (
-        _offset_for_time(bootstrap, sealed_topic, partition, since_ms, high, timeout)
+        _offset_for_time(kafka, sealed_topic, partition, since_ms, high, timeout)
         if since_ms > 0
         else low
     )
@@ -139,7 +142,7 @@ def read_partition_state(
     tail = (
         [
             Link.from_proto(SealedEntry.FromString(value))
-            for _, value in _records(bootstrap, sealed_topic, partition, start, timeout)
+            for _, value in _records(kafka, sealed_topic, partition, start, timeout)
         ]
         if high > low
         else []

@@ -13,6 +13,7 @@ from confluent_kafka.cimpl import NewTopic
 from auditstream.errors import ConfigError
 from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
@@ -39,12 +40,12 @@ def pipeline_topics(topics: Topics) -> list[TopicSpec]:
     ]
 
 
-def ensure_topics(bootstrap: str, topics: Topics, timeout: float = 30.0) -> list[str]:
+def ensure_topics(kafka: KafkaConnection, topics: Topics, timeout: float = 30.0) -> list[str]:
     """Create missing topics; refuse existing ones with another partition count.
 
     Returns the names created.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap}, logger=KAFKA_LOGGER)
+    admin = AdminClient(kafka.librdkafka(), logger=KAFKA_LOGGER)
     specs = pipeline_topics(topics)
     existing = admin.list_topics(timeout=timeout).topics
     for spec in specs:

@@ -1,6 +1,6 @@
 """The producer library used inside services.
 
-from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.producers import AuditProducer, KafkaConnection, ProducerConfig
 """
 
 from auditstream.producers.aio import AsyncAuditProducer
@@ -14,6 +14,7 @@ from auditstream.producers.vault import (
     ContentUnavailableError,
     ContentVault,
 )
+from auditstream.settings.connection import KafkaConnection
 
 __all__ = [
     "AsyncAuditProducer",
@@ -25,6 +26,7 @@ __all__ = [
     "ContentUnavailableError",
     "ContentVault",
     "EventLimits",
+    "KafkaConnection",
     "ProducerConfig",
     "SpoolFullError",
 ]

@@ -10,6 +10,7 @@ from typing import Final, Literal, get_args
 
 from auditstream.producers.spool import FSYNC_POLICIES, FsyncPolicy
 from auditstream.producers.validation import EventLimits
+from auditstream.settings.connection import KafkaConnection
 
 OverflowPolicy = Literal["drop_newest", "raise"]
 OVERFLOW_POLICIES: Final = get_args(OverflowPolicy)
@@ -18,7 +19,7 @@ OVERFLOW_POLICIES: Final = get_args(OverflowPolicy)
 @dataclass(frozen=True)
 class ProducerConfig:
     """
-    bootstrap        Kafka bootstrap servers
+    kafka            where Kafka is and how to authenticate (KafkaConnection)
     spool_dir        where events wait until Kafka acknowledges them (a str or a path)
     strict           raise on invalid events and on a full spool (tests, fail-closed)
     fsync            spool durability against a machine crash: "always", "interval" (1 s)
@@ -27,10 +28,10 @@ class ProducerConfig:
                      and logs an error; "raise" raises SpoolFullError into the caller
     close_timeout_s  how long `close()` waits for Kafka's acknowledgements; what is not
                      acknowledged by then stays in the spool and is sent at the next start
-    kafka            extra librdkafka settings
+    client_settings  extra librdkafka settings
     """
 
-    bootstrap: str
+    kafka: KafkaConnection
     topic: str = "audit.raw.v1"
     spool_dir: Path = Path(".auditstream-spool")
     tenant_id: str = "default"
@@ -44,7 +45,7 @@ class ProducerConfig:
     linger_ms: int = 5
     store_content: bool = False  # encrypt prompt/response text (needs a vault)
     close_timeout_s: float = 5.0
-    kafka: Mapping[str, str] = field(default_factory=dict)
+    client_settings: Mapping[str, str] = field(default_factory=dict)
     limits: EventLimits = field(default_factory=EventLimits)
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """`AuditProducer`: one typed call per kind of event.
 
-    producer = AuditProducer(ProducerConfig(bootstrap="kafka:9092", tenant_id="acme"))
+    producer = AuditProducer(ProducerConfig(KafkaConnection("kafka:9092"), tenant_id="acme"))
     producer.login("user-12345", resource="auth/login", message="User authenticated via SSO",
                    payload={"method": "saml", "provider": "okta", "mfa": True})
     producer.ai_interaction(input=prompt, output=answer, provider="openai", model="gpt-4o")
@@ -122,6 +122,13 @@ class AuditProducer:
         """Wait up to `timeout` (default `config.close_timeout_s`, 5 s) for Kafka, then
         stop. Events not yet acknowledged are safe in the spool for the next start."""
         self.transport.close(timeout)
+
+    @property
+    def problem(self) -> str | None:
+        """Why events are not reaching Kafka when the connection settings or the ACLs
+        are to blame (wrong password, untrusted certificate, not authorized); None
+        otherwise. Events wait in the spool meanwhile and are sent once it is fixed."""
+        return self.transport.problem
 
     def stats(self) -> dict[str, int]:
         return {**self.transport.stats(), "invalid": self._invalid, "dropped": self._dropped}

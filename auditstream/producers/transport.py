@@ -25,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from auditstream.core import headers
 from auditstream.producers.config import ProducerConfig
 from auditstream.producers.spool import Spool
 from auditstream.runtime.logs import KAFKA_LOGGER
+from auditstream.settings.connection import ConnectionErrors, explain
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ RECORD_HEADERS = (
 )
 _HEADER_LIST = list(RECORD_HEADERS)  # confluent-kafka takes a list (or dict), not a tuple
 POLL_INTERVAL_S = 0.1
+RENEW_EVERY_S = 5.0  # a client that fails fatally is replaced at most this often
 POLL_EVERY = 8  # sends between the polls a sender makes (one costs as much as a send)
 
 
@@ -168,6 +170,9 @@ class Transport:
         self._threads: list[threading.Thread] = []
         self._kafka: Producer | None = None
         self._spool: Spool | None = None
+        self._errors = ConnectionErrors(config.kafka)
+        self._fatal = False  # the client failed for good; the replayer replaces it
+        self._renewed_at = 0.0
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -186,21 +191,7 @@ class Transport:
             self._acked_below = self._spool.acked_below
             self._in_flight = InFlight(self._acked_below)
             self._append = self._spool.appender(self.config.topic, RECORD_HEADERS)
-            self._kafka = Producer(
-                {
-                    "bootstrap.servers": self.config.bootstrap,
-                    "acks": "all",
-                    "enable.idempotence": True,
-                    "compression.type": "zstd",
-                    "linger.ms": self.config.linger_ms,
-                    # The same partitioner as Java clients and Faust: a chain's records land
-                    # on one partition whichever client wrote them.
-                    "partitioner": "murmur2_random",
-                    "message.timeout.ms": 300_000,
-                    "logger": KAFKA_LOGGER,
-                    **self.config.kafka,
-                }
-            )
+            self._kafka = self._new_client()
             if self._spool.next_seq > self._acked_below:
                 log.info(
                     "spool has %d unacknowledged events from an earlier run; replaying",
@@ -216,6 +207,54 @@ class Transport:
                 thread.start()
                 self._threads.append(thread)
 
+    def _new_client(self) -> Producer:
+        return Producer(
+            {
+                **self.config.kafka.librdkafka(self._errors),
+                "acks": "all",
+                "enable.idempotence": True,
+                "compression.type": "zstd",
+                "linger.ms": self.config.linger_ms,
+                # The same partitioner as Java clients and Faust: a chain's records land
+                # on one partition whichever client wrote them.
+                "partitioner": "murmur2_random",
+                "message.timeout.ms": 300_000,
+                "logger": KAFKA_LOGGER,
+                **self.config.client_settings,
+            }
+        )
+
+    def _failed_fatally(self, error: KafkaError) -> None:
+        """The client had a fatal error (an idempotent producer that may not get its
+        producer id, for one) and can send nothing more: the replayer replaces it."""
+        self._errors.note(
+            f"{explain(error, self.config.kafka) or error.str()}; the Kafka client is "
+            "replaced and the events wait in the spool"
+        )
+        with self._lock:
+            self._fatal = True
+        self._degrade(self._acked_below)
+
+    def _renew(self) -> None:
+        """A new client in place of a failed one (at most one per RENEW_EVERY_S); what
+        the old one held is resent from the spool."""
+        self._stop.wait(max(0.0, self._renewed_at + RENEW_EVERY_S - time.monotonic()))
+        with self._lock:
+            self._kafka = self._new_client()
+            self._in_flight = InFlight(self._acked_below)
+            self._fatal = False
+            self._renewed_at = time.monotonic()
+        self._degrade(self._acked_below)
+
+    def _poll(self, timeout: float) -> None:
+        assert self._kafka is not None
+        try:
+            self._kafka.poll(timeout)
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise
+            self._failed_fatally(exc.args[0])
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until Kafka has acknowledged every event so far; False on timeout."""
         if not self._started:
@@ -224,7 +263,12 @@ class Transport:
         deadline = time.monotonic() + timeout
         target = self._spool.next_seq
         while time.monotonic() < deadline:
-            self._kafka.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+            try:
+                self._kafka.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+            except KafkaException as exc:
+                if not exc.args[0].fatal():
+                    raise
+                self._failed_fatally(exc.args[0])
             self._advance_acks()
             if self._acked_below >= target:
                 return True
@@ -248,6 +292,12 @@ class Transport:
         self._spool.close()
         self._closed = True
 
+    @property
+    def problem(self) -> str | None:
+        """Why events are not reaching Kafka, when the connection settings or the
+        principal's ACLs are the cause (they wait in the spool meanwhile); else None."""
+        return self._errors.latest
+
     def stats(self) -> dict[str, int]:
         out = self._stats.as_dict()
         out["pending"] = (self._spool.next_seq - self._acked_below) if self._spool else 0
@@ -268,12 +318,13 @@ class Transport:
                 self._degrade(seq)
         self._sends += 1
         if not self._sends % POLL_EVERY:
-            self._kafka.poll(0)
+            self._poll(0)
 
     def _produce(
         self, seq: int, topic: str, key: bytes | None, value: bytes, hdrs: list[Any]
     ) -> bool:
-        """Hand one record to librdkafka; False when its queue is full."""
+        """Hand one record to librdkafka; False when its queue is full or it refuses
+        the record outright."""
         assert self._kafka is not None
         self._in_flight.add(value, seq)
         try:
@@ -284,6 +335,17 @@ class Transport:
         except BufferError:
             self._in_flight.discard(value, seq)
             return False
+        except KafkaException as exc:
+            # librdkafka refuses at once what it knows will fail (a topic this user may
+            # not write): the record stays in the spool, and the replayer retries it.
+            self._in_flight.discard(value, seq)
+            error = exc.args[0]
+            if error.fatal():
+                self._failed_fatally(error)
+                return False
+            cause = explain(error, self.config.kafka) or f"Kafka refused a record: {error.str()}"
+            self._errors.note(f"{cause}; events wait in the spool and are replayed")
+            return False
         self._stats.sent += 1
         return True
 
@@ -293,13 +355,18 @@ class Transport:
                 log.error("delivery report for a record not in flight")
             else:
                 self._stats.acked += 1
+                self._errors.clear()
             return
         seq = self._in_flight.take(msg.value() or b"")
         if seq is None:
             log.error("failed delivery of a record not in flight: %s", err)
             return
         self._stats.failed += 1
-        log.warning("audit event (spool seq %d) not delivered: %s; will replay", seq, err)
+        cause = explain(err, self.config.kafka)
+        if cause is None:
+            log.warning("audit event (spool seq %d) not delivered: %s; will replay", seq, err)
+        else:  # every queued event fails alike: say it once, keep them in the spool
+            self._errors.note(f"{cause}; events wait in the spool and are replayed")
         self._degrade(seq)
 
     def _degrade(self, seq: int) -> None:
@@ -324,7 +391,7 @@ class Transport:
         seen = -1
         while not self._stop.is_set():
             if self._sends == seen:  # nothing sent since the last round: poll here
-                self._kafka.poll(POLL_INTERVAL_S)
+                self._poll(POLL_INTERVAL_S)
             else:
                 seen = self._sends
                 self._stop.wait(POLL_INTERVAL_S)
@@ -335,6 +402,8 @@ class Transport:
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
+            if self._fatal:
+                self._renew()
             with self._lock:
                 start = self._replay_from
                 self._replay_from = None
@@ -355,7 +424,9 @@ class Transport:
                 while not self._stop.is_set() and not self._produce(
                     record.seq, record.topic, record.key, record.value, headers
                 ):
-                    self._kafka.poll(0.2)
+                    if self._fatal:
+                        return
+                    self._poll(0.2)
                 self._stats.replayed += 1
                 position = record.seq + 1
                 if self._replay_from is not None:  # a new failure: start over from there

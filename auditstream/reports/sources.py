@@ -20,6 +20,7 @@ from auditstream.core.keys import NoteVerifier
 from auditstream.errors import QueryError
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.reports.evidence import Item, plain
+from auditstream.settings.connection import KafkaConnection
 from auditstream.verification import proofs
 from auditstream.verification.archive import ArchiveSource
 from auditstream.verification.clickhouse import ClickHouseSource
@@ -142,7 +143,7 @@ def dead_letters_unread(reason: str) -> Item:
 
 
 def dead_letters(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     tenant: str,
     start: dt.datetime,
@@ -156,7 +157,7 @@ def dead_letters(
 
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.librdkafka(),
             "group.id": f"auditstream-report-{time.time_ns()}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
@@ -168,7 +169,7 @@ def dead_letters(
         metadata = consumer.list_topics(topic, timeout=timeout)
         partitions = metadata.topics[topic].partitions if topic in metadata.topics else {}
         if metadata.topics.get(topic) is None or metadata.topics[topic].error is not None:
-            raise QueryError(f"Kafka at {bootstrap} has no topic {topic!r}")
+            raise QueryError(f"Kafka at {kafka.bootstrap} has no topic {topic!r}")
         wanted = [TopicPartition(topic, p, int(start.timestamp() * 1000)) for p in partitions]
         offsets = consumer.offsets_for_times(wanted, timeout=timeout)
         consumer.assign(offsets)
@@ -179,7 +180,7 @@ def dead_letters(
         while len(ended) < len(partitions):
             if time.monotonic() > deadline:
                 raise QueryError(
-                    f"reading {topic!r} from Kafka at {bootstrap} took over {timeout:.0f} s"
+                    f"reading {topic!r} from Kafka at {kafka.bootstrap} took over {timeout:.0f} s"
                 )
             for message in consumer.consume(num_messages=1000, timeout=0.5):
                 error = message.error()
@@ -194,8 +195,8 @@ def dead_letters(
     finally:
         consumer.close()
     how = (
-        f"Kafka topic {topic} at {bootstrap}, from the period's start (offsets for times) to its "
-        "end; counted by the tenant of the record key and the time the record was refused"
+        f"Kafka topic {topic} at {kafka.bootstrap}, from the period's start (offsets for times) "
+        "to its end; counted by the tenant of the record key and the time the record was refused"
     )
     return Item(
         "dead_letters", DEAD_LETTERS_TITLE, "dead_letters", how,

@@ -19,32 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from auditstream.errors import ConfigError
-
-
-class Secret:
-    """A string that does not show itself in repr, str or logs."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('****')" if self._value else "Secret('')"
-
-    __str__ = __repr__
+from auditstream.settings.connection import CODE_ONLY, KafkaConnection
+from auditstream.settings.secret import Secret
 
 
 @dataclass(frozen=True)
@@ -68,7 +44,7 @@ class S3Settings:
 
 @dataclass(frozen=True)
 class Settings:
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka: KafkaConnection = field(default_factory=KafkaConnection)
     topics: Topics = field(default_factory=Topics)
     clickhouse_dsn: str = ""  # default: chdb under the state dir
     clickhouse_database: str = "auditstream"
@@ -95,7 +71,16 @@ class Settings:
 # Environment variable -> (section, field). docker-compose.yml uses exactly these names;
 # a unit test keeps the two in step.
 ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
-    "AUDITSTREAM_KAFKA_BOOTSTRAP": ("", "kafka_bootstrap"),
+    "AUDITSTREAM_KAFKA_BOOTSTRAP": ("kafka", "bootstrap"),
+    "AUDITSTREAM_KAFKA_SECURITY_PROTOCOL": ("kafka", "security_protocol"),
+    "AUDITSTREAM_KAFKA_SASL_MECHANISM": ("kafka", "sasl_mechanism"),
+    "AUDITSTREAM_KAFKA_USERNAME": ("kafka", "username"),
+    "AUDITSTREAM_KAFKA_PASSWORD": ("kafka", "password"),
+    "AUDITSTREAM_KAFKA_CA_FILE": ("kafka", "ca_file"),
+    "AUDITSTREAM_KAFKA_CERT_FILE": ("kafka", "cert_file"),
+    "AUDITSTREAM_KAFKA_KEY_FILE": ("kafka", "key_file"),
+    "AUDITSTREAM_KAFKA_KEY_PASSWORD": ("kafka", "key_password"),
+    "AUDITSTREAM_KAFKA_VERIFY_HOSTNAME": ("kafka", "verify_hostname"),
     "AUDITSTREAM_TOPIC_RAW": ("topics", "raw"),
     "AUDITSTREAM_TOPIC_SEALED": ("topics", "sealed"),
     "AUDITSTREAM_TOPIC_CHECKPOINTS": ("topics", "checkpoints"),
@@ -127,7 +112,27 @@ SECRET_ENV_VARS: Final = (
     "AUDITSTREAM_DEAD_LETTER_KEY",
 )
 CONFIG_ENV = "AUDITSTREAM_CONFIG"
-TOML_SECTIONS: Final = {"": Settings, "topics": Topics, "s3": S3Settings}
+
+
+def kafka_environment(kafka: KafkaConnection) -> dict[str, str]:
+    """The AUDITSTREAM_KAFKA_* variables that give a child process this connection
+    (secrets revealed: for a child's environment only, never for output)."""
+    env: dict[str, str] = {}
+    for var, (section, name) in ENV_VARS.items():
+        if section != "kafka":
+            continue
+        value = getattr(kafka, name)
+        if isinstance(value, Secret):
+            value = value.reveal()
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        elif value is None:
+            continue
+        env[var] = str(value)
+    return env
+
+
+TOML_SECTIONS: Final = {"": Settings, "kafka": KafkaConnection, "topics": Topics, "s3": S3Settings}
 
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -135,7 +140,10 @@ _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
 
 def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """The settable fields of a settings class and their types (fields marked
+    `CODE_ONLY`, such as a token callback, can only be given in code)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if not f.metadata.get(CODE_ONLY)}
 
 
 def parser_for(kind: Any) -> Callable[[Any], Any] | None:

@@ -36,6 +36,7 @@ from auditstream.errors import AuditStreamError
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.runtime import failpoints
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import KafkaConnection
 from auditstream.sinks.base import SinkLoop, Written
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class ArchiveConfig:
     upload_threads                      objects uploaded at the same time
     """
 
-    bootstrap: str
+    kafka: KafkaConnection
     topics: Topics
     group_id: str = "auditstream-sink-archive"
     max_entries: int = 10_000
@@ -129,7 +130,7 @@ class ArchiveSink:
         transparency log (tiles and plain checkpoints) is written alongside."""
         config = self.config
         loop = SinkLoop(
-            Tiling(self), config.bootstrap, config.group_id, config.topics, max_messages=5000
+            Tiling(self), config.kafka, config.group_id, config.topics, max_messages=5000
         )
         try:
             loop.run(stop, on_segment)

@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import ConnectionErrors, KafkaConnection
 
 log = logging.getLogger(__name__)
 # Commit failures a later commit recovers from: the write was durable, and a replay of
@@ -62,12 +63,12 @@ class Writer(Protocol):
 
 
 def sink_consumer(
-    bootstrap: str, group_id: str, settings: Mapping[str, Any] | None = None
+    kafka: KafkaConnection, group_id: str, settings: Mapping[str, Any] | None = None
 ) -> Consumer:
     """A consumer for `group_id`; `settings` add to or override these librdkafka ones."""
     return Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.librdkafka(ConnectionErrors(kafka)),
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -84,7 +85,7 @@ class SinkLoop:
     """Runs a writer over the sealed and checkpoint topics of one consumer group."""
 
     writer: Writer
-    bootstrap: str
+    kafka: KafkaConnection
     group_id: str
     topics: Topics
     consumer_settings: Mapping[str, Any] = field(default_factory=dict)
@@ -94,9 +95,7 @@ class SinkLoop:
     def run(self, stop: threading.Event, on_write: Callable[[], None] | None = None) -> None:
         """Consume until `stop` is set; write what is pending at the end."""
         self.writer.load()
-        consumer = self._consumer = sink_consumer(
-            self.bootstrap, self.group_id, self.consumer_settings
-        )
+        consumer = self._consumer = sink_consumer(self.kafka, self.group_id, self.consumer_settings)
         topics = [self.topics.sealed, self.topics.checkpoints]
         consumer.subscribe(topics, on_revoke=self._on_revoke)
         try:

@@ -43,6 +43,7 @@ from auditstream.errors import ConfigError
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.runtime import failpoints
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import KafkaConnection
 from auditstream.sinks.base import SinkLoop, Written
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ _HASHES = ("prev_hash", "body_digest", "entry_hash", "mac")
 class SinkConfig:
     """Where to read and write, and when a batch is due (rows, bytes or age)."""
 
-    bootstrap: str
+    kafka: KafkaConnection
     topics: Topics
     database: str = "auditstream"
     group_id: str = "auditstream-sink-clickhouse"
@@ -135,7 +136,7 @@ class ClickHouseSink:
         config = self.config
         settings = {"fetch.max.bytes": 64 * 1024 * 1024}
         SinkLoop(
-            self, config.bootstrap, config.group_id, config.topics, settings, max_messages=10_000
+            self, config.kafka, config.group_id, config.topics, settings, max_messages=10_000
         ).run(stop, on_batch)
 
     # -- the Writer protocol ----------------------------------------------------------

@@ -23,6 +23,7 @@ from auditstream.core.validate import RawRecord
 from auditstream.devstack.procs import free_port
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.samples.workload import generate
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.archive_kit import sealed_outputs
@@ -154,7 +155,9 @@ def test_bad_records_go_to_sink_rejects_and_the_rest_is_stored(
     migrations.migrate(clickhouse, schemas_dir() / "clickhouse", migrations.Target(ch_database))
     sink = ClickHouseSink(
         clickhouse,
-        SinkConfig(kafka_bootstrap, topics.settings(), ch_database, group_id=unique("bad")),
+        SinkConfig(
+            KafkaConnection(kafka_bootstrap), topics.settings(), ch_database, group_id=unique("bad")
+        ),
     )
     stop = threading.Event()
     thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)

@@ -23,6 +23,7 @@ from auditstream.cli import main
 from auditstream.clickhouse import migrations, schema
 from auditstream.processors.engine import Outputs
 from auditstream.settings.config import S3Settings
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.archive import ArchiveConfig, ArchiveSink
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
@@ -66,7 +67,7 @@ class Pipeline:
         return S3Archive(self.bucket, "audit", S3Settings(**self._s3_fields()))
 
     def _s3_fields(self) -> dict[str, Any]:
-        from auditstream.settings.config import Secret  # noqa: PLC0415
+        from auditstream.settings.secret import Secret  # noqa: PLC0415
 
         return {
             "endpoint": self.env["AUDITSTREAM_S3_ENDPOINT"],
@@ -82,7 +83,7 @@ class Pipeline:
         archive_sink = ArchiveSink(
             self.archive(),
             ArchiveConfig(
-                self.bootstrap,
+                KafkaConnection(self.bootstrap),
                 self.topics,
                 group_id=unique("archive"),
                 max_entries=400,
@@ -92,7 +93,9 @@ class Pipeline:
         )
         store_sink = ClickHouseSink(
             self.client,
-            SinkConfig(self.bootstrap, self.topics, self.database, group_id=unique("ch")),
+            SinkConfig(
+                KafkaConnection(self.bootstrap), self.topics, self.database, group_id=unique("ch")
+            ),
         )
         stop = threading.Event()
         threads = [

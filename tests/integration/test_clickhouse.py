@@ -19,6 +19,7 @@ from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.query import AccessDeniedError, AuditQuery, AuditStore
 from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
 from auditstream.samples.workload import Workload, generate
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.engine_kit import sealer
@@ -58,7 +59,7 @@ def stored(
     sink = ClickHouseSink(
         clickhouse,
         SinkConfig(
-            kafka_bootstrap,
+            KafkaConnection(kafka_bootstrap),
             topics.settings(),
             database,
             group_id=unique("sink"),

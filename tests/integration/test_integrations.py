@@ -54,6 +54,7 @@ from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.settings import keyfiles
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import schemas_dir
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.infra import unique
@@ -83,7 +84,10 @@ def producer_for(
     bootstrap: str, topics: Topics, keys: Keys, tenant: str, home: Path
 ) -> AuditProducer:
     config = ProducerConfig(
-        bootstrap=bootstrap, topic=topics.raw, spool_dir=home / f"spool-{tenant}", tenant_id=tenant
+        kafka=KafkaConnection(bootstrap),
+        topic=topics.raw,
+        spool_dir=home / f"spool-{tenant}",
+        tenant_id=tenant,
     )
     return AuditProducer(config, content=DigestPolicy(keyfiles.load_keyring(keys.content).active))
 
@@ -235,7 +239,11 @@ def test_otlp_records_from_kafka_are_sealed_once_even_when_read_twice(
         ingest = OtlpIngest(
             producer,
             OtlpIngestConfig(
-                kafka_bootstrap, source, f"{topics.prefix}.deadletter", group, commit_interval_s=0.2
+                KafkaConnection(kafka_bootstrap),
+                source,
+                f"{topics.prefix}.deadletter",
+                group,
+                commit_interval_s=0.2,
             ),
         )
         stop = threading.Event()
@@ -372,8 +380,8 @@ def test_rotalabs_comply_writes_through_the_pipeline_and_reports_on_it(
     migrations.migrate(clickhouse, schemas_dir() / "clickhouse", migrations.Target(database))
     sink = ClickHouseSink(
         clickhouse,
-        SinkConfig(kafka_bootstrap, topics.settings(), database, group_id=unique("sink"),
-                   batch_rows=100, batch_seconds=0.5),
+        SinkConfig(KafkaConnection(kafka_bootstrap), topics.settings(), database,
+                   group_id=unique("sink"), batch_rows=100, batch_seconds=0.5),
     )  # fmt: skip
     stop = threading.Event()
     thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)

@@ -30,6 +30,7 @@ from auditstream.producers import (
 from auditstream.producers.vault import aad
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
+from auditstream.settings.connection import KafkaConnection
 from tests.support.infra import Infra, unique
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,7 @@ def make(bootstrap: str, topic: str, tmp: Path, **config: object) -> AuditProduc
     vault = ContentVault(tmp / "vault", Keyring([HmacKey("kek-1", bytes(range(1, 33)))], "kek-1"))
     return AuditProducer(
         ProducerConfig(
-            bootstrap=bootstrap,
+            kafka=KafkaConnection(bootstrap),
             topic=topic,
             spool_dir=tmp / "spool",
             tenant_id="acme",
@@ -264,7 +265,9 @@ def test_kill_minus_nine_after_spooling_loses_nothing(kafka_bootstrap: str, tmp_
     child.wait(30)
     ids = (spool / "ids.txt").read_text().split("\n")
     producer = AuditProducer(
-        ProducerConfig(bootstrap=kafka_bootstrap, topic=topic, spool_dir=spool, tenant_id="acme")
+        ProducerConfig(
+            kafka=KafkaConnection(kafka_bootstrap), topic=topic, spool_dir=spool, tenant_id="acme"
+        )
     )
     producer.start()
     assert producer.flush(120)

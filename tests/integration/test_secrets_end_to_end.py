@@ -30,8 +30,10 @@ from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.settings import keyfiles
-from auditstream.settings.config import S3Settings, Secret
+from auditstream.settings.config import S3Settings
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import schemas_dir
+from auditstream.settings.secret import Secret
 from auditstream.sinks.archive import ArchiveConfig, ArchiveSink
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.infra import s3_env, unique
@@ -98,7 +100,10 @@ def test_no_secret_is_stored_or_logged_anywhere(
     worker = Worker(kafka_bootstrap, keys, topics, tmp_path, "w", unique("proc"))
     producer = AuditProducer(
         ProducerConfig(
-            kafka_bootstrap, topic=topics.raw, spool_dir=tmp_path / "spool", tenant_id="acme"
+            KafkaConnection(kafka_bootstrap),
+            topic=topics.raw,
+            spool_dir=tmp_path / "spool",
+            tenant_id="acme",
         )
     )
     sent = 0
@@ -189,11 +194,15 @@ def stored_leaks(
     archive_sink = ArchiveSink(
         archive,
         ArchiveConfig(
-            bootstrap, settings, group_id=unique("archive"), max_entries=50, max_age_s=1.0
+            KafkaConnection(bootstrap),
+            settings,
+            group_id=unique("archive"),
+            max_entries=50,
+            max_age_s=1.0,
         ),
     )
     store_sink = ClickHouseSink(
-        client, SinkConfig(bootstrap, settings, database, group_id=unique("ch"))
+        client, SinkConfig(KafkaConnection(bootstrap), settings, database, group_id=unique("ch"))
     )
     stop = threading.Event()
     threads = [threading.Thread(target=s.run, args=(stop,)) for s in (archive_sink, store_sink)]

@@ -22,6 +22,7 @@ from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.query.access import COMPONENT, AccessLog
 from auditstream.query.named import QUERIES
+from auditstream.settings.connection import KafkaConnection
 from tests.support import console_kit as kit
 from tests.support.pipeline import create_pipeline, read_topic
 
@@ -322,7 +323,7 @@ def test_the_access_log_records_each_answered_request_as_an_audit_event(
     topics, _ = create_pipeline(kafka_bootstrap, 1, tmp_path)
     producer = AuditProducer(
         ProducerConfig(
-            bootstrap=kafka_bootstrap,
+            kafka=KafkaConnection(kafka_bootstrap),
             topic=topics.raw,
             spool_dir=tmp_path / "spool",
             tenant_id="ops",

@@ -45,6 +45,7 @@ from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.settings import keyfiles
 from auditstream.settings.config import S3Settings, load_settings
+from auditstream.settings.connection import KafkaConnection
 from auditstream.witness.alerts import AuditAlerts, Refusal
 from auditstream.witness.client import Reason, Witness
 from auditstream.witness.feeder import WitnessFeeder
@@ -282,7 +283,9 @@ def test_a_split_view_is_refused_and_reported(
     topics, _ = create_pipeline(kafka_bootstrap, 1, tmp_path)
     topic = topics.raw
     producer = AuditProducer(
-        ProducerConfig(kafka_bootstrap, topic=topic, spool_dir=tmp_path / "spool", strict=True)
+        ProducerConfig(
+            KafkaConnection(kafka_bootstrap), topic=topic, spool_dir=tmp_path / "spool", strict=True
+        )
     )
 
     class Recorded(AuditAlerts):

@@ -34,7 +34,9 @@ from testcontainers.community.kafka import KafkaContainer
 from testcontainers.community.minio import MinioContainer
 
 from auditstream.devstack import clickhouse, kafka, minio
-from auditstream.settings.config import S3Settings, Secret
+from auditstream.settings.config import S3Settings
+from auditstream.settings.connection import KafkaConnection
+from auditstream.settings.secret import Secret
 
 MODE_ENV = "AUDITSTREAM_TEST_INFRA"
 MODES = ("auto", "local", "containers", "external")
@@ -83,6 +85,7 @@ class Infra:
     state: Path
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _kafka: str | None = None
+    _secure_kafka: kafka.KafkaInfo | None = None
     _kafka_container: Any = None
     _s3: S3Settings | None = None
     _clickhouse: str | None = None
@@ -115,6 +118,21 @@ class Infra:
         self._stack.callback(kafka.stop, self.state)
         return info.bootstrap
 
+    def secure_kafka(self) -> tuple[Path, kafka.KafkaInfo]:
+        """A second broker, SASL_SSL + ACLs, always from the jars (its certificates and
+        users are made by the project's own code); its state folder and info."""
+        state = self.state / "secure"
+        if self._secure_kafka is None:
+            try:
+                self._secure_kafka = kafka.start(
+                    state, niceness=BROKER_NICENESS, timeout=BROKER_START_S, secure=True
+                )
+            except Exception as exc:  # any start failure fails the test run
+                self._fail("the secured Kafka broker", exc)
+            self._stack.callback(kafka.stop, state)
+        assert self._secure_kafka is not None
+        return state, self._secure_kafka
+
     def restart_kafka(self, down_for: float = 0.0) -> None:
         """Stop the broker and start it again with its data and address."""
         bootstrap = self.kafka_bootstrap()
@@ -130,7 +148,7 @@ class Infra:
                 self.state, down_for=down_for, niceness=BROKER_NICENESS, timeout=BROKER_START_S
             )
         deadline = time.monotonic() + 120
-        while not kafka.broker_ready(bootstrap):
+        while not kafka.broker_ready(KafkaConnection(bootstrap)):
             if time.monotonic() > deadline:
                 pytest.fail("Kafka did not come back after a restart", pytrace=False)
             time.sleep(0.5)

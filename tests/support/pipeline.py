@@ -30,6 +30,8 @@ from auditstream.proto.v1.sealed_pb2 import Checkpoint, SealedEntry
 from auditstream.samples.workload import Workload, generate
 from auditstream.settings import keyfiles
 from auditstream.settings.config import Topics as TopicSettings
+from auditstream.settings.config import kafka_environment
+from auditstream.settings.connection import KafkaConnection
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,6 +93,11 @@ class Topics:
         )
 
 
+def connection(kafka: str | KafkaConnection) -> KafkaConnection:
+    """A bootstrap string (the plain test broker) or a whole connection."""
+    return kafka if isinstance(kafka, KafkaConnection) else KafkaConnection(kafka)
+
+
 class Worker:
     """One `auditstream worker` process. Every worker started is in `Worker.started`,
     so a fixture can stop them all even when a test fails half way."""
@@ -99,7 +106,7 @@ class Worker:
 
     def __init__(
         self,
-        bootstrap: str,
+        bootstrap: str | KafkaConnection,
         keys: Keys,
         topics: Topics,
         home: Path,
@@ -111,7 +118,7 @@ class Worker:
         self.log = home / f"{name}.log"
         self.metrics_port = free_port()
         home.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, AUDITSTREAM_KAFKA_BOOTSTRAP=bootstrap, **topics.env())
+        env = dict(os.environ, **kafka_environment(connection(bootstrap)), **topics.env())
         argv = [
             sys.executable, "-m", "auditstream", "worker",
             "--hmac-keys", str(keys.hmac),
@@ -312,13 +319,17 @@ class Feed:
 
 
 def read_topic(
-    bootstrap: str, topic: str, expected: int, timeout: float = 300, quiet: float = 5
+    bootstrap: str | KafkaConnection,
+    topic: str,
+    expected: int,
+    timeout: float = 300,
+    quiet: float = 5,
 ) -> list[SealedEntry | bytes]:
     """Committed records of `topic` in partition order, until `expected` are in and
     nothing more arrives for `quiet` seconds."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **connection(bootstrap).librdkafka(),
             "group.id": f"check-{topic}-{time.time_ns()}",
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
@@ -395,13 +406,15 @@ def check_sealed(bootstrap: str, topics: Topics, keys: Keys, expected: int) -> R
     return Result(reports, counts, len(entries))
 
 
-def create_pipeline(bootstrap: str, partitions: int, folder: Path) -> tuple[Topics, Keys]:
+def create_pipeline(
+    bootstrap: str | KafkaConnection, partitions: int, folder: Path
+) -> tuple[Topics, Keys]:
     """Fresh, uniquely named pipeline topics and fresh keys."""
     from auditstream.processors.topics import ensure_topics  # noqa: PLC0415
     from tests.support.infra import unique  # noqa: PLC0415
 
     topics = Topics(unique("pipe"), partitions)
-    ensure_topics(bootstrap, topics.settings())
+    ensure_topics(connection(bootstrap), topics.settings())
     return topics, Keys.create(folder / "keys")
 
 

@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.settings.connection import KafkaConnection
 
 SCHEDSTAT = Path("/proc/thread-self/schedstat")
 
@@ -48,7 +49,11 @@ def main() -> None:
     bootstrap, topic, spool, count, rate, result = sys.argv[1:7]
     producer = AuditProducer(
         ProducerConfig(
-            bootstrap=bootstrap, topic=topic, spool_dir=Path(spool), tenant_id="acme", linger_ms=20
+            kafka=KafkaConnection(bootstrap),
+            topic=topic,
+            spool_dir=Path(spool),
+            tenant_id="acme",
+            linger_ms=20,
         )
     )
     producer.start()

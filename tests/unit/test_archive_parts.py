@@ -18,6 +18,7 @@ from auditstream.core.retention import parse_policy
 from auditstream.errors import FormatError
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import default_policy_file
 from auditstream.sinks.archive import ArchiveConfig
 from tests.support.archive_kit import sealed_outputs
@@ -181,4 +182,4 @@ def test_a_manifest_level_that_is_no_zstd_level_is_a_format_error(level: object)
 @pytest.mark.parametrize("threads", [0, -3, "8", 2.5, True, None])
 def test_upload_threads_must_be_a_positive_integer(threads: object) -> None:
     with pytest.raises(ValueError, match="upload_threads must be an integer"):
-        ArchiveConfig("127.0.0.1:9092", Topics(), upload_threads=threads)  # type: ignore[arg-type]
+        ArchiveConfig(KafkaConnection("127.0.0.1:9092"), Topics(), upload_threads=threads)  # type: ignore[arg-type]

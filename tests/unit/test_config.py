@@ -19,11 +19,12 @@ from auditstream.settings.config import (
     load_settings,
     parser_for,
 )
+from auditstream.settings.connection import KafkaConnection
 
 
 def test_defaults() -> None:
     settings = load_settings(env={})
-    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.kafka == KafkaConnection("127.0.0.1:9092")
     assert settings.topics.raw == "audit.raw.v1"
     assert settings.effective_clickhouse_dsn.startswith("chdb:///")
     assert settings.effective_archive_url.startswith("file:///")
@@ -32,13 +33,14 @@ def test_defaults() -> None:
 def test_environment_overrides_file(tmp_path: Path) -> None:
     config = tmp_path / "auditstream.toml"
     config.write_text(
-        'kafka_bootstrap = "file:1"\nmetrics_port = 9100\n'
+        'metrics_port = 9100\n[kafka]\nbootstrap = "file:1"\nusername = "from-file"\n'
         '[topics]\npartitions = 8\nraw = "raw.from.file"\n'
         '[s3]\nendpoint = "http://s3.local"\nsecret_key = "from-file"\n'
     )
     env = {"AUDITSTREAM_KAFKA_BOOTSTRAP": "env:2", "AUDITSTREAM_TOPIC_PARTITIONS": "12"}
     settings = load_settings(env=env, config_file=config)
-    assert settings.kafka_bootstrap == "env:2"
+    assert settings.kafka.bootstrap == "env:2"
+    assert settings.kafka.username == "from-file"
     assert settings.topics.partitions == 12
     assert settings.topics.raw == "raw.from.file"
     assert settings.metrics_port == 9100

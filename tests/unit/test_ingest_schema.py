@@ -18,6 +18,7 @@ from auditstream.clickhouse import ingest, schema
 from auditstream.errors import ConfigError
 from auditstream.proto.v1 import sealed_pb2 as sealed
 from auditstream.settings.config import Topics
+from auditstream.settings.connection import KafkaConnection
 from auditstream.sinks.clickhouse import SinkConfig, checkpoint_problem, envelope_problem
 from tests.support.archive_kit import sealed_outputs
 
@@ -159,9 +160,15 @@ def test_payload_text_is_the_text_or_its_base64() -> None:
 def test_sink_config_refuses_bad_batches(rows: int, seconds: float, size: int) -> None:
     topics = Topics("r", "s", "c", "d", "st", 1)
     with pytest.raises(ConfigError, match="batch_"):
-        SinkConfig("k:9092", topics, batch_rows=rows, batch_seconds=seconds, batch_bytes=size)
+        SinkConfig(
+            KafkaConnection("k:9092"),
+            topics,
+            batch_rows=rows,
+            batch_seconds=seconds,
+            batch_bytes=size,
+        )
     with pytest.raises(ConfigError, match="valid"):
-        SinkConfig("k:9092", topics, database="a; DROP TABLE x")
+        SinkConfig(KafkaConnection("k:9092"), topics, database="a; DROP TABLE x")
 
 
 def test_malformed_envelopes_are_named() -> None:

@@ -33,7 +33,8 @@ from auditstream.integrations.lokryn_http import (
 )
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
-from auditstream.settings.config import Secret
+from auditstream.settings.connection import KafkaConnection
+from auditstream.settings.secret import Secret
 
 POLICY = DigestPolicy(HmacKey("salt-1", b"s" * 32))
 SECRET = Secret("sink-secret")
@@ -107,7 +108,7 @@ def signed(body: bytes, secret: str = "sink-secret") -> dict[str, str]:
 @pytest.fixture
 def app(tmp_path: Path) -> LokrynReceiver:
     # A real producer; none of these requests gets as far as producing.
-    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path / "spool")
+    config = ProducerConfig(kafka=KafkaConnection("127.0.0.1:9"), spool_dir=tmp_path / "spool")
     return LokrynReceiver(AuditProducer(config, content=POLICY), SECRET, max_body=64)
 
 
@@ -137,7 +138,7 @@ def test_the_receiver_refuses_what_it_cannot_trust_or_read(app: LokrynReceiver) 
 
 
 def test_the_receiver_needs_a_secret_and_a_content_key(tmp_path: Path) -> None:
-    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path)
+    config = ProducerConfig(kafka=KafkaConnection("127.0.0.1:9"), spool_dir=tmp_path)
     with pytest.raises(ValueError, match="HMAC secret"):
         LokrynReceiver(AuditProducer(config, content=POLICY), Secret(""))
     with pytest.raises(ValueError, match="content digest key"):

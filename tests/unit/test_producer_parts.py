@@ -22,6 +22,7 @@ from auditstream.producers.vault import (
     aad,
 )
 from auditstream.proto.v1 import log_entry_pb2 as pb
+from auditstream.settings.connection import KafkaConnection
 
 HDRS = (("h", b"v"),)
 
@@ -86,7 +87,9 @@ def test_records_queued_for_an_unreachable_broker_add_nothing_for_the_collector(
 ) -> None:
     """A broker outage queues every record; none may leave an object behind for each
     full garbage collection of the host process to walk."""
-    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path, kafka={"log_level": "0"})
+    config = ProducerConfig(
+        kafka=KafkaConnection("127.0.0.1:9"), spool_dir=tmp_path, client_settings={"log_level": "0"}
+    )
     with AuditProducer(config) as producer:
         gc.collect()
         before = len(gc.get_objects())
@@ -181,7 +184,9 @@ def spooled_entries(spool_dir: Path) -> list[pb.LogEntry]:
 def test_tolerant_helpers_record_bad_arguments_with_a_marker(tmp_path: Path, call: Any) -> None:
     """Wrong argument types never raise into the caller: the event is recorded with what
     is certain, marked, and counted as invalid."""
-    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path, kafka={"log_level": "0"})
+    config = ProducerConfig(
+        kafka=KafkaConnection("127.0.0.1:9"), spool_dir=tmp_path, client_settings={"log_level": "0"}
+    )
     producer = AuditProducer(config)
     event_id = call(producer)
     assert event_id
@@ -193,7 +198,7 @@ def test_tolerant_helpers_record_bad_arguments_with_a_marker(tmp_path: Path, cal
 
 
 def test_strict_helpers_raise_on_bad_arguments(tmp_path: Path) -> None:
-    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path, strict=True)
+    config = ProducerConfig(kafka=KafkaConnection("127.0.0.1:9"), spool_dir=tmp_path, strict=True)
     with pytest.raises(TypeError):
         AuditProducer(config).login(123)  # type: ignore[arg-type]
 
@@ -201,7 +206,9 @@ def test_strict_helpers_raise_on_bad_arguments(tmp_path: Path) -> None:
 def test_a_tool_call_block_keeps_the_callers_exception_when_its_arguments_are_bad(
     tmp_path: Path,
 ) -> None:
-    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path, kafka={"log_level": "0"})
+    config = ProducerConfig(
+        kafka=KafkaConnection("127.0.0.1:9"), spool_dir=tmp_path, client_settings={"log_level": "0"}
+    )
     producer = AuditProducer(config)
     with pytest.raises(KeyError), producer.tool_call("agent-1", "lookup", arguments=[1]):  # type: ignore[arg-type]
         raise KeyError("the caller's own error")
@@ -214,7 +221,10 @@ def test_a_tool_call_block_keeps_the_callers_exception_when_its_arguments_are_ba
 def test_close_with_the_broker_down_is_bounded_and_keeps_the_event(tmp_path: Path) -> None:
     """Everything unacknowledged is in the spool already, so close does not wait long."""
     config = ProducerConfig(
-        bootstrap="127.0.0.1:9", spool_dir=tmp_path, close_timeout_s=0.5, kafka={"log_level": "0"}
+        kafka=KafkaConnection("127.0.0.1:9"),
+        spool_dir=tmp_path,
+        close_timeout_s=0.5,
+        client_settings={"log_level": "0"},
     )
     producer = AuditProducer(config)
     event_id = producer.login("user-1")
@@ -222,16 +232,16 @@ def test_close_with_the_broker_down_is_bounded_and_keeps_the_event(tmp_path: Pat
     producer.close()
     assert time.monotonic() - started < 10  # 30 s before close took its timeout from config
     assert [e.event_id for e in spooled_entries(tmp_path)] == [event_id]
-    assert ProducerConfig(bootstrap="x").close_timeout_s <= 5
+    assert ProducerConfig(kafka=KafkaConnection("x")).close_timeout_s <= 5
 
 
 def test_overflow_raise_raises_spool_full_even_when_tolerant(tmp_path: Path) -> None:
     config = ProducerConfig(
-        bootstrap="127.0.0.1:9",
+        kafka=KafkaConnection("127.0.0.1:9"),
         spool_dir=tmp_path,
         max_spool_bytes=300,
         overflow="raise",
-        kafka={"log_level": "0"},
+        client_settings={"log_level": "0"},
     )
     producer = AuditProducer(config)
     with pytest.raises(SpoolFullError):
@@ -242,12 +252,12 @@ def test_overflow_raise_raises_spool_full_even_when_tolerant(tmp_path: Path) -> 
 
 
 def test_config_takes_a_spool_dir_as_a_string_and_refuses_other_types(tmp_path: Path) -> None:
-    config = ProducerConfig(bootstrap="x", spool_dir=str(tmp_path / "spool"))  # type: ignore[arg-type]
+    config = ProducerConfig(kafka=KafkaConnection("x"), spool_dir=str(tmp_path / "spool"))  # type: ignore[arg-type]
     assert config.spool_dir == tmp_path / "spool"
     with pytest.raises(TypeError, match="spool_dir"):
-        ProducerConfig(bootstrap="x", spool_dir=5)  # type: ignore[arg-type]
+        ProducerConfig(kafka=KafkaConnection("x"), spool_dir=5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fsync"):
-        ProducerConfig(bootstrap="x", fsync="sometimes")  # type: ignore[arg-type]
+        ProducerConfig(kafka=KafkaConnection("x"), fsync="sometimes")  # type: ignore[arg-type]
 
 
 def test_librdkafka_logs_go_through_logging_not_stderr(
@@ -255,7 +265,7 @@ def test_librdkafka_logs_go_through_logging_not_stderr(
 ) -> None:
     """Without a logger, librdkafka prints `%3|...|FAIL|rdkafka#producer-1| ...` lines
     straight to stderr, between whatever the host program prints."""
-    config = ProducerConfig(bootstrap="127.0.0.1:9", spool_dir=tmp_path)
+    config = ProducerConfig(kafka=KafkaConnection("127.0.0.1:9"), spool_dir=tmp_path)
     producer = AuditProducer(config)
     with caplog.at_level(logging.DEBUG, logger="librdkafka"):
         producer.login("user-1")

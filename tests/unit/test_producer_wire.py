@@ -21,6 +21,7 @@ from auditstream.producers.spool import Spool
 from auditstream.producers.wire import EntryEncoder, varint
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.samples.workload import Workload, generate
+from auditstream.settings.connection import KafkaConnection
 
 NOW = 1_767_225_600_123_456_789
 STRING_FIELDS = sorted(
@@ -314,11 +315,11 @@ def test_varints_match_upbs(value: int) -> None:
 def test_a_producer_spools_the_bytes_of_the_log_entry_path(tmp_path: Path) -> None:
     """End to end: what `login()` spools is what the LogEntry path would have spooled."""
     config = ProducerConfig(
-        bootstrap="127.0.0.1:9",
+        kafka=KafkaConnection("127.0.0.1:9"),
         spool_dir=tmp_path,
         tenant_id="acme",
         environment="prod",
-        kafka={"log_level": "0"},
+        client_settings={"log_level": "0"},
     )
     producer = AuditProducer(config, clock=lambda: NOW)
     event_id = producer.login("user-1", resource="auth/login", message="hello", payload={"a": 1})

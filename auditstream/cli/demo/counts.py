@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, KafkaError
 from auditstream.clickhouse.client import ClickHouseClient
 from auditstream.clickhouse.sql import ident
 from auditstream.runtime.logs import KAFKA_LOGGER
+from auditstream.settings.connection import KafkaConnection
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,11 @@ def stored(client: ClickHouseClient, database: str, chains: Sequence[str]) -> St
     return Stored(int(rows[0][0] or 0), int(rows[0][1] or 0), int(covered[0][0] or 0))
 
 
-def dead_letters(bootstrap: str, topic: str, partitions: int, group_id: str) -> int:
+def dead_letters(kafka: KafkaConnection, topic: str, partitions: int, group_id: str) -> int:
     """Records in the dead-letter topic (read to its end, at most 30 s)."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.librdkafka(),
             "group.id": group_id,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

@@ -15,6 +15,7 @@ from auditstream.producers import AuditProducer
 from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.samples.examples import SEED_EXAMPLES, entry_fields
 from auditstream.samples.workload import Workload, generate
+from auditstream.settings.connection import KafkaConnection
 
 SEEDS = len(SEED_EXAMPLES) + 2  # the examples, the AI interaction and the data change
 
@@ -66,9 +67,9 @@ def synthetic_tenants(count: int) -> list[str]:
     return [Workload().tenant(i) for i in range(count)]
 
 
-def produce_garbage(bootstrap: str, topic: str, say: Callable[[str], None]) -> None:
+def produce_garbage(kafka: KafkaConnection, topic: str, say: Callable[[str], None]) -> None:
     """One record that is not a LogEntry: the processor must dead-letter it."""
-    raw = Producer({"bootstrap.servers": bootstrap, "logger": KAFKA_LOGGER})
+    raw = Producer({**kafka.librdkafka(), "logger": KAFKA_LOGGER})
     raw.produce(topic, key=b"acme", value=b"\xff\xfe not a protobuf LogEntry")
     if raw.flush(30) != 0:
         raise DemoError("Kafka did not acknowledge the dead-letter example")

@@ -25,6 +25,7 @@ from auditstream.reports import frameworks, render, sources
 from auditstream.reports.pack import PackOptions, Stores, build_pack
 from auditstream.reports.queries import Scope
 from auditstream.settings import keyfiles
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import default_policy_file
 
 REVIEWS = (
@@ -101,7 +102,7 @@ def write_pack(
     database: str,
     archive: FileArchive | S3Archive,
     keys: DemoKeys,
-    dead_letters: tuple[str, str],
+    dead_letters: tuple[KafkaConnection, str],
     period: tuple[dt.datetime, dt.datetime],
     tenant: str,
     say: Callable[[str], None],

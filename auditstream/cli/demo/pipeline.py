@@ -48,6 +48,7 @@ from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.query.store import AuditStore
 from auditstream.settings import keyfiles
 from auditstream.settings.config import Settings, Topics
+from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import default_policy_file, schemas_dir
 from auditstream.sinks.archive import ArchiveConfig, ArchiveSink
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
@@ -121,20 +122,20 @@ class Demo:
     def run(self) -> Summary:
         started = time.monotonic()
         with self._cleanup:
-            bootstrap = self._kafka()
+            kafka = self._kafka()
             keys = DemoKeys.ensure(self.state / "keys")
             client, database = self._clickhouse()
             archive = self._archive()
-            ensure_topics(bootstrap, self.topics)
-            worker = self._start_worker(bootstrap, keys)
-            archive_sink = self._start_sinks(bootstrap, client, database, archive)
+            ensure_topics(kafka, self.topics)
+            worker = self._start_worker(kafka, keys)
+            archive_sink = self._start_sinks(kafka, client, database, archive)
             self._wait(worker.ready, "the processor to start", worker)
-            self._produce(bootstrap, keys, client, database)
+            self._produce(kafka, keys, client, database)
             self._settle(client, database, worker)
             self._stop_sinks()
             self.summary.archived = archive_sink.entries_archived
             self.summary.dead_lettered = counts.dead_letters(
-                bootstrap, self.topics.deadletter, PARTITIONS, f"demo-{self.run_id}-deadletters"
+                kafka, self.topics.deadletter, PARTITIONS, f"demo-{self.run_id}-deadletters"
             )
             store = AuditStore(client, database)
             show.show_queries(store, SEED_TENANT, self.chain(SEED_TENANT), self._say)
@@ -146,7 +147,7 @@ class Demo:
                 database,
                 archive,
                 keys,
-                (bootstrap, self.topics.deadletter),
+                (kafka, self.topics.deadletter),
                 (self.started - dt.timedelta(hours=2), dt.datetime.now(dt.UTC)),
                 SEED_TENANT,
                 self._say,
@@ -154,14 +155,14 @@ class Demo:
             self.summary.evidence_pack = str(pack)
             self.summary.seconds = round(time.monotonic() - started, 1)
             if self.options.keep:
-                self._keep(bootstrap, client, database, worker)
+                self._keep(kafka, client, database, worker)
         return self.summary
 
     # -- services ------------------------------------------------------------------
-    def _kafka(self) -> str:
-        given = os.environ.get("AUDITSTREAM_KAFKA_BOOTSTRAP")
-        if given:
-            self._say(f"Kafka: {given} (AUDITSTREAM_KAFKA_BOOTSTRAP)")
+    def _kafka(self) -> KafkaConnection:
+        if os.environ.get("AUDITSTREAM_KAFKA_BOOTSTRAP"):
+            given = self.settings.kafka
+            self._say(f"Kafka: {given.bootstrap} (AUDITSTREAM_KAFKA_*)")
             return given
         running = kafka.running(self.state)
         if running is None:
@@ -171,7 +172,7 @@ class Demo:
             running = info.kafka
             self._cleanup.callback(self._stop_kafka)
         self._say(f"Kafka {running.version} at {running.bootstrap}")
-        return running.bootstrap
+        return kafka.connection(self.state, running)
 
     def _stop_kafka(self) -> None:
         kafka.stop(self.state)
@@ -193,26 +194,26 @@ class Demo:
         self._say(f"ClickHouse {self.summary.clickhouse_dsn}, archive {archive.url}")
         return archive
 
-    def _start_worker(self, bootstrap: str, keys: DemoKeys) -> DemoWorker:
-        worker = DemoWorker.start(self.home, bootstrap, self.topics, keys, self.run_id)
+    def _start_worker(self, kafka: KafkaConnection, keys: DemoKeys) -> DemoWorker:
+        worker = DemoWorker.start(self.home, kafka, self.topics, keys, self.run_id)
         self._cleanup.callback(worker.stop)
         return worker
 
     def _start_sinks(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         client: ClickHouseClient,
         database: str,
         archive: FileArchive | S3Archive,
     ) -> ArchiveSink:
         store_sink = ClickHouseSink(
             client,
-            SinkConfig(bootstrap, self.topics, database, group_id=f"demo-{self.run_id}-ch"),
+            SinkConfig(kafka, self.topics, database, group_id=f"demo-{self.run_id}-ch"),
             lock=self._lock,
         )
         archive_sink = ArchiveSink(
             archive,
-            ArchiveConfig(bootstrap, self.topics, group_id=f"demo-{self.run_id}-archive"),
+            ArchiveConfig(kafka, self.topics, group_id=f"demo-{self.run_id}-archive"),
         )
         for name, target in (("clickhouse", store_sink.run), ("archive", archive_sink.run)):
             thread = threading.Thread(target=target, args=(self._stop,), name=f"sink-{name}")
@@ -230,11 +231,11 @@ class Demo:
 
     # -- producing and waiting -------------------------------------------------------
     def _produce(
-        self, bootstrap: str, keys: DemoKeys, client: ClickHouseClient, database: str
+        self, kafka: KafkaConnection, keys: DemoKeys, client: ClickHouseClient, database: str
     ) -> None:
         content = DigestPolicy(keyfiles.load_keyring(keys.content).active)
         config = ProducerConfig(
-            bootstrap=bootstrap,
+            kafka=kafka,
             topic=self.topics.raw,
             spool_dir=self.home / "spool",
             tenant_id=SEED_TENANT,
@@ -258,7 +259,7 @@ class Demo:
             raise DemoError(f"produced {self.summary.produced} of {expected} events")
         tenants = events.synthetic_tenants(self.options.tenants)
         self.summary.chains = sorted({self.chain(SEED_TENANT)} | {self.chain(t) for t in tenants})
-        events.produce_garbage(bootstrap, self.topics.raw, self._say)
+        events.produce_garbage(kafka, self.topics.raw, self._say)
 
     def _settle(self, client: ClickHouseClient, database: str, worker: DemoWorker) -> None:
         expected = self.summary.produced
@@ -288,7 +289,7 @@ class Demo:
 
     # -- keep running ------------------------------------------------------------------
     def _keep(
-        self, bootstrap: str, client: ClickHouseClient, database: str, worker: DemoWorker
+        self, kafka: KafkaConnection, client: ClickHouseClient, database: str, worker: DemoWorker
     ) -> None:
         from auditstream.query.api import Grant, token_digest  # noqa: PLC0415
         from auditstream.web import app, server  # noqa: PLC0415
@@ -310,7 +311,7 @@ class Demo:
         port = running.port
         self._say(
             "\n== still running (--keep); Ctrl-C stops everything\n"
-            f"Kafka            {bootstrap}\n"
+            f"Kafka            {kafka.bootstrap}\n"
             f"raw topic        {self.topics.raw}\n"
             f"processor        pid {worker.pid}, log {worker.log}\n"
             f"query API        http://127.0.0.1:{port}  (token in {token_file})\n"
@@ -323,7 +324,7 @@ class Demo:
         )
         self._stop = threading.Event()
         self._start_sinks(
-            bootstrap, client, database, open_archive(self.summary.archive_url, self.settings.s3)
+            kafka, client, database, open_archive(self.summary.archive_url, self.settings.s3)
         )
         try:
             while True:

@@ -9,7 +9,8 @@ from pathlib import Path
 from auditstream.cli.demo.keys import DemoKeys
 from auditstream.devstack import procs
 from auditstream.errors import DemoError
-from auditstream.settings.config import Topics
+from auditstream.settings.config import Topics, kafka_environment
+from auditstream.settings.connection import KafkaConnection
 
 WORKER_READY = "Worker ready"
 
@@ -22,12 +23,12 @@ class DemoWorker:
 
     @classmethod
     def start(
-        cls, home: Path, bootstrap: str, topics: Topics, keys: DemoKeys, run: str
+        cls, home: Path, kafka: KafkaConnection, topics: Topics, keys: DemoKeys, run: str
     ) -> DemoWorker:
         home.mkdir(parents=True, exist_ok=True)
         env = dict(
             os.environ,
-            AUDITSTREAM_KAFKA_BOOTSTRAP=bootstrap,
+            **kafka_environment(kafka),
             AUDITSTREAM_TOPIC_RAW=topics.raw,
             AUDITSTREAM_TOPIC_SEALED=topics.sealed,
             AUDITSTREAM_TOPIC_CHECKPOINTS=topics.checkpoints,

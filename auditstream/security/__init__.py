@@ -1,0 +1,1 @@
+"""Least privilege for the stores and Kafka: who may do what, printed or applied."""
