@@ -34,6 +34,10 @@ def client(settings: S3Settings) -> S3Client:
     if settings.access_key:
         kwargs["aws_access_key_id"] = settings.access_key.reveal()
         kwargs["aws_secret_access_key"] = settings.secret_key.reveal()
+        if settings.session_token:
+            kwargs["aws_session_token"] = settings.session_token.reveal()
+    if settings.ca_bundle is not None:
+        kwargs["verify"] = str(settings.ca_bundle)
     return boto3.client("s3", **kwargs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from auditstream.archive.store import FileArchive, S3Archive, open_archive
 from auditstream.cli import common
 from auditstream.clickhouse import migrations
 from auditstream.clickhouse.client import connect
+from auditstream.errors import ConfigError
+from auditstream.security import s3_policies
 from auditstream.settings.config import Settings
 from auditstream.settings.resources import schemas_dir
 
@@ -47,6 +50,17 @@ def register(subparsers: Any) -> None:
     _archive_args(init)
     init.add_argument("--policy", type=Path, help="retention policy (TOML)")
     init.set_defaults(func=run_init)
+
+    policy = actions.add_parser(
+        "policy",
+        help="print the IAM policy of the archive writer or reader (least privilege)",
+        description=s3_policies.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common.add_settings_args(policy)
+    _archive_args(policy)
+    policy.add_argument("--role", choices=("writer", "reader"), default="writer")
+    policy.set_defaults(func=run_policy)
 
     retention = subparsers.add_parser("retention", help="retention classes, rules and data")
     actions = retention.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -85,6 +99,20 @@ def run_init(args: argparse.Namespace) -> int:
     print(
         f"{verb} bucket {archive.bucket}: versioning and Object Lock on; lifecycle rules installed"
     )
+    return 0
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    url = args.archive or common.settings_from(args).effective_archive_url
+    where = urllib.parse.urlsplit(url)
+    if where.scheme != "s3" or not where.netloc:
+        raise ConfigError(f"an IAM policy is for an s3:// archive, not {url!r}")
+    make = (
+        s3_policies.archive_writer_policy
+        if args.role == "writer"
+        else s3_policies.archive_reader_policy
+    )
+    print(json.dumps(make(where.netloc, where.path), indent=2))
     return 0
 
 

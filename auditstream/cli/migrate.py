@@ -9,6 +9,7 @@ from typing import Any
 from auditstream.cli import common
 from auditstream.clickhouse import migrations
 from auditstream.clickhouse.client import connect, redact
+from auditstream.security import clickhouse_grants
 from auditstream.settings.resources import schemas_dir
 
 
@@ -34,6 +35,15 @@ def register(subparsers: Any) -> None:
         "--migrations", type=Path, help="migrations folder (default: the packaged ones)"
     )
     parser.add_argument("--print", action="store_true", help="print the SQL instead of running it")
+    parser.add_argument(
+        "--print-grants",
+        action="store_true",
+        help="print the roles and grants of least privilege for a server (sink, reader)",
+    )
+    parser.add_argument("--sink-user", action="append", default=[], help="grant it the sink role")
+    parser.add_argument(
+        "--query-user", action="append", default=[], help="grant it the read-only role"
+    )
     parser.set_defaults(func=run)
 
 
@@ -45,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         skeleton_days=args.skeleton_days,
     )
+    if args.print_grants:
+        for statement in clickhouse_grants.statements(target, args.sink_user, args.query_user):
+            print(statement + ";")
+        return 0
     if args.print:
         for statement in migrations.bookkeeping(target):
             print(statement + ";\n")

@@ -40,6 +40,8 @@ class S3Settings:
     region: str = "us-east-1"
     access_key: Secret = field(default_factory=lambda: Secret(""))
     secret_key: Secret = field(default_factory=lambda: Secret(""))
+    session_token: Secret = field(default_factory=lambda: Secret(""))  # temporary creds
+    ca_bundle: Path | None = None  # PEM CAs to trust for an https endpoint
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_S3_REGION": ("s3", "region"),
     "AUDITSTREAM_S3_ACCESS_KEY": ("s3", "access_key"),
     "AUDITSTREAM_S3_SECRET_KEY": ("s3", "secret_key"),
+    "AUDITSTREAM_S3_SESSION_TOKEN": ("s3", "session_token"),
+    "AUDITSTREAM_S3_CA_BUNDLE": ("s3", "ca_bundle"),
     "AUDITSTREAM_STATE_DIR": ("", "state_dir"),
     "AUDITSTREAM_HMAC_KEYS_FILE": ("", "hmac_keys_file"),
     "AUDITSTREAM_CONTENT_KEYS_FILE": ("", "content_keys_file"),

@@ -641,6 +641,10 @@ CASES = (
         names="nope.pem",
     ),
     case("kafka acls", "kafka", "acls", "--timeout", "soon", names="--timeout"),
+    case(
+        "archive policy", "archive", "policy", "--archive", "file:///tmp/x", names="s3:// archive"
+    ),
+    case("archive policy", "archive", "policy", "--role", "admin", names="--role"),
     case("deadletter show", "deadletter", "show", "--key", "{tmp}/nope.key", names="nope.key"),
     case("deadletter show", "deadletter", "show", "--key", "{tmp}/k/hmac.json", names="hmac.json"),
     case("deadletter show", "deadletter", "show", "--offset", "3", names="--offset"),

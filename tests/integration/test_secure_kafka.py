@@ -1,6 +1,7 @@
 """The pipeline on a secured broker: SASL_SSL (SCRAM-SHA-512) with certificates from the
 project's own CA, the StandardAuthorizer and the least-privilege ACLs that
-`auditstream kafka acls --apply` sets. Every role connects as its own user."""
+`auditstream kafka acls --apply` sets. Every role connects as its own user; the archive
+sink writes with the archive writer's S3 policy and `verify` reads with the reader's."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from auditstream.archive.store import S3Archive
 from auditstream.cli import main
 from auditstream.clickhouse import migrations
 from auditstream.devstack import certs, kafka
+from auditstream.devstack.minio import scoped_credentials
 from auditstream.producers import AuditProducer, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
+from auditstream.security.s3_policies import archive_reader_policy, archive_writer_policy
 from auditstream.settings import keyfiles
 from auditstream.settings.config import S3Settings, kafka_environment
 from auditstream.settings.connection import KafkaConnection
@@ -141,8 +144,9 @@ def test_the_whole_pipeline_runs_on_sasl_ssl_each_role_as_its_own_user(
         clickhouse, schemas_dir() / "clickhouse", migrations.Target(database=ch_database)
     )
     settings = topics.settings()
+    writer = scoped_credentials(s3_settings, archive_writer_policy(bucket, "audit"))
     archive_sink = ArchiveSink(
-        S3Archive(bucket, "audit", s3_settings),
+        S3Archive(bucket, "audit", writer),
         ArchiveConfig(broker.user("sink-archive"), settings, max_entries=100, max_age_s=1.0),
     )
     store_sink = ClickHouseSink(
@@ -165,6 +169,9 @@ def test_the_whole_pipeline_runs_on_sasl_ssl_each_role_as_its_own_user(
     dsn = infra.clickhouse_dsn()
     common = ["--pubkey", str(public), "--keys", str(keys.hmac)]
     assert main(["verify", "--clickhouse", dsn, "--database", ch_database, *common]) == 0
+    reader = scoped_credentials(s3_settings, archive_reader_policy(bucket, "audit"))
+    for name, value in s3_env(reader).items():
+        monkeypatch.setenv(name, value)
     assert main(["verify", "--archive", f"s3://{bucket}/audit", *common]) == 0
 
     # No password of any user in what the worker, the CLI or this process logged.

@@ -229,6 +229,7 @@ def s3_env(settings: S3Settings) -> dict[str, str]:
         "AUDITSTREAM_S3_REGION": settings.region,
         "AUDITSTREAM_S3_ACCESS_KEY": settings.access_key.reveal(),
         "AUDITSTREAM_S3_SECRET_KEY": settings.secret_key.reveal(),
+        "AUDITSTREAM_S3_SESSION_TOKEN": settings.session_token.reveal(),
     }
 
 
