@@ -166,7 +166,7 @@ def apply(kafka: KafkaConnection, grants: Sequence[Grant], timeout: float = 30.0
         except Exception as exc:
             raise AclError(
                 f"Kafka at {kafka.bootstrap}: the ACL {asked[binding].line()!r} could not be "
-                f"created: {_text(exc)}"
+                f"created: {_text(exc, timeout)}"
             ) from exc
     return len(grants)
 
@@ -189,10 +189,14 @@ def current(kafka: KafkaConnection, timeout: float = 30.0) -> list[AclBinding]:
             timeout=timeout
         )
     except Exception as exc:
-        raise AclError(f"reading the ACLs of Kafka at {kafka.bootstrap}: {_text(exc)}") from exc
+        raise AclError(
+            f"reading the ACLs of Kafka at {kafka.bootstrap}: {_text(exc, timeout)}"
+        ) from exc
     return found
 
 
-def _text(exc: BaseException) -> str:
+def _text(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s"
     error: Any = exc.args[0] if exc.args else None
     return str(error.str()) if hasattr(error, "str") else str(exc) or type(exc).__name__

@@ -86,6 +86,16 @@ def apply_acls(broker: SecureBroker, topics: Topics, app_id: str) -> str:
     return done.stdout + done.stderr
 
 
+def audit_producer(
+    kafka: KafkaConnection, topics: Topics, home: Path, **settings: Any
+) -> AuditProducer:
+    return AuditProducer(
+        ProducerConfig(
+            kafka, topic=topics.raw, spool_dir=home / "spool", tenant_id="acme", **settings
+        )
+    )
+
+
 def entry(number: int) -> pb.LogEntry:
     return pb.LogEntry(
         event_type=pb.EVENT_LOGIN,
@@ -115,14 +125,7 @@ def test_the_whole_pipeline_runs_on_sasl_ssl_each_role_as_its_own_user(
     topics, keys, app_id = pipeline
     printed = apply_acls(broker, topics, app_id)
     worker = Worker(broker.user("worker"), keys, topics, tmp_path, "w", app_id)
-    producer = AuditProducer(
-        ProducerConfig(
-            broker.user("producer"),
-            topic=topics.raw,
-            spool_dir=tmp_path / "spool",
-            tenant_id="acme",
-        )
-    )
+    producer = audit_producer(broker.user("producer"), topics, tmp_path)
     try:
         worker.wait_ready()
         with producer:
@@ -224,14 +227,7 @@ def test_events_refused_for_want_of_acls_wait_in_the_spool_and_go_out_once_grant
     broker: SecureBroker, pipeline: tuple[Topics, Keys, str], tmp_path: Path
 ) -> None:
     topics, _, app_id = pipeline  # no ACLs for these topics yet
-    producer = AuditProducer(
-        ProducerConfig(
-            broker.user("producer"),
-            topic=topics.raw,
-            spool_dir=tmp_path / "spool",
-            tenant_id="acme",
-        )
-    )
+    producer = audit_producer(broker.user("producer"), topics, tmp_path)
     with producer:
         ids = [producer.emit(entry(number)) for number in range(5)]
         problem = wait_for(lambda: producer.problem, "the producer names the problem")
@@ -273,15 +269,7 @@ def test_a_wrong_connection_setting_is_named_and_nothing_is_lost(
 ) -> None:
     topics, _, _ = pipeline
     wrong = change(broker.user("producer"), tmp_path)
-    producer = AuditProducer(
-        ProducerConfig(
-            wrong,
-            topic=topics.raw,
-            spool_dir=tmp_path / "spool",
-            tenant_id="acme",
-            close_timeout_s=0.5,
-        )
-    )
+    producer = audit_producer(wrong, topics, tmp_path, close_timeout_s=0.5)
     with producer:
         producer.emit(entry(1))
         problem = wait_for(lambda: producer.problem, "the producer names the cause")
