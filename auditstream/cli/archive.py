@@ -153,7 +153,7 @@ def run_replay(args: argparse.Namespace) -> int:
     settings = common.settings_from(args)
     archive = open_archive(args.source, settings.s3, must_exist=True)
     next(iter(archive.list("v1/manifests/")), None)  # readable, before the target is touched
-    client = connect(args.to_clickhouse)
+    client = connect(args.to_clickhouse, auth=settings.clickhouse)
     migrations.migrate(
         client, schemas_dir() / "clickhouse", migrations.Target(database=args.database)
     )

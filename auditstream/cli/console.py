@@ -42,7 +42,7 @@ def _check_store(client: ClickHouseClient, database: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     command = prepare(args)
-    client = connect(command.dsn, create=False)
+    client = connect(command.dsn, create=False, auth=command.settings.clickhouse)
     _check_store(client, command.database)
     access = access_log(args, command.settings)
     web = command.files.settings(

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 print(statement + ";\n")
         return 0
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
-    applied = migrations.migrate(connect(dsn), folder, target)
+    applied = migrations.migrate(connect(dsn, auth=settings.clickhouse), folder, target)
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing new"
     print(f"{redact(dsn)} database {target.database}: applied {names}")
     return 0

@@ -69,7 +69,11 @@ def _pair(text: str) -> tuple[str, str]:
 
 def _store(args: argparse.Namespace) -> AuditStore:
     settings = common.settings_from(args)
-    client = connect(args.clickhouse or settings.effective_clickhouse_dsn, create=False)
+    client = connect(
+        args.clickhouse or settings.effective_clickhouse_dsn,
+        create=False,
+        auth=settings.clickhouse,
+    )
     return AuditStore(client, args.database or settings.clickhouse_database)
 
 

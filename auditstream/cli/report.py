@@ -149,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
     database = args.database or settings.clickhouse_database
     archive = open_archive(args.archive, settings.s3, must_exist=True) if args.archive else None
     scope = Scope(args.tenant, args.start, args.end, database)
-    stores = Stores(connect(dsn, create=False), verifiers, archive, described=redact(dsn))
+    stores = Stores(
+        connect(dsn, create=False, auth=settings.clickhouse),
+        verifiers,
+        archive,
+        described=redact(dsn),
+    )
     if args.dead_letters:
         letters = sources.dead_letters(
             settings.kafka, settings.topics.deadletter, args.tenant, args.start, args.end

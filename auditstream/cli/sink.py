@@ -56,7 +56,7 @@ def run_clickhouse(args: argparse.Namespace) -> int:
         batch_rows=args.batch_rows,
         batch_seconds=args.batch_seconds,
     )
-    client = connect(dsn)
+    client = connect(dsn, auth=settings.clickhouse)
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
     sink = ClickHouseSink(client, config)
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port

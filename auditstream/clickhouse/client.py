@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import clickhouse_connect
 
 from auditstream.errors import ConfigError
+from auditstream.settings.config import ClickHouseAuth
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,13 @@ class ClickHouseClient(Protocol):
     def close(self) -> None: ...
 
 
-def connect(dsn: str, *, create: bool = True) -> ClickHouseClient:
+def connect(
+    dsn: str, *, create: bool = True, auth: ClickHouseAuth | None = None
+) -> ClickHouseClient:
     """A clickhouse-connect client. For chdb the folder is created first, unless
     `create` is False (read-only commands): then a missing folder is an error, so that
-    reading never leaves an empty store behind.
+    reading never leaves an empty store behind. `auth` (user, password, CA) applies to
+    a server; given for chdb, which has no users, it is an error rather than ignored.
 
     Remember: one process may open a chdb path, and a process only one path
     (docs/decisions/0005-embedded-clickhouse-one-path-per-process.md).
@@ -97,8 +101,14 @@ def connect(dsn: str, *, create: bool = True) -> ClickHouseClient:
         raise ConfigError(
             f"unsupported ClickHouse DSN {redact(dsn)!r}: use chdb:///path or http(s)://"
         )
+    extra = auth.client_settings() if auth is not None else {}
+    if chdb and extra:
+        raise ConfigError(
+            f"ClickHouse at {dsn}: an embedded (chdb://) store has no users or TLS; "
+            "AUDITSTREAM_CLICKHOUSE_USER, _PASSWORD, _CA_FILE and _VERIFY are for a server"
+        )
     try:
-        client: ClickHouseClient = clickhouse_connect.get_client(dsn=dsn)
+        client: ClickHouseClient = clickhouse_connect.get_client(dsn=dsn, **extra)
     except Exception as exc:
         hint = " (only one process at a time may open an embedded store)" if chdb else ""
         raise ConfigError(f"cannot open ClickHouse at {redact(dsn)}: {_reason(exc)}{hint}") from exc

@@ -45,11 +45,36 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class ClickHouseAuth:
+    """Who auditstream is to a ClickHouse server, and which CA it trusts for https://
+    (apart from the DSN, so no password sits in a URL; chdb:// has neither)."""
+
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    ca_file: Path | None = None  # PEM CAs for an https:// DSN
+    verify: bool = True  # check the server's certificate and host name
+
+    def client_settings(self) -> dict[str, Any]:
+        """Keyword arguments for clickhouse_connect.get_client (password revealed)."""
+        out: dict[str, Any] = {}
+        if self.username:
+            out["username"] = self.username
+        if self.password.reveal():
+            out["password"] = self.password.reveal()
+        if self.ca_file is not None:
+            out["ca_cert"] = str(self.ca_file)
+        if not self.verify:
+            out["verify"] = False
+        return out
+
+
+@dataclass(frozen=True)
 class Settings:
     kafka: KafkaConnection = field(default_factory=KafkaConnection)
     topics: Topics = field(default_factory=Topics)
     clickhouse_dsn: str = ""  # default: chdb under the state dir
     clickhouse_database: str = "auditstream"
+    clickhouse: ClickHouseAuth = field(default_factory=ClickHouseAuth)
     archive_url: str = ""  # default: file:// under the state dir
     s3: S3Settings = field(default_factory=S3Settings)
     state_dir: Path = Path(".devstack")
@@ -92,6 +117,10 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_TOPIC_REPLICATION": ("topics", "replication_factor"),
     "AUDITSTREAM_CLICKHOUSE_DSN": ("", "clickhouse_dsn"),
     "AUDITSTREAM_CLICKHOUSE_DATABASE": ("", "clickhouse_database"),
+    "AUDITSTREAM_CLICKHOUSE_USER": ("clickhouse", "username"),
+    "AUDITSTREAM_CLICKHOUSE_PASSWORD": ("clickhouse", "password"),
+    "AUDITSTREAM_CLICKHOUSE_CA_FILE": ("clickhouse", "ca_file"),
+    "AUDITSTREAM_CLICKHOUSE_VERIFY": ("clickhouse", "verify"),
     "AUDITSTREAM_ARCHIVE_URL": ("", "archive_url"),
     "AUDITSTREAM_S3_ENDPOINT": ("s3", "endpoint"),
     "AUDITSTREAM_S3_REGION": ("s3", "region"),
@@ -136,7 +165,13 @@ def kafka_environment(kafka: KafkaConnection) -> dict[str, str]:
     return env
 
 
-TOML_SECTIONS: Final = {"": Settings, "kafka": KafkaConnection, "topics": Topics, "s3": S3Settings}
+TOML_SECTIONS: Final = {
+    "": Settings,
+    "kafka": KafkaConnection,
+    "topics": Topics,
+    "s3": S3Settings,
+    "clickhouse": ClickHouseAuth,
+}
 
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})

@@ -127,3 +127,36 @@ def test_a_refused_value_is_not_echoed() -> None:
         load_settings(env={"AUDITSTREAM_METRICS_PORT": "hunter2-secret"})
     assert "hunter2" not in str(caught.value)
     assert "AUDITSTREAM_METRICS_PORT" in str(caught.value)
+
+
+def test_clickhouse_credentials_come_apart_from_the_dsn(tmp_path: Path) -> None:
+    config = tmp_path / "auditstream.toml"
+    config.write_text('[clickhouse]\nusername = "reader"\nca_file = "/etc/ch-ca.pem"\n')
+    env = {"AUDITSTREAM_CLICKHOUSE_PASSWORD": "ch-pass-9x7", "AUDITSTREAM_CLICKHOUSE_VERIFY": "no"}
+    settings = load_settings(env=env, config_file=config)
+    assert settings.clickhouse.client_settings() == {
+        "username": "reader",
+        "password": "ch-pass-9x7",
+        "ca_cert": "/etc/ch-ca.pem",
+        "verify": False,
+    }
+    assert "ch-pass-9x7" not in repr(settings)
+    assert load_settings(env={}).clickhouse.client_settings() == {}
+
+
+def test_clickhouse_credentials_for_an_embedded_store_are_refused_and_not_echoed(
+    tmp_path: Path,
+) -> None:
+    from auditstream.clickhouse.client import connect  # noqa: PLC0415
+
+    settings = load_settings(env={"AUDITSTREAM_CLICKHOUSE_PASSWORD": "ch-pass-9x7"})
+    with pytest.raises(ConfigError, match="has no users") as caught:
+        connect(f"chdb://{tmp_path}", auth=settings.clickhouse)
+    assert "ch-pass-9x7" not in str(caught.value)
+    # A server that is not there: the error names it, never the password.
+    auth = load_settings(
+        env={"AUDITSTREAM_CLICKHOUSE_USER": "u", "AUDITSTREAM_CLICKHOUSE_PASSWORD": "ch-pass-9x7"}
+    ).clickhouse
+    with pytest.raises(ConfigError, match="cannot open ClickHouse") as refused:
+        connect("http://127.0.0.1:9/", auth=auth)
+    assert "ch-pass-9x7" not in str(refused.value)
