@@ -69,3 +69,28 @@ def print_report(report: Report, out: TextIO) -> None:
         f"by retention, {report.seconds:.1f} s",
         file=out,
     )
+    print_completeness(report, out)
+
+
+def print_completeness(report: Report, out: TextIO) -> None:
+    """Per producer stream: what never reached the chain, and silences the worker sealed."""
+    for p in report.producers:
+        where = f"producer {p.producer_id} on {p.chain_id}"
+        for first, last in p.gaps:
+            span = str(first) if first == last else f"{first}..{last}"
+            told = "reported by the worker" if (first, last) in p.reported else "NOT reported"
+            print(f"GAP      {where}: seq {span} never sealed ({told})", file=out)
+        for first, last in p.unknown:
+            print(f"note     {where}: seq {first}..{last} unverifiable (content removed)", file=out)
+        if p.silent_reports:
+            print(f"SILENT   {where}: fell silent {p.silent_reports} time(s)", file=out)
+    if not report.producers:
+        return
+    missing = sum(p.missing for p in report.producers)
+    verdict = "COMPLETE" if report.complete else f"INCOMPLETE ({missing} events never sealed)"
+    chains = len({p.chain_id for p in report.producers})
+    print(
+        f"{verdict}: {len(report.producers)} producer streams on {chains} chains, "
+        f"{sum(p.events for p in report.producers)} numbered events",
+        file=out,
+    )

@@ -81,7 +81,9 @@ def _witness_args(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     verify = subparsers.add_parser(
-        "verify", help="verify stored chains, checkpoints and columns (exit 1 on tampering)"
+        "verify",
+        help="verify stored chains, checkpoints, columns and producer completeness "
+        "(exit 1 on tampering or on producer events never sealed)",
     )
     common.add_settings_args(verify)
     verify.add_argument("--clickhouse", metavar="DSN", help="verify this ClickHouse store")
@@ -175,7 +177,7 @@ def run_verify(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print_report(report, sys.stdout)
-    return EXIT_OK if report.ok else EXIT_FINDINGS
+    return EXIT_OK if report.ok and report.complete else EXIT_FINDINGS
 
 
 def _verify(args: argparse.Namespace) -> Report:
@@ -188,7 +190,7 @@ def _verify(args: argparse.Namespace) -> Report:
         log.debug("verifying ClickHouse %s (%s)", redact(args.clickhouse), args.database)
         sources.append(
             ClickHouseSource(
-                connect(args.clickhouse, create=False),
+                connect(args.clickhouse, create=False, auth=settings.clickhouse),
                 args.database,
                 tenant=args.tenant,
                 start=args.start,
@@ -223,7 +225,7 @@ def _write(doc: dict[str, Any], out: Path | None) -> None:
 def _proof_source(args: argparse.Namespace) -> proofs.ProofSource:
     settings = common.settings_from(args)
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
-    return proofs.ProofSource(connect(dsn, create=False), args.database)
+    return proofs.ProofSource(connect(dsn, create=False, auth=settings.clickhouse), args.database)
 
 
 def run_prove(args: argparse.Namespace) -> int:

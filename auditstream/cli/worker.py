@@ -42,6 +42,13 @@ def register(subparsers: Any) -> None:
         help="seconds after which new entries get a checkpoint",
     )
     parser.add_argument(
+        "--gap-after",
+        type=float,
+        default=60.0,
+        help="seconds a skipped producer sequence number may arrive late before the "
+        "worker seals a gap finding",
+    )
+    parser.add_argument(
         "--batch-wait",
         type=float,
         default=0.05,
@@ -97,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
         state_dir=settings.state_dir,
         app_id=args.app_id,
         engine=EngineConfig(
-            checkpoint_every=args.checkpoint_every, checkpoint_interval_s=args.checkpoint_interval
+            checkpoint_every=args.checkpoint_every,
+            checkpoint_interval_s=args.checkpoint_interval,
+            gap_after_s=args.gap_after,
         ),
         batch_size=args.batch_size,
         batch_within_s=args.batch_wait,

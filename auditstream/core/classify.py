@@ -19,6 +19,7 @@ where none can is not walked at all.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -41,6 +42,8 @@ SECRET_FIELD = "secret_field"  # noqa: S105 - a kind: recorded for a value maske
 _SECRET_FIELD_MASK = f"[REDACTED:{SECRET_FIELD}]"
 # The pipeline keys on these; masking them would break deduplication and chains.
 _IDENTITY_FIELDS = frozenset({"event_id", "tenant_id"})
+# A producer id in UUID form is an id too (decision 0020); any other form is scanned.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 _CREDENTIAL = (pb.SENSITIVITY_HIGHLY_RESTRICTED, "")
 # Kind -> (minimum sensitivity, policy tag or ""); credentials: highly restricted.
@@ -131,6 +134,9 @@ class Classifier:
         event_id = entry.event_id
         if event_id:  # an id, never scanned; its digit groups look like card numbers
             data = data.replace(event_id.encode(), b"", 1)
+        producer_id = entry.producer_id
+        if producer_id and _UUID.fullmatch(producer_id):
+            data = data.replace(producer_id.encode(), b"", 1)
         scanner = self.scanner
         found = scanner.candidates(data)
         changed = False
@@ -176,7 +182,9 @@ class Classifier:
         for descriptor, value in message.ListFields():
             name = descriptor.name
             where = f"{path}.{name}" if path else name
-            if not path and name in _IDENTITY_FIELDS:
+            if not path and (
+                name in _IDENTITY_FIELDS or (name == "producer_id" and _UUID.fullmatch(value))
+            ):
                 continue
             repeated = descriptor.is_repeated
             if descriptor.type == FieldDescriptor.TYPE_MESSAGE:

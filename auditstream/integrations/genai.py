@@ -23,9 +23,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from auditstream.core.ids import uuid7_from
 from auditstream.integrations.content import ContentWriter
 from auditstream.integrations.spans import Span, SpanEvent
-from auditstream.producers.events import uuid7, uuid7_from
+from auditstream.producers.events import uuid7
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 MAPPING_VERSION: Final = "1"

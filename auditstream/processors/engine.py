@@ -38,6 +38,8 @@ from auditstream.core.body import (
 from auditstream.core.chain import Chain, ChainHead, Link
 from auditstream.core.checkpoint import sign_checkpoint
 from auditstream.core.classify import Classifier
+from auditstream.core.completeness import FINDINGS, Streams
+from auditstream.core.headers import LOG_ENTRY_V1, MESSAGE_TYPE
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.merkle import CompactRange
 from auditstream.core.retention import Policy
@@ -46,6 +48,12 @@ from auditstream.errors import RecoveryError
 from auditstream.proto.v1 import sealed_pb2 as sealed
 
 log = logging.getLogger(__name__)
+# Findings of completeness are the worker's word: one read from the raw topic could
+# claim a gap reported that never was.
+WORKER_ONLY = Rejected(
+    sealed.DEAD_LETTER_REASON_INVALID_FIELD,
+    "event_type: gap and silence findings are sealed by the worker only",
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class EngineConfig:
     # Recovery reads the sealed tail from this long before the newest flush: for
     # clocks of successive owners of a partition that differ by up to this much.
     recovery_margin_s: float = 10.0
+    # A producer sequence number still missing this long after a later one arrived is
+    # sealed as a gap finding (a reordering by a spool replay takes seconds, not this).
+    gap_after_s: float = 60.0
 
     def tail_since_ns(self, flushed_ns: int) -> int:
         """The Kafka time from which a partition's sealed tail holds every entry that no
@@ -86,6 +97,7 @@ class _ChainState:
     checkpoint_size: int = 0
     checkpoint_time_ns: int = 0
     first_unchecked_ns: int = 0  # receive time of the oldest entry not yet checkpointed
+    producers: Streams = field(default_factory=Streams)
 
 
 class PartitionSealer:
@@ -116,6 +128,8 @@ class PartitionSealer:
         self._changed: set[str] = set()  # chains whose state moved since the last flush
         self._changed_since_ns = 0  # when the first of them changed
         self._sealed_since_flush = 0
+        self._gap_after_ns = int(config.gap_after_s * 1e9)
+        self._completeness_due_ns: int | None = None  # earliest producer-stream deadline
 
     # -- recovery ------------------------------------------------------------------
     def restore(self, snapshots: Iterable[sealed.ChainSnapshot], tail: Iterable[Link]) -> None:
@@ -131,19 +145,25 @@ class PartitionSealer:
                 Chain(ChainHead(snap.chain_id, snap.next_seq, snap.head_hash), merkle),
                 snap.checkpoint_size,
                 snap.checkpoint_time.ToNanoseconds(),
+                producers=Streams.from_proto(snap.producers),
             )
         behind: set[str] = set()
         for link in tail:
             state = self._chains.get(link.chain_id) or self._chain_from_tail(link)
             chain = state.chain
-            if link.seq >= chain.next_seq:
+            accepted = link.seq >= chain.next_seq
+            if accepted:
                 try:
                     chain.accept(link)
                 except ValueError as exc:
                     raise RecoveryError(str(exc)) from exc
                 behind.add(link.chain_id)
             if link.body:
-                self._remember(decode_body(link.body).entry.event_id)
+                body = decode_body(link.body)
+                self._remember(body.entry.event_id)
+                if accepted:
+                    state.producers.observe(body.entry, body.received_time.ToNanoseconds())
+        self._completeness_due_ns = self._next_completeness_deadline()
         for chain_id, state in self._chains.items():
             self._unchecked += state.chain.next_seq - state.checkpoint_size
             if chain_id in behind:  # checkpoint and snapshot at the next opportunity
@@ -179,12 +199,42 @@ class PartitionSealer:
     def process(self, records: Sequence[RawRecord], now_ns: int) -> Outputs:
         out = Outputs()
         pending: dict[str, list[bytes]] = {}
+        detected: Counter[str] = Counter()
+        self._accept(records, out, pending, detected, now_ns)
+        # Producer streams are judged by the data's own clock while records flow, so a
+        # backlog after downtime is not mistaken for silence.
+        newest_ns = max(r.timestamp_ms for r in records) * 1_000_000 if records else now_ns
+        self._completeness(pending, detected, newest_ns, now_ns)
+        self._seal(out, pending, detected, now_ns)
+        return out
+
+    def due(self, now_ns: int) -> Outputs:
+        """What is due by time alone (call periodically, when the partition is idle):
+        checkpoints, snapshots, and completeness findings."""
+        out = Outputs()
+        pending: dict[str, list[bytes]] = {}
+        detected: Counter[str] = Counter()
+        self._completeness(pending, detected, now_ns, now_ns)
+        self._seal(out, pending, detected, now_ns)
+        return out
+
+    def _accept(
+        self,
+        records: Sequence[RawRecord],
+        out: Outputs,
+        pending: dict[str, list[bytes]],
+        detected: Counter[str],
+        now_ns: int,
+    ) -> None:
+        """Validate and deduplicate records; the bodies of accepted ones go to `pending`
+        by chain, the refused ones to the dead letters."""
         recent = self._recent
         check = self._validator.check
-        detected: Counter[str] = Counter()
         duplicates = 0
         for record in records:
             result = check(record)
+            if isinstance(result, Accepted) and result.entry.event_type in FINDINGS:
+                result = WORKER_ONLY
             if isinstance(result, Rejected):
                 out.dead_letters.append((record.key, self._dead_letter(record, result, now_ns)))
                 out.counts[f"dead_letter:{sealed.DeadLetterReason.Name(result.reason)}"] += 1
@@ -195,12 +245,79 @@ class PartitionSealer:
                 log.debug("duplicate event %s on partition %d dropped", event_id, self.partition)
                 continue
             self._remember(event_id)
-            chain_id = result.chain_id
-            bodies = pending.get(chain_id)
-            if bodies is None:
-                bodies = pending[chain_id] = []
-            seq = self._state(chain_id).chain.next_seq + len(bodies)
-            bodies.append(self._body(record, result, seq, detected))
+            self._pend(pending, record, result, detected)
+        if duplicates:
+            out.counts["duplicate"] += duplicates
+
+    def _pend(
+        self,
+        pending: dict[str, list[bytes]],
+        record: RawRecord,
+        accepted: Accepted,
+        detected: Counter[str],
+    ) -> None:
+        """The record's body, next in its chain, and what it tells of its producer."""
+        chain_id = accepted.chain_id
+        bodies = pending.get(chain_id)
+        if bodies is None:
+            bodies = pending[chain_id] = []
+        state = self._state(chain_id)
+        stream = state.producers.observe(accepted.entry, record.timestamp_ms * 1_000_000)
+        if stream is not None:
+            deadline = stream.deadline(self._gap_after_ns)
+            due = self._completeness_due_ns
+            if deadline is not None and (due is None or deadline < due):
+                self._completeness_due_ns = deadline
+        bodies.append(self._body(record, accepted, state.chain.next_seq + len(bodies), detected))
+
+    def _completeness(
+        self,
+        pending: dict[str, list[bytes]],
+        detected: Counter[str],
+        reference_ns: int,
+        now_ns: int,
+    ) -> None:
+        """Seal the gap and silence findings whose time has come by `reference_ns`."""
+        due = self._completeness_due_ns
+        if due is None or due > reference_ns:
+            return
+        for chain_id, state in self._chains.items():
+            for finding in state.producers.due(reference_ns, self._gap_after_ns):
+                entry = finding.entry(chain_id, now_ns)
+                record = RawRecord(
+                    "",  # made here, not read: no source position
+                    self.partition,
+                    0,
+                    now_ns // 1_000_000,
+                    chain_id.encode(),
+                    entry.SerializeToString(deterministic=True),
+                    ((MESSAGE_TYPE, LOG_ENTRY_V1.encode()),),
+                )
+                result = self._validator.check(record)
+                if isinstance(result, Rejected):  # only a bug in Finding.entry gets here
+                    raise RecoveryError(f"completeness finding refused: {result.detail}")
+                self._remember(entry.event_id)
+                self._pend(pending, record, result, detected)
+                log.warning("chain %s: %s", chain_id, entry.message)
+        self._completeness_due_ns = self._next_completeness_deadline()
+
+    def _next_completeness_deadline(self) -> int | None:
+        gap_after_ns = self._gap_after_ns
+        times = [
+            deadline
+            for state in self._chains.values()
+            if (deadline := state.producers.next_deadline(gap_after_ns)) is not None
+        ]
+        return min(times, default=None)
+
+    def _seal(
+        self,
+        out: Outputs,
+        pending: dict[str, list[bytes]],
+        detected: Counter[str],
+        now_ns: int,
+    ) -> None:
+        """Chain the pending bodies, then sign and snapshot what is due."""
         accepted = 0
         full: list[str] = []  # chains with `checkpoint_every` entries unchecked
         every = self._config.checkpoint_every
@@ -222,20 +339,10 @@ class PartitionSealer:
         if accepted:
             counts["accepted"] += accepted
             counts["sealed"] += accepted
-        if duplicates:
-            counts["duplicate"] += duplicates
         for kind, count in detected.items():
             counts[f"detected:{kind}"] += count
         self._checkpoints(out, now_ns, full)
         self._flush_if_due(out, now_ns)
-        return out
-
-    def due(self, now_ns: int) -> Outputs:
-        """Checkpoints and snapshots that are due by time alone (call periodically)."""
-        out = Outputs()
-        self._checkpoints(out, now_ns, ())
-        self._flush_if_due(out, now_ns)
-        return out
 
     def _state(self, chain_id: str) -> _ChainState:
         state = self._chains.get(chain_id)
@@ -355,6 +462,7 @@ class PartitionSealer:
             head_hash=chain.head_hash,
             compact_range=list(chain.merkle.hashes),
             checkpoint_size=state.checkpoint_size,
+            producers=state.producers.to_proto(),
         )
         snap.checkpoint_time.FromNanoseconds(state.checkpoint_time_ns)
         snap.snapshot_time.FromNanoseconds(now_ns)

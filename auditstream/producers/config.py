@@ -28,6 +28,10 @@ class ProducerConfig:
                      and logs an error; "raise" raises SpoolFullError into the caller
     close_timeout_s  how long `close()` waits for Kafka's acknowledgements; what is not
                      acknowledged by then stays in the spool and is sent at the next start
+    producer_id      names this producer instance in its events (default: a new UUIDv7
+                     per instance); two live instances must never share one
+    heartbeat_interval_s  a heartbeat event on each chain this often (0: none), so the
+                     worker reports a producer that stops without closing
     client_settings  extra librdkafka settings
     """
 
@@ -45,6 +49,8 @@ class ProducerConfig:
     linger_ms: int = 5
     store_content: bool = False  # encrypt prompt/response text (needs a vault)
     close_timeout_s: float = 5.0
+    producer_id: str = ""
+    heartbeat_interval_s: float = 60.0
     client_settings: Mapping[str, str] = field(default_factory=dict)
     limits: EventLimits = field(default_factory=EventLimits)
 
@@ -59,3 +65,5 @@ class ProducerConfig:
             raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}")
         if self.close_timeout_s < 0:
             raise ValueError("close_timeout_s must not be negative")
+        if self.heartbeat_interval_s < 0:
+            raise ValueError("heartbeat_interval_s must not be negative")

@@ -30,6 +30,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from auditstream.core import headers
 from auditstream.producers.config import ProducerConfig
 from auditstream.producers.spool import Spool
+from auditstream.runtime import failpoints
 from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.settings.connection import ConnectionErrors, explain
 
@@ -309,6 +310,8 @@ class Transport:
         if not self._started:
             self.start()
         assert self._append is not None and self._kafka is not None
+        if failpoints.drop("producer.send"):
+            return
         with self._lock:
             seq = self._append(key, value)
             self._stats.spooled += 1

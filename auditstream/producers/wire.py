@@ -113,7 +113,7 @@ _DEFAULT_ENUMS: Final = (
 )
 _NUMBER = {name: _FIELDS[name].number for name in _FIELDS}
 # The slots (field numbers) every call writes, and their tags.
-_EVENT_TYPE, _ACTOR, _PAYLOAD_SLOT, _EVENT_ID, _EVENT_TIME, _TRACE, _SPAN = (
+_EVENT_TYPE, _ACTOR, _PAYLOAD_SLOT, _EVENT_ID, _EVENT_TIME, _TRACE, _SPAN, _PRODUCER_SEQ = (
     _NUMBER[name]
     for name in (
         "event_type",
@@ -123,6 +123,7 @@ _EVENT_TYPE, _ACTOR, _PAYLOAD_SLOT, _EVENT_ID, _EVENT_TIME, _TRACE, _SPAN = (
         "event_time",
         "trace_id",
         "span_id",
+        "producer_seq",
     )
 )
 _ACTOR_TAG: Final = _tag(_ACTOR, 2)
@@ -131,6 +132,7 @@ _EVENT_ID_TAG: Final = _tag(_EVENT_ID, 2)
 _EVENT_TIME_TAG: Final = _tag(_EVENT_TIME, 2)
 _TRACE_TAG: Final = _tag(_TRACE, 2)
 _SPAN_TAG: Final = _tag(_SPAN, 2)
+_PRODUCER_SEQ_TAG: Final = _tag(_PRODUCER_SEQ, 0)
 _INT64: Final = _RANGES[FieldDescriptor.TYPE_INT64]
 _SECONDS_TAG: Final = b"\x08"  # google.protobuf.Timestamp: seconds = 1, nanos = 2
 _NANOS_TAG: Final = b"\x10"
@@ -194,6 +196,7 @@ class EntryEncoder:
         component: str,
         sdk_name: str,
         max_event_bytes: int,
+        producer_id: str = "",
     ) -> None:
         template = [b""] * _SLOTS
         for name, encoded in _DEFAULT_ENUMS:
@@ -202,6 +205,7 @@ class EntryEncoder:
             ("tenant_id", tenant_id),
             ("environment", environment),
             ("component", component),
+            ("producer_id", producer_id),
         ):
             if text:
                 template[_NUMBER[name]] = _string(_tag(_NUMBER[name], 2), text)
@@ -220,13 +224,14 @@ class EntryEncoder:
         event_id: object,
         now_ns: int,
         trace: tuple[str, str] | None,
+        producer_seq: int = 0,
     ) -> bytes | None:
-        """The LogEntry bytes of `log(event_type, actor_id, **fields)`, with `event_id`
-        and, unless `fields` has `event_time_ns`, the time `now_ns`; `trace` (trace id,
-        span id) replaces the span fields when given. None when this call needs the
-        LogEntry path."""
+        """The LogEntry bytes of `log(event_type, actor_id, **fields)`, with `event_id`,
+        `producer_seq` and, unless `fields` has `event_time_ns`, the time `now_ns`;
+        `trace` (trace id, span id) replaces the span fields when given. None when this
+        call needs the LogEntry path."""
         try:
-            return self._encode(event_type, actor_id, fields, event_id, now_ns, trace)
+            return self._encode(event_type, actor_id, fields, event_id, now_ns, trace, producer_seq)
         except Exception:
             # Text that is not UTF-8, a payload json cannot write, data Struct cannot
             # hold, a duration too large for a double: the LogEntry path tries again and
@@ -241,6 +246,7 @@ class EntryEncoder:
         event_id: object,
         time_ns: int,
         trace: tuple[str, str] | None,
+        producer_seq: int,
     ) -> bytes | None:
         if type(event_type) is int:  # what the typed helpers pass
             event_number: int | None = event_type if event_type in _EVENT_TYPES else None
@@ -285,6 +291,17 @@ class EntryEncoder:
                     json.loads(data)  # what validation checks; json's own output always loads
                 slots[_PAYLOAD_SLOT] = _PAYLOAD_TAG + varint(len(data)) + data
         slots[_EVENT_ID] = _string(_EVENT_ID_TAG, event_id)
+        slots[_EVENT_TIME] = self._event_time(time_ns)
+        if trace is not None:
+            trace_id, span_id = trace
+            slots[_TRACE] = _string(_TRACE_TAG, trace_id) if trace_id else b""
+            slots[_SPAN] = _string(_SPAN_TAG, span_id) if span_id else b""
+        if producer_seq:
+            slots[_PRODUCER_SEQ] = _PRODUCER_SEQ_TAG + varint(producer_seq)
+        out = b"".join(slots)
+        return out if len(out) <= self._max_bytes else None
+
+    def _event_time(self, time_ns: int) -> bytes:
         seconds, nanos = divmod(time_ns, 1_000_000_000)
         cached_second, seconds_part = self._second
         if seconds != cached_second:
@@ -292,10 +309,4 @@ class EntryEncoder:
             self._second = (seconds, seconds_part)  # the next call is most likely the same second
         if nanos:
             seconds_part += _NANOS_TAG + unsigned_varint(nanos)
-        slots[_EVENT_TIME] = _EVENT_TIME_TAG + _ONE_BYTE[len(seconds_part)] + seconds_part
-        if trace is not None:
-            trace_id, span_id = trace
-            slots[_TRACE] = _string(_TRACE_TAG, trace_id) if trace_id else b""
-            slots[_SPAN] = _string(_SPAN_TAG, span_id) if span_id else b""
-        out = b"".join(slots)
-        return out if len(out) <= self._max_bytes else None
+        return _EVENT_TIME_TAG + _ONE_BYTE[len(seconds_part)] + seconds_part

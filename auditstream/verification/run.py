@@ -17,6 +17,8 @@ from google.protobuf.message import DecodeError
 
 from auditstream.clickhouse import schema
 from auditstream.core import note
+from auditstream.core.chain import Link
+from auditstream.core.completeness import ProducerReport, StreamAudit
 from auditstream.core.cosignature import WitnessPolicy
 from auditstream.core.keys import Keyring, NoteVerifier
 from auditstream.core.verify import ChainReport, ChainVerifier, Finding, Kind, same_value
@@ -40,11 +42,18 @@ class Report:
     sources: list[str]
     chains: list[SourceChain] = field(default_factory=list)
     lag: dict[str, int] = field(default_factory=dict)  # chain -> entries only at one tail
+    producers: list[ProducerReport] = field(default_factory=list)  # from the first source
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
+        """No chain was tampered with (completeness is judged apart: `complete`)."""
         return all(chain.report.ok for chain in self.chains)
+
+    @property
+    def complete(self) -> bool:
+        """Every numbered producer event is sealed (or its content was removed)."""
+        return not any(p.gaps for p in self.producers)
 
     @property
     def entries(self) -> int:
@@ -65,6 +74,8 @@ class Report:
             "content_removed": self.content_removed,
             "chains": [c.to_json() for c in self.chains],
             "lag": self.lag,
+            "complete": self.complete,
+            "producers": [p.to_json() for p in self.producers],
             "seconds": round(self.seconds, 3),
         }
 
@@ -108,7 +119,8 @@ def verify_sources(
         notes = note.merge(sorted({n for source in sources for n in source.checkpoints(chain_id)}))
         verifiers = []
         streams = []
-        for source in sources:
+        audit = StreamAudit(chain_id)
+        for index, source in enumerate(sources):
             verifier = ChainVerifier(
                 chain_id,
                 keyring=keyring,
@@ -119,7 +131,8 @@ def verify_sources(
                 start=_start(source, chain_id),
             )
             verifiers.append(verifier)
-            streams.append(_fed(source.batches(chain_id, verifier.flag), verifier, progress))
+            batches = source.batches(chain_id, verifier.flag)
+            streams.append(_fed(batches, verifier, progress, audit if index == 0 else None))
         if len(streams) == 1:
             for _ in streams[0]:
                 pass
@@ -130,6 +143,7 @@ def verify_sources(
                 report.lag[chain_id] = lag
         for source, verifier in zip(sources, verifiers, strict=True):
             report.chains.append(SourceChain(source.name, verifier.finish()))
+        report.producers.extend(audit.finish())
     report.seconds = time.monotonic() - started
     return report
 
@@ -139,12 +153,20 @@ def _start(source: Source, chain_id: str) -> Any:
     return start_head(chain_id) if start_head is not None else None
 
 
-def _fed(batches: Iterator[Batch], verifier: ChainVerifier, progress: Progress) -> Iterator[Batch]:
-    """Feed each batch to the verifier, then pass it on (for the cross-check)."""
+def _fed(
+    batches: Iterator[Batch],
+    verifier: ChainVerifier,
+    progress: Progress,
+    audit: StreamAudit | None,
+) -> Iterator[Batch]:
+    """Feed each batch to the verifier (and the producer recount), then pass it on
+    (for the cross-check)."""
     for batch in batches:
         links = batch.links
         columns = batch.columns
         odd, bodies = _odd_rows(batch)
+        if audit is not None:
+            _recount(audit, links, bodies)
         start = 0
         for index in [*odd, len(links)]:
             if start < index:
@@ -155,6 +177,22 @@ def _fed(batches: Iterator[Batch], verifier: ChainVerifier, progress: Progress) 
             start = index + 1
         progress.add(len(links), verifier.chain_id)
         yield batch
+
+
+def _recount(audit: StreamAudit, links: Sequence[Link], bodies: Sequence[SealedBody]) -> None:
+    """The producer numbers in a batch's bodies (parsed here unless already parsed)."""
+    for index, link in enumerate(links):
+        if not link.body:
+            audit.content_removed(link.seq)
+            continue
+        if bodies:
+            body = bodies[index]
+        else:
+            try:
+                body = SealedBody.FromString(link.body)
+            except DecodeError:
+                continue  # the verifier reports the body
+        audit.add(body.entry, link.seq)
 
 
 def _odd_rows(batch: Batch) -> tuple[list[int], list[SealedBody]]:

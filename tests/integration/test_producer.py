@@ -50,7 +50,8 @@ def new_topic(bootstrap: str, partitions: int = 4) -> str:
 def consume(
     bootstrap: str, topic: str, expected: int, timeout: float = 120
 ) -> list[tuple[bytes, pb.LogEntry, int]]:
-    """(key, entry, partition) in partition order, until `expected` distinct event ids."""
+    """(key, entry, partition) in partition order, until `expected` distinct event ids
+    (heartbeats are returned too, but not counted)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -69,13 +70,16 @@ def consume(
                 if msg.error() is None:
                     entry = pb.LogEntry.FromString(msg.value())
                     out.append((msg.key(), entry, msg.partition()))
-                    seen.add(entry.event_id)
+                    if entry.event_type != pb.EVENT_PRODUCER_HEARTBEAT:
+                        seen.add(entry.event_id)
     finally:
         consumer.close()
     return out
 
 
 def make(bootstrap: str, topic: str, tmp: Path, **config: object) -> AuditProducer:
+    """A producer; without heartbeats unless asked, so tests count their own events."""
+    config.setdefault("heartbeat_interval_s", 0)
     vault = ContentVault(tmp / "vault", Keyring([HmacKey("kek-1", bytes(range(1, 33)))], "kek-1"))
     return AuditProducer(
         ProducerConfig(
@@ -93,14 +97,14 @@ def make(bootstrap: str, topic: str, tmp: Path, **config: object) -> AuditProduc
 
 def test_every_helper_round_trips(kafka_bootstrap: str, tmp_path: Path) -> None:
     topic = new_topic(kafka_bootstrap)
-    producer = make(kafka_bootstrap, topic, tmp_path)
+    producer = make(kafka_bootstrap, topic, tmp_path, heartbeat_interval_s=60)
     expected: dict[str, tuple[int, dict[str, object]]] = {}
 
     def note(event_id: str, event_type: int, **fields: object) -> None:
         expected[event_id] = (event_type, fields)
 
     for name, number in pb.EventType.items():
-        if number == 0:
+        if number == 0 or name.startswith("EVENT_PRODUCER_"):  # the pipeline's own events
             continue
         method = getattr(producer, name.removeprefix("EVENT_").lower())
         note(method("actor-x", resource=f"r/{name}", message=name), number, resource=f"r/{name}")
@@ -175,7 +179,13 @@ def test_every_helper_round_trips(kafka_bootstrap: str, tmp_path: Path) -> None:
     producer.close()
     total = stats["spooled"]
     records = consume(kafka_bootstrap, topic, total)
-    entries = {entry.event_id: (key, entry) for key, entry, _ in records}
+    numbers = sorted(e.producer_seq for _, e, _ in records if e.producer_id == producer.producer_id)
+    assert numbers[:total] == list(range(1, total + 1))  # one chain, no number skipped
+    entries = {
+        entry.event_id: (key, entry)
+        for key, entry, _ in records
+        if entry.event_type != pb.EVENT_PRODUCER_HEARTBEAT
+    }
     assert len(entries) == total == len(expected) + 5  # + tool, inference, 2 traced, bridge
     for event_id, (event_type, fields) in expected.items():
         key, entry = entries[event_id]
@@ -274,8 +284,13 @@ def test_kill_minus_nine_after_spooling_loses_nothing(kafka_bootstrap: str, tmp_
     stats = producer.stats()
     producer.close()
     assert stats["replayed"] == 2000 and stats["pending"] == 0
-    got = [e.event_id for _, e, _ in consume(kafka_bootstrap, topic, 2000)]
-    assert set(got) == set(ids) and len(ids) == 2000
+    records = consume(kafka_bootstrap, topic, 2000)
+    events = [e for _, e, _ in records if e.event_type != pb.EVENT_PRODUCER_HEARTBEAT]
+    assert {e.event_id for e in events} == set(ids) and len(ids) == 2000
+    # Replayed with the numbers the killed process gave them, not the replayer's.
+    (killed,) = {e.producer_id for e in events}
+    assert killed != producer.producer_id
+    assert sorted({e.producer_seq for e in events}) == list(range(1, 2001))
 
 
 def test_a_twenty_second_broker_outage_loses_nothing_and_never_blocks(
@@ -309,9 +324,15 @@ def test_a_twenty_second_broker_outage_loses_nothing_and_never_blocks(
     records = consume(kafka_bootstrap, topic, total, timeout=300)
     first_seen: dict[str, list[str]] = defaultdict(list)
     seen: set[str] = set()
+    numbers: dict[str, set[int]] = defaultdict(set)
     for key, entry, _ in records:
+        numbers[key.decode()].add(entry.producer_seq)
+        if entry.event_type == pb.EVENT_PRODUCER_HEARTBEAT:
+            continue
         if entry.event_id not in seen:
             seen.add(entry.event_id)
             first_seen[key.decode()].append(entry.event_id)
     assert len(seen) == total
     assert dict(first_seen) == outcome["ids"]  # per chain, in the order they were logged
+    for chain, got in numbers.items():  # heartbeats included, no number skipped
+        assert got == set(range(1, len(got) + 1)), chain

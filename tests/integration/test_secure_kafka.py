@@ -132,8 +132,9 @@ def test_the_whole_pipeline_runs_on_sasl_ssl_each_role_as_its_own_user(
             for number in range(EVENTS):
                 producer.emit(entry(number))
             assert producer.flush(60), producer.stats()
-        sealed = read_topic(broker.user("admin"), f"{topics.prefix}.sealed", EVENTS, quiet=3)
-        assert len(sealed) == EVENTS
+        # + the heartbeat with which the producer says it stops
+        sealed = read_topic(broker.user("admin"), f"{topics.prefix}.sealed", EVENTS + 1, quiet=3)
+        assert len(sealed) == EVENTS + 1
         time.sleep(4)  # a time-based checkpoint (3 s) covers the last entries
     finally:
         worker.stop()
@@ -237,8 +238,10 @@ def test_events_refused_for_want_of_acls_wait_in_the_spool_and_go_out_once_grant
         apply_acls(broker, topics, app_id)
         assert producer.flush(120), producer.stats()
         assert producer.problem is None
-    raw = read_topic(broker.user("admin"), topics.raw, len(ids), quiet=2)
-    assert sorted(pb.LogEntry.FromString(v).event_id for v in raw) == sorted(ids)  # type: ignore[arg-type]
+    raw = [pb.LogEntry.FromString(v) for v in read_topic(broker.user("admin"), topics.raw, 6)]  # type: ignore[arg-type]
+    events = [e for e in raw if e.event_type != pb.EVENT_PRODUCER_HEARTBEAT]
+    assert sorted(e.event_id for e in events) == sorted(ids)
+    assert sorted(e.producer_seq for e in raw) == [1, 2, 3, 4, 5, 6]  # 6: it stops
 
 
 @pytest.mark.parametrize(

@@ -332,7 +332,9 @@ def _consume(bootstrap: str, topic: str, wanted: int) -> list[pb.LogEntry]:
         for _ in range(60):
             message = consumer.poll(1.0)
             if message is not None and not message.error():
-                found.append(pb.LogEntry.FromString(message.value()))
+                entry = pb.LogEntry.FromString(message.value())
+                if entry.event_type != pb.EVENT_PRODUCER_HEARTBEAT:  # the producer's own
+                    found.append(entry)
             if len(found) >= wanted and message is None:
                 break
     finally:

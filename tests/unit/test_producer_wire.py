@@ -30,6 +30,8 @@ STRING_FIELDS = sorted(
     if pb.LogEntry.DESCRIPTOR.fields_by_name[name].type == FieldDescriptor.TYPE_STRING
 )
 EVENT_ID = "019b7a5e-2c4a-7d1e-9f00-1234567890ab"
+PRODUCER_ID = "019b7a5e-0000-7000-8000-00000000cafe"
+PRODUCER_SEQ = 300  # two varint bytes
 LIMITS = validation.EventLimits()
 
 
@@ -40,6 +42,7 @@ def encoder(tenant: str = "acme", environment: str = "", component: str = "") ->
         component=component,
         sdk_name=SDK_NAME,
         max_event_bytes=LIMITS.max_event_bytes,
+        producer_id=PRODUCER_ID,
     )
 
 
@@ -52,6 +55,8 @@ def through_log_entry(
     tenant: str = "acme",
     environment: str = "",
     component: str = "",
+    producer_id: str = PRODUCER_ID,
+    producer_seq: int = PRODUCER_SEQ,
 ) -> bytes | None:
     """What the LogEntry path makes of a `log()` call: upb's deterministic bytes, or
     None when it would mark, repair or refuse the event."""
@@ -72,6 +77,8 @@ def through_log_entry(
     entry.producer.sdk_name = SDK_NAME
     if validation.check(entry, "acme", LIMITS, strict=False):
         return None
+    entry.producer_id = producer_id
+    entry.producer_seq = producer_seq
     return entry.SerializeToString(deterministic=True)
 
 
@@ -92,6 +99,7 @@ def direct(
         event_id=fields.get("event_id") or EVENT_ID,
         now_ns=NOW,
         trace=trace,
+        producer_seq=PRODUCER_SEQ,
     )
 
 
@@ -320,11 +328,13 @@ def test_a_producer_spools_the_bytes_of_the_log_entry_path(tmp_path: Path) -> No
         tenant_id="acme",
         environment="prod",
         client_settings={"log_level": "0"},
+        producer_id=PRODUCER_ID,
     )
     producer = AuditProducer(config, clock=lambda: NOW)
     event_id = producer.login("user-1", resource="auth/login", message="hello", payload={"a": 1})
     producer.close(timeout=0)
-    (record,) = Spool.open(tmp_path).pending(0)
+    record, stopping = Spool.open(tmp_path).pending(0)
+    assert pb.LogEntry.FromString(stopping.value).event_type == pb.EVENT_PRODUCER_HEARTBEAT
     assert record.key == b"acme"
     fields = {"event_id": event_id, "resource": "auth/login", "message": "hello"}
     assert record.value == through_log_entry(
@@ -333,4 +343,5 @@ def test_a_producer_spools_the_bytes_of_the_log_entry_path(tmp_path: Path) -> No
         {**fields, "payload": {"a": 1}},
         trace=("", ""),
         environment="prod",
+        producer_seq=1,
     )

@@ -46,6 +46,9 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TRANSPORT_CONNECT: _ClassVar[EventType]
     EVENT_TRANSPORT_DISCONNECT: _ClassVar[EventType]
     EVENT_TRANSPORT_ERROR: _ClassVar[EventType]
+    EVENT_PRODUCER_HEARTBEAT: _ClassVar[EventType]
+    EVENT_PRODUCER_GAP: _ClassVar[EventType]
+    EVENT_PRODUCER_SILENT: _ClassVar[EventType]
 
 class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -110,6 +113,9 @@ EVENT_SAMPLING_RESPONSE: EventType
 EVENT_TRANSPORT_CONNECT: EventType
 EVENT_TRANSPORT_DISCONNECT: EventType
 EVENT_TRANSPORT_ERROR: EventType
+EVENT_PRODUCER_HEARTBEAT: EventType
+EVENT_PRODUCER_GAP: EventType
+EVENT_PRODUCER_SILENT: EventType
 SEVERITY_UNSPECIFIED: Severity
 SEVERITY_DEBUG: Severity
 SEVERITY_INFO: Severity
@@ -134,7 +140,7 @@ SENSITIVITY_RESTRICTED: Sensitivity
 SENSITIVITY_HIGHLY_RESTRICTED: Sensitivity
 
 class LogEntry(_message.Message):
-    __slots__ = ("event_type", "outcome", "severity", "actor_id", "component", "environment", "resource", "message", "payload", "policy_tags", "sensitivity", "event_id", "event_time", "duration_ms", "tenant_id", "actor_type", "trace_id", "span_id", "parent_span_id", "session_id", "ocsf_class_uid", "ocsf_activity_id", "otel_operation_name", "change", "ai", "mcp", "content", "data", "client_id", "client_version", "server_id", "server_version", "request_size_bytes", "response_size_bytes", "geo_region", "producer", "validation_issues", "payload_content_type", "action")
+    __slots__ = ("event_type", "outcome", "severity", "actor_id", "component", "environment", "resource", "message", "payload", "policy_tags", "sensitivity", "event_id", "event_time", "duration_ms", "tenant_id", "actor_type", "trace_id", "span_id", "parent_span_id", "session_id", "ocsf_class_uid", "ocsf_activity_id", "otel_operation_name", "change", "ai", "mcp", "content", "data", "client_id", "client_version", "server_id", "server_version", "request_size_bytes", "response_size_bytes", "geo_region", "producer", "validation_issues", "payload_content_type", "action", "producer_id", "producer_seq")
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +180,8 @@ class LogEntry(_message.Message):
     VALIDATION_ISSUES_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCER_SEQ_FIELD_NUMBER: _ClassVar[int]
     event_type: EventType
     outcome: Outcome
     severity: Severity
@@ -213,7 +221,9 @@ class LogEntry(_message.Message):
     validation_issues: _containers.RepeatedScalarFieldContainer[str]
     payload_content_type: str
     action: str
-    def __init__(self, event_type: _Optional[_Union[EventType, str]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., severity: _Optional[_Union[Severity, str]] = ..., actor_id: _Optional[str] = ..., component: _Optional[str] = ..., environment: _Optional[str] = ..., resource: _Optional[str] = ..., message: _Optional[str] = ..., payload: _Optional[bytes] = ..., policy_tags: _Optional[_Iterable[str]] = ..., sensitivity: _Optional[_Union[Sensitivity, str]] = ..., event_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[float] = ..., tenant_id: _Optional[str] = ..., actor_type: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., parent_span_id: _Optional[str] = ..., session_id: _Optional[str] = ..., ocsf_class_uid: _Optional[int] = ..., ocsf_activity_id: _Optional[int] = ..., otel_operation_name: _Optional[str] = ..., change: _Optional[_Union[ChangeRecord, _Mapping]] = ..., ai: _Optional[_Union[AiInteraction, _Mapping]] = ..., mcp: _Optional[_Union[McpCall, _Mapping]] = ..., content: _Optional[_Iterable[_Union[ContentRef, _Mapping]]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., client_id: _Optional[str] = ..., client_version: _Optional[str] = ..., server_id: _Optional[str] = ..., server_version: _Optional[str] = ..., request_size_bytes: _Optional[int] = ..., response_size_bytes: _Optional[int] = ..., geo_region: _Optional[str] = ..., producer: _Optional[_Union[ProducerInfo, _Mapping]] = ..., validation_issues: _Optional[_Iterable[str]] = ..., payload_content_type: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+    producer_id: str
+    producer_seq: int
+    def __init__(self, event_type: _Optional[_Union[EventType, str]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., severity: _Optional[_Union[Severity, str]] = ..., actor_id: _Optional[str] = ..., component: _Optional[str] = ..., environment: _Optional[str] = ..., resource: _Optional[str] = ..., message: _Optional[str] = ..., payload: _Optional[bytes] = ..., policy_tags: _Optional[_Iterable[str]] = ..., sensitivity: _Optional[_Union[Sensitivity, str]] = ..., event_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[float] = ..., tenant_id: _Optional[str] = ..., actor_type: _Optional[str] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., parent_span_id: _Optional[str] = ..., session_id: _Optional[str] = ..., ocsf_class_uid: _Optional[int] = ..., ocsf_activity_id: _Optional[int] = ..., otel_operation_name: _Optional[str] = ..., change: _Optional[_Union[ChangeRecord, _Mapping]] = ..., ai: _Optional[_Union[AiInteraction, _Mapping]] = ..., mcp: _Optional[_Union[McpCall, _Mapping]] = ..., content: _Optional[_Iterable[_Union[ContentRef, _Mapping]]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., client_id: _Optional[str] = ..., client_version: _Optional[str] = ..., server_id: _Optional[str] = ..., server_version: _Optional[str] = ..., request_size_bytes: _Optional[int] = ..., response_size_bytes: _Optional[int] = ..., geo_region: _Optional[str] = ..., producer: _Optional[_Union[ProducerInfo, _Mapping]] = ..., validation_issues: _Optional[_Iterable[str]] = ..., payload_content_type: _Optional[str] = ..., action: _Optional[str] = ..., producer_id: _Optional[str] = ..., producer_seq: _Optional[int] = ...) -> None: ...
 
 class ChangeRecord(_message.Message):
     __slots__ = ("resource_type", "resource_id", "old_values", "new_values", "changed_fields")

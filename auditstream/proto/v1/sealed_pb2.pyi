@@ -131,7 +131,7 @@ class Checkpoint(_message.Message):
     def __init__(self, chain_id: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., note: _Optional[bytes] = ..., key_name: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ChainSnapshot(_message.Message):
-    __slots__ = ("chain_id", "next_seq", "head_hash", "compact_range", "checkpoint_size", "checkpoint_time", "snapshot_time")
+    __slots__ = ("chain_id", "next_seq", "head_hash", "compact_range", "checkpoint_size", "checkpoint_time", "snapshot_time", "producers")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     NEXT_SEQ_FIELD_NUMBER: _ClassVar[int]
     HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +139,7 @@ class ChainSnapshot(_message.Message):
     CHECKPOINT_SIZE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_TIME_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_TIME_FIELD_NUMBER: _ClassVar[int]
+    PRODUCERS_FIELD_NUMBER: _ClassVar[int]
     chain_id: str
     next_seq: int
     head_hash: bytes
@@ -146,7 +147,38 @@ class ChainSnapshot(_message.Message):
     checkpoint_size: int
     checkpoint_time: _timestamp_pb2.Timestamp
     snapshot_time: _timestamp_pb2.Timestamp
-    def __init__(self, chain_id: _Optional[str] = ..., next_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., compact_range: _Optional[_Iterable[bytes]] = ..., checkpoint_size: _Optional[int] = ..., checkpoint_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    producers: _containers.RepeatedCompositeFieldContainer[ProducerStream]
+    def __init__(self, chain_id: _Optional[str] = ..., next_seq: _Optional[int] = ..., head_hash: _Optional[bytes] = ..., compact_range: _Optional[_Iterable[bytes]] = ..., checkpoint_size: _Optional[int] = ..., checkpoint_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., producers: _Optional[_Iterable[_Union[ProducerStream, _Mapping]]] = ...) -> None: ...
+
+class ProducerStream(_message.Message):
+    __slots__ = ("producer_id", "tenant_id", "next_seq", "missing", "last_seen", "heartbeat_interval_s", "silent_reported", "stopped")
+    PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    SILENT_REPORTED_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    producer_id: str
+    tenant_id: str
+    next_seq: int
+    missing: _containers.RepeatedCompositeFieldContainer[MissingRange]
+    last_seen: _timestamp_pb2.Timestamp
+    heartbeat_interval_s: float
+    silent_reported: bool
+    stopped: bool
+    def __init__(self, producer_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., next_seq: _Optional[int] = ..., missing: _Optional[_Iterable[_Union[MissingRange, _Mapping]]] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_interval_s: _Optional[float] = ..., silent_reported: _Optional[bool] = ..., stopped: _Optional[bool] = ...) -> None: ...
+
+class MissingRange(_message.Message):
+    __slots__ = ("first", "last", "noticed")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    NOTICED_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    last: int
+    noticed: _timestamp_pb2.Timestamp
+    def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ..., noticed: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("reason", "detail", "original_value", "original_key", "original_headers", "source", "received_time", "dead_lettered_time", "sealed_original", "detections")
