@@ -413,6 +413,16 @@ class Transport:
             if start is not None:
                 self._replay(start)
 
+    def _restart(self, position: int) -> bool:
+        """A delivery failed while replaying: start over from the failed record or from
+        where this replay stands, whichever comes first (a failure further on must not
+        skip the records this replay has not reached yet). False when none failed."""
+        with self._lock:
+            if self._replay_from is None:
+                return False
+            self._replay_from = min(self._replay_from, position)
+            return True
+
     def _replay(self, start: int) -> None:
         """Send everything from `start` on that Kafka has not acknowledged, in order;
         then, if nothing failed meanwhile, return to sending directly."""
@@ -432,10 +442,10 @@ class Transport:
                     self._poll(0.2)
                 self._stats.replayed += 1
                 position = record.seq + 1
-                if self._replay_from is not None:  # a new failure: start over from there
+                if self._replay_from is not None and self._restart(position):
                     return
             with self._lock:
-                if self._replay_from is not None:
+                if self._restart(position):
                     return
                 if position >= self._spool.next_seq:
                     self._healthy = True
