@@ -36,16 +36,6 @@ def _witness(text: str) -> Witness:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
-    return value
-
-
 def _port(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
@@ -90,7 +80,9 @@ def register(subparsers: Any) -> None:
     witness.add_argument("--tenant", help="only this tenant's chains")
     witness.add_argument("--chain", help="only this chain")
     witness.add_argument("--once", action="store_true", help="one round, then print a summary")
-    witness.add_argument("--interval", type=_positive, default=5.0, help="seconds between rounds")
+    witness.add_argument(
+        "--interval", type=common.positive_seconds, default=5.0, help="seconds between rounds"
+    )
     witness.add_argument(
         "--metrics-port", type=_port, help="serve /metrics and /health here (not with --once)"
     )

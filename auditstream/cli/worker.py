@@ -28,29 +28,37 @@ def register(subparsers: Any) -> None:
         "dead letters keep their original only encrypted for it "
         "(default: AUDITSTREAM_DEAD_LETTER_KEY_FILE, or the key in AUDITSTREAM_DEAD_LETTER_KEY)",
     )
-    parser.add_argument("--partitions", type=int, help="partitions of every pipeline topic")
     parser.add_argument(
-        "--batch-size", type=int, default=2000, help="raw records per transaction, at most"
+        "--partitions", type=common.positive_count, help="partitions of every pipeline topic"
     )
     parser.add_argument(
-        "--checkpoint-every", type=int, default=1000, help="entries per chain between checkpoints"
+        "--batch-size",
+        type=common.positive_count,
+        default=2000,
+        help="raw records per transaction, at most",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=common.positive_count,
+        default=1000,
+        help="entries per chain between checkpoints",
     )
     parser.add_argument(
         "--checkpoint-interval",
-        type=float,
+        type=common.positive_seconds,
         default=10.0,
         help="seconds after which new entries get a checkpoint",
     )
     parser.add_argument(
         "--gap-after",
-        type=float,
+        type=common.positive_seconds,
         default=60.0,
         help="seconds a skipped producer sequence number may arrive late before the "
         "worker seals a gap finding",
     )
     parser.add_argument(
         "--batch-wait",
-        type=float,
+        type=common.positive_seconds,
         default=0.05,
         help="seconds a transaction waits for its batch to fill",
     )
@@ -62,17 +70,20 @@ def register(subparsers: Any) -> None:
         help="this worker's name in its transactional id (default: host and pid)",
     )
     parser.add_argument(
-        "--max-record-bytes", type=int, default=1_048_576, help="larger records are dead letters"
+        "--max-record-bytes",
+        type=common.positive_count,
+        default=1_048_576,
+        help="larger records are dead letters",
     )
     parser.add_argument(
         "--max-future-skew",
-        type=float,
+        type=common.positive_seconds,
         default=300.0,
         help="seconds an event time may be ahead of Kafka's timestamp",
     )
     parser.add_argument(
         "--session-timeout",
-        type=float,
+        type=common.positive_seconds,
         default=10.0,
         help="seconds before a silent worker's partitions move to others",
     )

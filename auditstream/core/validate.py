@@ -181,6 +181,11 @@ class Validator:
             return Rejected(
                 R.DEAD_LETTER_REASON_INVALID_FIELD, "event_id: longer than 128 or not printable"
             )
+        producer_id = entry.producer_id
+        if len(producer_id) > MAX_EVENT_ID or not producer_id.isprintable():
+            return Rejected(
+                R.DEAD_LETTER_REASON_INVALID_FIELD, "producer_id: longer than 128 or not printable"
+            )
         return None
 
     def _skew(self, event_time_ns: int, timestamp_ms: int) -> Rejected | None:

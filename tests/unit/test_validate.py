@@ -70,6 +70,18 @@ def unknown_enum() -> bytes:
             "DEAD_LETTER_REASON_INVALID_FIELD",
         ),
         (
+            login(1, producer_id="p" * 129, producer_seq=1).SerializeToString(),
+            b"acme",
+            (),
+            "DEAD_LETTER_REASON_INVALID_FIELD",
+        ),
+        (
+            login(1, producer_id="p\x1b[31m", producer_seq=1).SerializeToString(),
+            b"acme",
+            (),
+            "DEAD_LETTER_REASON_INVALID_FIELD",
+        ),
+        (
             v020.LogRequest(event_type=13).SerializeToString(),
             b"acme",
             ((headers.MESSAGE_TYPE, headers.LOKRYN_V020.encode()),),
