@@ -18,6 +18,12 @@ classify_us_per_event  median time of Classifier.classify on one workload event,
 core_classify_seal_events_per_s  the sealing engine (validate, classify, seal) on the same
                      raw records; ceiling: the same engine with classification switched
                      off (engine_without_classify_events_per_s), in this run
+seal_with_subject_keys_events_per_s  the same engine encrypting every event's personal
+                     fields under its subjects' keys (decision 0021); ceiling: the engine
+                     sealing in clear (core_classify_seal_events_per_s), in this run;
+                     goal: ratio >= 0.75. The subjects' keys exist (each run starts with
+                     empty caches over the same vault); making them is
+subject_keys_created_per_s  new subject keys per second, each fsynced before use
 false_positive_rate  share of ordinary audit lines (ids, hashes, base64 of plain data,
                      versions, times, order ids: tests/support/ordinary_text.py) and of
                      workload events in which something is masked
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from hashlib import sha256
@@ -45,6 +52,8 @@ from auditstream.core.keys import HmacKey, Keyring, NoteSigner
 from auditstream.core.merkle import CompactRange
 from auditstream.core.validate import Limits, RawRecord, Validator
 from auditstream.core.verify import ChainVerifier
+from auditstream.privacy.protect import SubjectProtection
+from auditstream.privacy.vault import LocalKek, SubjectVault
 from auditstream.processors.engine import EngineConfig, PartitionSealer
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
@@ -54,6 +63,7 @@ from tests.support.engine_kit import CONTENT, POLICY
 from tests.support.ordinary_text import ordinary_text
 
 CHAIN_ID = "bench-tenant"
+BENCH_KEKS = Keyring([HmacKey("kek-1", bytes(range(32)))], "kek-1")
 BATCH = 1000
 
 
@@ -191,9 +201,16 @@ class _Unclassified(Classifier):
         return Outcome(declared_sensitivity=entry.sensitivity)
 
 
-def engine_events_per_s(raws: list[bytes], repeats: int, classifier: Classifier) -> float:
+def engine_events_per_s(
+    raws: list[bytes],
+    repeats: int,
+    classifier: Classifier,
+    protection: Callable[[], SubjectProtection] | None = None,
+) -> float:
     """Events/s of the sealing engine (validate, classify, deduplicate, seal, checkpoint)
-    with `classifier`, a batch of 1000 raw records at a time, as the worker feeds it."""
+    with `classifier`, a batch of 1000 raw records at a time, as the worker feeds it;
+    with `protection` (called once per run), personal fields encrypted under
+    per-subject keys."""
     now_ms = time.time_ns() // 1_000_000
     records = [RawRecord("raw", 0, i, now_ms, None, v, ()) for i, v in enumerate(raws)]
 
@@ -206,12 +223,25 @@ def engine_events_per_s(raws: list[bytes], repeats: int, classifier: Classifier)
             classifier=classifier,
             policy=POLICY,
             config=EngineConfig(checkpoint_every=1000),
+            protection=None if protection is None else protection(),
         )
         for start in range(0, len(records), BATCH):
             engine.process(records[start : start + BATCH], time.time_ns())
         return len(records)
 
     return _common.best_rate(run, repeats)
+
+
+def key_creation_per_s(raws: list[bytes], vault_dir: str) -> float:
+    """New subject keys made per second (each written and fsynced, file and folder, before
+    it is used): the first event of every subject of the workload pays this once."""
+    guard = SubjectProtection(SubjectVault(vault_dir, LocalKek(BENCH_KEKS)))
+    actors = sorted({(e.tenant_id, e.actor_id) for e in map(pb.LogEntry.FromString, raws)})
+    start = time.perf_counter()
+    for tenant, actor in actors:
+        guard.subject_ref(tenant, actor)
+        SubjectVault(vault_dir, LocalKek(BENCH_KEKS)).current(guard.subject_ref(tenant, actor))
+    return len(actors) / (time.perf_counter() - start)
 
 
 def classify_figures(raws: list[bytes], repeats: int) -> dict[str, Any]:
@@ -229,12 +259,22 @@ def classify_figures(raws: list[bytes], repeats: int) -> dict[str, Any]:
     classify_us = prefilter_us = float("inf")
     engine_rate = bare_engine_rate = 0.0
     unclassified = _Unclassified(scanner=scanner)
-    for _ in range(repeats):  # interleaved, so that load changes hit both sides
-        entries = [(pb.LogEntry.FromString(raw), raw) for raw in raws]
-        pre, full = paired_medians(prefilter, classify, entries)
-        prefilter_us, classify_us = min(prefilter_us, pre), min(classify_us, full)
-        engine_rate = max(engine_rate, engine_events_per_s(raws, 1, classifier))
-        bare_engine_rate = max(bare_engine_rate, engine_events_per_s(raws, 1, unclassified))
+    protected_rate = 0.0
+    with tempfile.TemporaryDirectory(prefix="bench-vault-") as vault_dir:
+
+        def protection() -> SubjectProtection:  # empty caches over the same keys
+            return SubjectProtection(SubjectVault(vault_dir, LocalKek(BENCH_KEKS)))
+
+        created_per_s = key_creation_per_s(raws, vault_dir)
+        for _ in range(repeats):  # interleaved, so that load changes hit every side
+            entries = [(pb.LogEntry.FromString(raw), raw) for raw in raws]
+            pre, full = paired_medians(prefilter, classify, entries)
+            prefilter_us, classify_us = min(prefilter_us, pre), min(classify_us, full)
+            engine_rate = max(engine_rate, engine_events_per_s(raws, 1, classifier))
+            bare_engine_rate = max(bare_engine_rate, engine_events_per_s(raws, 1, unclassified))
+            protected_rate = max(
+                protected_rate, engine_events_per_s(raws, 1, classifier, protection)
+            )
     rng = random.Random(3)
     lines = [ordinary_text(rng) for _ in range(20_000)]
     flagged = sum(1 for line in lines if any(m.masked for m in scanner.scan(line)))
@@ -247,6 +287,13 @@ def classify_figures(raws: list[bytes], repeats: int) -> dict[str, Any]:
         ),
         "core_classify_seal_events_per_s": _common.figure(
             engine_rate, "events/s", ceiling=bare_engine_rate, goal=100_000
+        ),
+        # Goal (issue 19): within 25% of the same engine sealing in clear, in this run.
+        "seal_with_subject_keys_events_per_s": _common.figure(
+            protected_rate, "events/s", ceiling=engine_rate, goal=None
+        ),
+        "subject_keys_created_per_s": _common.figure(
+            created_per_s, "keys/s", ceiling=None, goal=None
         ),
         "engine_without_classify_events_per_s": _common.figure(
             bare_engine_rate, "events/s", ceiling=None, goal=None

@@ -13,6 +13,8 @@ from auditstream.core.content import DigestPolicy
 from auditstream.core.keys import Keyring, NoteSigner, NoteVerifier
 from auditstream.core.retention import Policy, parse_policy
 from auditstream.errors import ConfigError
+from auditstream.privacy.protect import SubjectProtection
+from auditstream.privacy.vault import LocalKek, SubjectVault
 from auditstream.settings import keyfiles
 from auditstream.settings.config import Settings, load_settings
 from auditstream.settings.resources import default_policy_file
@@ -93,6 +95,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "content_keys_file": getattr(args, "content_keys", None),
         "policy_file": getattr(args, "policy", None),
         "dead_letter_key_file": getattr(args, "dead_letter_key", None),
+        "subject_vault_dir": getattr(args, "subject_vault", None),
+        "subject_keks_file": getattr(args, "subject_keks", None),
     }
     return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -117,6 +121,16 @@ def checkpoint_verifiers(
             "the store or the pack being verified"
         )
     return keyfiles.load_verifiers(path)
+
+
+def subject_protection(settings: Settings) -> SubjectProtection | None:
+    """Per-subject protection when a subject vault is configured, else None."""
+    if settings.subject_vault_dir is None:
+        if settings.subject_keks_file is not None:
+            raise ConfigError("subject key-encryption keys given without a subject vault folder")
+        return None
+    keks = keyfiles.load_keyring(settings.subject_keks_file, variable=keyfiles.SUBJECT_KEKS_ENV)
+    return SubjectProtection(SubjectVault(settings.subject_vault_dir, LocalKek(keks)))
 
 
 def content_policy(settings: Settings) -> DigestPolicy:

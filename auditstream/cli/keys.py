@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.errors import ConfigError
+from auditstream.privacy.vault import LocalKek, SubjectVault
 from auditstream.settings import keyfiles
 
 
@@ -33,12 +34,26 @@ def register(subparsers: Any) -> None:
         "(`deadletter show`) and its .pub for the worker",
     )
     generate.add_argument("--dead-letter-id", default="dlq-1", help="id of the dead-letter key")
+    generate.add_argument(
+        "--subject-keks",
+        type=Path,
+        help="also create the keyring of key-encryption keys for the worker's subject vault",
+    )
     generate.set_defaults(func=_generate)
 
     rotate = actions.add_parser("rotate", help="add a new active HMAC key; old ids still verify")
     rotate.add_argument("--hmac", type=Path, required=True, help="keyring file")
     rotate.add_argument("--id", required=True, help="id of the new key")
     rotate.set_defaults(func=_rotate)
+
+    rewrap = actions.add_parser(
+        "rewrap",
+        help="wrap every subject key again under the active key-encryption key (after "
+        "`keys rotate --hmac KEKS`)",
+    )
+    rewrap.add_argument("--subject-vault", type=Path, required=True, help="subject vault folder")
+    rewrap.add_argument("--subject-keks", type=Path, required=True, help="KEK keyring file")
+    rewrap.set_defaults(func=_rewrap)
 
     export = actions.add_parser(
         "export-public", help="print the checkpoint verifier (public) key for auditors"
@@ -48,8 +63,15 @@ def register(subparsers: Any) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    if (args.hmac is None) != (args.signer is None) or not (args.hmac or args.dead_letter):
-        raise ConfigError("give --hmac and --signer together, or --dead-letter, or all three")
+    if (args.hmac is None) != (args.signer is None) or not (
+        args.hmac or args.dead_letter or args.subject_keks
+    ):
+        raise ConfigError(
+            "give --hmac and --signer together, and/or --dead-letter or --subject-keks"
+        )
+    if args.subject_keks:
+        keyfiles.write_new_keyring(args.subject_keks, "kek-1")
+        print(f"subject KEKs:   {args.subject_keks} (active key kek-1)")
     if args.dead_letter:
         keyfiles.write_new_dead_letter_key(args.dead_letter, args.dead_letter_id)
         print(f"dead letters:   {args.dead_letter} (private, for operators)")
@@ -64,6 +86,15 @@ def _generate(args: argparse.Namespace) -> int:
         keyfiles.write_new_keyring(args.content, "salt-1")
         print(f"content salts:  {args.content} (active key salt-1)")
     print(f"verifier key:   {signer.verifier.encode()}")
+    return 0
+
+
+def _rewrap(args: argparse.Namespace) -> int:
+    if not args.subject_vault.is_dir():
+        raise ConfigError(f"no subject vault at {args.subject_vault}")
+    keks = keyfiles.load_keyring(args.subject_keks)
+    count = SubjectVault(args.subject_vault, LocalKek(keks)).rewrap()
+    print(f"{args.subject_vault}: {count} keys wrapped again under {keks.active.key_id}")
     return 0
 
 

@@ -29,6 +29,18 @@ def register(subparsers: Any) -> None:
         "(default: AUDITSTREAM_DEAD_LETTER_KEY_FILE, or the key in AUDITSTREAM_DEAD_LETTER_KEY)",
     )
     parser.add_argument(
+        "--subject-vault",
+        type=Path,
+        help="encrypt personal fields under per-subject keys kept in this folder, for "
+        "erasure on request (default: AUDITSTREAM_SUBJECT_VAULT_DIR; none: sealed in clear)",
+    )
+    parser.add_argument(
+        "--subject-keks",
+        type=Path,
+        help="keyring of the key-encryption keys that wrap the subject keys "
+        "(default: AUDITSTREAM_SUBJECT_KEKS_FILE, or the keyring in AUDITSTREAM_SUBJECT_KEKS)",
+    )
+    parser.add_argument(
         "--partitions", type=common.positive_count, help="partitions of every pipeline topic"
     )
     parser.add_argument(
@@ -123,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         batch_within_s=args.batch_wait,
         instance_id=args.instance_id,
         session_timeout_s=args.session_timeout,
+        protection=common.subject_protection(settings),
         limits=Limits(
             max_record_bytes=args.max_record_bytes, max_future_skew_s=args.max_future_skew
         ),

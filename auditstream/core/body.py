@@ -59,9 +59,11 @@ def body_bytes(
     seq: int,
     received_time_ns: int,
     source: bytes,
+    protected: bytes = b"",
 ) -> bytes:
     """A SealedBody from its parts: the entry's canonical bytes, the classification's
-    bytes (None: not set), and `source` from `source_record`."""
+    bytes (None: not set), `source` from `source_record`, and the ProtectedFields bytes
+    (b"": none)."""
     varint = wire.varint
     received = wire.timestamp(received_time_ns)
     return b"".join(
@@ -77,6 +79,7 @@ def body_bytes(
             varint(len(received)),
             received,
             source,
+            wire.length_delimited(7, protected) if protected else b"",
         )
     )
 

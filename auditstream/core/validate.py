@@ -27,6 +27,8 @@ R = sealed.DeadLetterReason
 # position, so reprocessing a record yields the same id and is deduplicated.
 SOURCE_NAMESPACE = uuid.UUID("6f1c4a7e-2b3d-5e8f-9a0b-1c2d3e4f5a6b")
 MAX_EVENT_ID = 128
+MAX_SUBJECTS = 16  # data subjects of one event
+MAX_SUBJECT_ID = 256
 
 _EVENT_TYPES = frozenset(pb.EventType.values())
 _OUTCOMES = frozenset(pb.Outcome.values())
@@ -185,6 +187,16 @@ class Validator:
         if len(producer_id) > MAX_EVENT_ID or not producer_id.isprintable():
             return Rejected(
                 R.DEAD_LETTER_REASON_INVALID_FIELD, "producer_id: longer than 128 or not printable"
+            )
+        subjects = entry.subject_ids
+        if subjects and (
+            len(subjects) > MAX_SUBJECTS
+            or not all(0 < len(s) <= MAX_SUBJECT_ID and s.isprintable() for s in subjects)
+        ):
+            return Rejected(
+                R.DEAD_LETTER_REASON_INVALID_FIELD,
+                f"subject_ids: more than {MAX_SUBJECTS}, or one empty, longer than "
+                f"{MAX_SUBJECT_ID} or not printable",
             )
         return None
 

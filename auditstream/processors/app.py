@@ -31,6 +31,7 @@ from auditstream.core.deadletter import DeadLetterRecipient
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.retention import Policy
 from auditstream.core.validate import Limits, Validator
+from auditstream.privacy.protect import SubjectProtection
 from auditstream.processors.engine import EngineConfig, PartitionSealer
 from auditstream.processors.loop import LoopConfig, SealingLoop, fail_stop
 from auditstream.processors.recovery import read_partition_state
@@ -62,6 +63,8 @@ class WorkerConfig:
     # Unique per running worker; the group's metadata fences a worker that lost its
     # partitions (KIP-447), so it need not be stable across restarts.
     instance_id: str = ""
+    # Personal fields encrypted under per-subject keys (None: sealed in clear).
+    protection: SubjectProtection | None = None
 
     @property
     def transactional_id(self) -> str:
@@ -101,6 +104,7 @@ class Sealer:
             classifier=self._classifier,
             policy=config.policy,
             config=config.engine,
+            protection=config.protection,
         )
         state = read_partition_state(
             config.kafka,

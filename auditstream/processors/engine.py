@@ -38,18 +38,21 @@ from auditstream.core.body import (
 from auditstream.core.chain import Chain, ChainHead, Link
 from auditstream.core.checkpoint import sign_checkpoint
 from auditstream.core.classify import Classifier
-from auditstream.core.completeness import FINDINGS, Streams
+from auditstream.core.completeness import FINDINGS, HEARTBEAT, Streams
 from auditstream.core.headers import LOG_ENTRY_V1, MESSAGE_TYPE
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.merkle import CompactRange
 from auditstream.core.retention import Policy
 from auditstream.core.validate import Accepted, RawRecord, Rejected, Validator
 from auditstream.errors import RecoveryError
+from auditstream.privacy.protect import SubjectProtection
 from auditstream.proto.v1 import sealed_pb2 as sealed
 
 log = logging.getLogger(__name__)
 # Findings of completeness are the worker's word: one read from the raw topic could
 # claim a gap reported that never was.
+# The pipeline's own events (heartbeats, findings) name no data subject.
+OWN_EVENTS = FINDINGS | {HEARTBEAT}
 WORKER_ONLY = Rejected(
     sealed.DEAD_LETTER_REASON_INVALID_FIELD,
     "event_type: gap and silence findings are sealed by the worker only",
@@ -111,8 +114,10 @@ class PartitionSealer:
         classifier: Classifier,
         policy: Policy,
         config: EngineConfig,
+        protection: SubjectProtection | None = None,
     ) -> None:
         self.partition = partition
+        self._protection = protection  # None: personal fields are sealed in clear
         self._keyring = keyring
         self._signer = signer
         self._validator = validator
@@ -382,13 +387,24 @@ class PartitionSealer:
             policy_version=self._policy.version,
             notes=accepted.notes,
         )
+        if self._protection is not None and entry.event_type not in OWN_EVENTS:
+            entry_bytes, protected = self._protection.protect(
+                entry,
+                outcome.detections,
+                chain_id=accepted.chain_id,
+                seq=seq,
+                serialized=None if outcome.changed or not accepted.unchanged else record.value,
+            )
+        else:
+            entry_bytes, protected = entry.SerializeToString(deterministic=True), b""
         return body_bytes(
-            entry.SerializeToString(deterministic=True),
+            entry_bytes,
             classification,
             accepted.chain_id,
             seq,
             received_ns,
             source_record(record.topic, record.partition, record.offset),
+            protected,
         )
 
     def _change(self, chain_id: str, now_ns: int) -> None:

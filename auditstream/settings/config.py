@@ -84,6 +84,10 @@ class Settings:
     public_keys_file: Path | None = None
     dead_letter_key_file: Path | None = None  # the operator's public key, for the worker
     policy_file: Path | None = None
+    # Per-subject protection (decision 0021): the vault of subject data keys, and the
+    # keyring of key-encryption keys that wrap them. No vault: sealed in clear.
+    subject_vault_dir: Path | None = None
+    subject_keks_file: Path | None = None
     metrics_port: int = 0  # 0: no metrics endpoint
 
     @property
@@ -135,6 +139,8 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_PUBLIC_KEYS_FILE": ("", "public_keys_file"),
     "AUDITSTREAM_DEAD_LETTER_KEY_FILE": ("", "dead_letter_key_file"),
     "AUDITSTREAM_POLICY_FILE": ("", "policy_file"),
+    "AUDITSTREAM_SUBJECT_VAULT_DIR": ("", "subject_vault_dir"),
+    "AUDITSTREAM_SUBJECT_KEKS_FILE": ("", "subject_keks_file"),
     "AUDITSTREAM_METRICS_PORT": ("", "metrics_port"),
 }
 # Read elsewhere, by name, because they carry key material (auditstream.settings.keyfiles).
@@ -143,6 +149,7 @@ SECRET_ENV_VARS: Final = (
     "AUDITSTREAM_CHECKPOINT_KEY",
     "AUDITSTREAM_CONTENT_KEYS",
     "AUDITSTREAM_DEAD_LETTER_KEY",
+    "AUDITSTREAM_SUBJECT_KEKS",
 )
 CONFIG_ENV = "AUDITSTREAM_CONFIG"
 

@@ -7,6 +7,7 @@ from auditstream.core.content import DigestPolicy
 from auditstream.core.keys import HmacKey
 from auditstream.core.retention import parse_policy
 from auditstream.core.validate import Limits, RawRecord, Validator
+from auditstream.privacy.protect import SubjectProtection
 from auditstream.processors.engine import EngineConfig, PartitionSealer
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.settings.resources import default_policy_file
@@ -17,7 +18,9 @@ CONTENT = DigestPolicy(HmacKey("salt", bytes(range(50, 90))))
 T0_MS = 1_767_225_600_000
 
 
-def sealer(partition: int = 0, **config: object) -> PartitionSealer:
+def sealer(
+    partition: int = 0, *, protection: SubjectProtection | None = None, **config: object
+) -> PartitionSealer:
     return PartitionSealer(
         partition,
         keyring=KEYRING,
@@ -26,6 +29,7 @@ def sealer(partition: int = 0, **config: object) -> PartitionSealer:
         classifier=Classifier(),
         policy=POLICY,
         config=EngineConfig(**config),  # type: ignore[arg-type]
+        protection=protection,
     )
 
 

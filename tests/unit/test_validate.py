@@ -76,6 +76,18 @@ def unknown_enum() -> bytes:
             "DEAD_LETTER_REASON_INVALID_FIELD",
         ),
         (
+            login(1, subject_ids=[f"s{n}" for n in range(17)]).SerializeToString(),
+            b"acme",
+            (),
+            "DEAD_LETTER_REASON_INVALID_FIELD",
+        ),
+        (
+            login(1, subject_ids=["alice", ""]).SerializeToString(),
+            b"acme",
+            (),
+            "DEAD_LETTER_REASON_INVALID_FIELD",
+        ),
+        (
             login(1, producer_id="p\x1b[31m", producer_seq=1).SerializeToString(),
             b"acme",
             (),

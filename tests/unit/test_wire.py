@@ -139,6 +139,7 @@ def upb_body(
     topic: str,
     partition: int,
     offset: int,
+    protected: bytes = b"",
 ) -> bytes:
     body = sealed.SealedBody()
     body.entry.CopyFrom(entry)
@@ -151,6 +152,8 @@ def upb_body(
         body.source.topic = topic
         body.source.partition = partition
         body.source.offset = offset
+    if protected:
+        body.protected.CopyFrom(sealed.ProtectedFields.FromString(protected))
     return body.SerializeToString(deterministic=True)
 
 
@@ -180,8 +183,16 @@ def test_bodies_of_every_entry(
     classification = upb_classification(
         3, [("email", "message", 2, False)], ["GDPR"], "gdpr", 10**18, False, "v1", []
     )
+    protected = sealed.ProtectedFields(
+        algorithm="AES-256-GCM",
+        subjects=[sealed.SubjectKey(subject_digest=b"\x01" * 16, key_id="ab" * 16 + ".0a0b0c0d")],
+        nonce=b"\x00" * 12,
+        ciphertext=b"\xff" * 40,
+        fields=["actor_id", "message"],
+        indexes=[sealed.BlindIndex(field="actor_id", digest=b"\x02" * 16)],
+    ).SerializeToString(deterministic=True)
     for entry in entries():
-        for cls in (classification, b"", None):
+        for cls, sealed_fields in ((classification, b""), (b"", protected), (None, protected)):
             ours = body_bytes(
                 entry.SerializeToString(deterministic=True),
                 cls,
@@ -189,9 +200,10 @@ def test_bodies_of_every_entry(
                 seq,
                 received_ns,
                 source_record(topic, partition, offset),
+                sealed_fields,
             )
             assert ours == upb_body(
-                entry, cls, chain_id, seq, received_ns, topic, partition, offset
+                entry, cls, chain_id, seq, received_ns, topic, partition, offset, sealed_fields
             )
 
 

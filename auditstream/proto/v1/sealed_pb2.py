@@ -26,7 +26,7 @@ from auditstream.proto.v1 import log_entry_pb2 as auditstream_dot_v1_dot_log__en
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61uditstream/v1/sealed.proto\x12\x0e\x61uditstream.v1\x1a\x1e\x61uditstream/v1/log_entry.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x01\n\nSealedBody\x12\'\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x18.auditstream.v1.LogEntry\x12\x36\n\x0e\x63lassification\x18\x02 \x01(\x0b\x32\x1e.auditstream.v1.Classification\x12\x10\n\x08\x63hain_id\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x31\n\rreceived_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06source\x18\x06 \x01(\x0b\x32\x1c.auditstream.v1.SourceRecord\"@\n\x0cSourceRecord\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"\x9b\x02\n\x0e\x43lassification\x12\x39\n\x14\x64\x65\x63lared_sensitivity\x18\x01 \x01(\x0e\x32\x1b.auditstream.v1.Sensitivity\x12-\n\ndetections\x18\x02 \x03(\x0b\x32\x19.auditstream.v1.Detection\x12\x19\n\x11\x61\x64\x64\x65\x64_policy_tags\x18\x03 \x03(\t\x12\x17\n\x0fretention_class\x18\x04 \x01(\t\x12\x30\n\x0cretain_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlegal_hold\x18\x06 \x01(\x08\x12\x16\n\x0epolicy_version\x18\x07 \x01(\t\x12\r\n\x05notes\x18\x08 \x03(\t\"G\n\tDetection\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x0e\n\x06masked\x18\x04 \x01(\x08\"\x93\x01\n\x0bSealedEntry\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x11\n\tprev_hash\x18\x03 \x01(\x0c\x12\x13\n\x0b\x62ody_digest\x18\x04 \x01(\x0c\x12\x12\n\nentry_hash\x18\x05 \x01(\x0c\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x0b\n\x03mac\x18\x07 \x01(\x0c\x12\x0c\n\x04\x62ody\x18\x08 \x01(\x0c\"\x96\x01\n\nCheckpoint\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x0c\n\x04note\x18\x04 \x01(\x0c\x12\x10\n\x08key_name\x18\x05 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x02\n\rChainSnapshot\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x10\n\x08next_seq\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\x0c\x12\x15\n\rcompact_range\x18\x04 \x03(\x0c\x12\x17\n\x0f\x63heckpoint_size\x18\x05 \x01(\x04\x12\x33\n\x0f\x63heckpoint_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rsnapshot_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\tproducers\x18\x08 \x03(\x0b\x32\x1e.auditstream.v1.ProducerStream\"\xf0\x01\n\x0eProducerStream\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08next_seq\x18\x03 \x01(\x04\x12-\n\x07missing\x18\x04 \x03(\x0b\x32\x1c.auditstream.v1.MissingRange\x12-\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14heartbeat_interval_s\x18\x06 \x01(\x01\x12\x17\n\x0fsilent_reported\x18\x07 \x01(\x08\x12\x0f\n\x07stopped\x18\x08 \x01(\x08\"X\n\x0cMissingRange\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\x12+\n\x07noticed\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb5\x03\n\nDeadLetter\x12\x30\n\x06reason\x18\x01 \x01(\x0e\x32 .auditstream.v1.DeadLetterReason\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x16\n\x0eoriginal_value\x18\x03 \x01(\x0c\x12\x14\n\x0coriginal_key\x18\x04 \x01(\x0c\x12\x36\n\x10original_headers\x18\x05 \x03(\x0b\x32\x1c.auditstream.v1.RecordHeader\x12,\n\x06source\x18\x06 \x01(\x0b\x32\x1c.auditstream.v1.SourceRecord\x12\x31\n\rreceived_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12\x64\x65\x61\x64_lettered_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0fsealed_original\x18\t \x01(\x0b\x32\x1e.auditstream.v1.SealedOriginal\x12-\n\ndetections\x18\n \x03(\x0b\x32\x19.auditstream.v1.Detection\"[\n\x0eOriginalRecord\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12-\n\x07headers\x18\x03 \x03(\x0b\x32\x1c.auditstream.v1.RecordHeader\"C\n\x0eSealedOriginal\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05suite\x18\x02 \x01(\t\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"*\n\x0cRecordHeader\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c*\xb8\x03\n\x10\x44\x65\x61\x64LetterReason\x12\"\n\x1e\x44\x45\x41\x44_LETTER_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1e\x44\x45\x41\x44_LETTER_REASON_UNPARSEABLE\x10\x01\x12#\n\x1f\x44\x45\x41\x44_LETTER_REASON_UNKNOWN_ENUM\x10\x02\x12$\n DEAD_LETTER_REASON_MISSING_FIELD\x10\x03\x12\x1f\n\x1b\x44\x45\x41\x44_LETTER_REASON_OVERSIZE\x10\x04\x12+\n\'DEAD_LETTER_REASON_INVALID_JSON_PAYLOAD\x10\x05\x12 \n\x1c\x44\x45\x41\x44_LETTER_REASON_TIME_SKEW\x10\x06\x12+\n\'DEAD_LETTER_REASON_UNKNOWN_MESSAGE_TYPE\x10\x07\x12(\n$DEAD_LETTER_REASON_INVALID_CHAIN_KEY\x10\x08\x12$\n DEAD_LETTER_REASON_INVALID_FIELD\x10\t\x12$\n DEAD_LETTER_REASON_ADAPTER_ERROR\x10\nB]\n\x11io.auditstream.v1P\x01ZFgithub.com/auditstream/auditstream/gen/go/auditstream/v1;auditstreamv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61uditstream/v1/sealed.proto\x12\x0e\x61uditstream.v1\x1a\x1e\x61uditstream/v1/log_entry.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x02\n\nSealedBody\x12\'\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x18.auditstream.v1.LogEntry\x12\x36\n\x0e\x63lassification\x18\x02 \x01(\x0b\x32\x1e.auditstream.v1.Classification\x12\x10\n\x08\x63hain_id\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x12\x31\n\rreceived_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x06source\x18\x06 \x01(\x0b\x32\x1c.auditstream.v1.SourceRecord\x12\x32\n\tprotected\x18\x07 \x01(\x0b\x32\x1f.auditstream.v1.ProtectedFields\"\xb2\x01\n\x0fProtectedFields\x12\x11\n\talgorithm\x18\x01 \x01(\t\x12,\n\x08subjects\x18\x02 \x03(\x0b\x32\x1a.auditstream.v1.SubjectKey\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x12\n\nciphertext\x18\x04 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\x12+\n\x07indexes\x18\x06 \x03(\x0b\x32\x1a.auditstream.v1.BlindIndex\"4\n\nSubjectKey\x12\x16\n\x0esubject_digest\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"+\n\nBlindIndex\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\"@\n\x0cSourceRecord\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"\x9b\x02\n\x0e\x43lassification\x12\x39\n\x14\x64\x65\x63lared_sensitivity\x18\x01 \x01(\x0e\x32\x1b.auditstream.v1.Sensitivity\x12-\n\ndetections\x18\x02 \x03(\x0b\x32\x19.auditstream.v1.Detection\x12\x19\n\x11\x61\x64\x64\x65\x64_policy_tags\x18\x03 \x03(\t\x12\x17\n\x0fretention_class\x18\x04 \x01(\t\x12\x30\n\x0cretain_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlegal_hold\x18\x06 \x01(\x08\x12\x16\n\x0epolicy_version\x18\x07 \x01(\t\x12\r\n\x05notes\x18\x08 \x03(\t\"G\n\tDetection\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x0e\n\x06masked\x18\x04 \x01(\x08\"\x93\x01\n\x0bSealedEntry\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x11\n\tprev_hash\x18\x03 \x01(\x0c\x12\x13\n\x0b\x62ody_digest\x18\x04 \x01(\x0c\x12\x12\n\nentry_hash\x18\x05 \x01(\x0c\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x0b\n\x03mac\x18\x07 \x01(\x0c\x12\x0c\n\x04\x62ody\x18\x08 \x01(\x0c\"\x96\x01\n\nCheckpoint\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\troot_hash\x18\x03 \x01(\x0c\x12\x0c\n\x04note\x18\x04 \x01(\x0c\x12\x10\n\x08key_name\x18\x05 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x02\n\rChainSnapshot\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\t\x12\x10\n\x08next_seq\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\x0c\x12\x15\n\rcompact_range\x18\x04 \x03(\x0c\x12\x17\n\x0f\x63heckpoint_size\x18\x05 \x01(\x04\x12\x33\n\x0f\x63heckpoint_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rsnapshot_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\tproducers\x18\x08 \x03(\x0b\x32\x1e.auditstream.v1.ProducerStream\"\xf0\x01\n\x0eProducerStream\x12\x13\n\x0bproducer_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08next_seq\x18\x03 \x01(\x04\x12-\n\x07missing\x18\x04 \x03(\x0b\x32\x1c.auditstream.v1.MissingRange\x12-\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14heartbeat_interval_s\x18\x06 \x01(\x01\x12\x17\n\x0fsilent_reported\x18\x07 \x01(\x08\x12\x0f\n\x07stopped\x18\x08 \x01(\x08\"X\n\x0cMissingRange\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0c\n\x04last\x18\x02 \x01(\x04\x12+\n\x07noticed\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb5\x03\n\nDeadLetter\x12\x30\n\x06reason\x18\x01 \x01(\x0e\x32 .auditstream.v1.DeadLetterReason\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\x16\n\x0eoriginal_value\x18\x03 \x01(\x0c\x12\x14\n\x0coriginal_key\x18\x04 \x01(\x0c\x12\x36\n\x10original_headers\x18\x05 \x03(\x0b\x32\x1c.auditstream.v1.RecordHeader\x12,\n\x06source\x18\x06 \x01(\x0b\x32\x1c.auditstream.v1.SourceRecord\x12\x31\n\rreceived_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12\x64\x65\x61\x64_lettered_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0fsealed_original\x18\t \x01(\x0b\x32\x1e.auditstream.v1.SealedOriginal\x12-\n\ndetections\x18\n \x03(\x0b\x32\x19.auditstream.v1.Detection\"[\n\x0eOriginalRecord\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12-\n\x07headers\x18\x03 \x03(\x0b\x32\x1c.auditstream.v1.RecordHeader\"C\n\x0eSealedOriginal\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05suite\x18\x02 \x01(\t\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\"*\n\x0cRecordHeader\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c*\xb8\x03\n\x10\x44\x65\x61\x64LetterReason\x12\"\n\x1e\x44\x45\x41\x44_LETTER_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1e\x44\x45\x41\x44_LETTER_REASON_UNPARSEABLE\x10\x01\x12#\n\x1f\x44\x45\x41\x44_LETTER_REASON_UNKNOWN_ENUM\x10\x02\x12$\n DEAD_LETTER_REASON_MISSING_FIELD\x10\x03\x12\x1f\n\x1b\x44\x45\x41\x44_LETTER_REASON_OVERSIZE\x10\x04\x12+\n\'DEAD_LETTER_REASON_INVALID_JSON_PAYLOAD\x10\x05\x12 \n\x1c\x44\x45\x41\x44_LETTER_REASON_TIME_SKEW\x10\x06\x12+\n\'DEAD_LETTER_REASON_UNKNOWN_MESSAGE_TYPE\x10\x07\x12(\n$DEAD_LETTER_REASON_INVALID_CHAIN_KEY\x10\x08\x12$\n DEAD_LETTER_REASON_INVALID_FIELD\x10\t\x12$\n DEAD_LETTER_REASON_ADAPTER_ERROR\x10\nB]\n\x11io.auditstream.v1P\x01ZFgithub.com/auditstream/auditstream/gen/go/auditstream/v1;auditstreamv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,32 +34,38 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'auditstream.proto.v1.sealed
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\021io.auditstream.v1P\001ZFgithub.com/auditstream/auditstream/gen/go/auditstream/v1;auditstreamv1'
-  _globals['_DEADLETTERREASON']._serialized_start=2336
-  _globals['_DEADLETTERREASON']._serialized_end=2776
+  _globals['_DEADLETTERREASON']._serialized_start=2668
+  _globals['_DEADLETTERREASON']._serialized_end=3108
   _globals['_SEALEDBODY']._serialized_start=113
-  _globals['_SEALEDBODY']._serialized_end=350
-  _globals['_SOURCERECORD']._serialized_start=352
-  _globals['_SOURCERECORD']._serialized_end=416
-  _globals['_CLASSIFICATION']._serialized_start=419
-  _globals['_CLASSIFICATION']._serialized_end=702
-  _globals['_DETECTION']._serialized_start=704
-  _globals['_DETECTION']._serialized_end=775
-  _globals['_SEALEDENTRY']._serialized_start=778
-  _globals['_SEALEDENTRY']._serialized_end=925
-  _globals['_CHECKPOINT']._serialized_start=928
-  _globals['_CHECKPOINT']._serialized_end=1078
-  _globals['_CHAINSNAPSHOT']._serialized_start=1081
-  _globals['_CHAINSNAPSHOT']._serialized_end=1354
-  _globals['_PRODUCERSTREAM']._serialized_start=1357
-  _globals['_PRODUCERSTREAM']._serialized_end=1597
-  _globals['_MISSINGRANGE']._serialized_start=1599
-  _globals['_MISSINGRANGE']._serialized_end=1687
-  _globals['_DEADLETTER']._serialized_start=1690
-  _globals['_DEADLETTER']._serialized_end=2127
-  _globals['_ORIGINALRECORD']._serialized_start=2129
-  _globals['_ORIGINALRECORD']._serialized_end=2220
-  _globals['_SEALEDORIGINAL']._serialized_start=2222
-  _globals['_SEALEDORIGINAL']._serialized_end=2289
-  _globals['_RECORDHEADER']._serialized_start=2291
-  _globals['_RECORDHEADER']._serialized_end=2333
+  _globals['_SEALEDBODY']._serialized_end=402
+  _globals['_PROTECTEDFIELDS']._serialized_start=405
+  _globals['_PROTECTEDFIELDS']._serialized_end=583
+  _globals['_SUBJECTKEY']._serialized_start=585
+  _globals['_SUBJECTKEY']._serialized_end=637
+  _globals['_BLINDINDEX']._serialized_start=639
+  _globals['_BLINDINDEX']._serialized_end=682
+  _globals['_SOURCERECORD']._serialized_start=684
+  _globals['_SOURCERECORD']._serialized_end=748
+  _globals['_CLASSIFICATION']._serialized_start=751
+  _globals['_CLASSIFICATION']._serialized_end=1034
+  _globals['_DETECTION']._serialized_start=1036
+  _globals['_DETECTION']._serialized_end=1107
+  _globals['_SEALEDENTRY']._serialized_start=1110
+  _globals['_SEALEDENTRY']._serialized_end=1257
+  _globals['_CHECKPOINT']._serialized_start=1260
+  _globals['_CHECKPOINT']._serialized_end=1410
+  _globals['_CHAINSNAPSHOT']._serialized_start=1413
+  _globals['_CHAINSNAPSHOT']._serialized_end=1686
+  _globals['_PRODUCERSTREAM']._serialized_start=1689
+  _globals['_PRODUCERSTREAM']._serialized_end=1929
+  _globals['_MISSINGRANGE']._serialized_start=1931
+  _globals['_MISSINGRANGE']._serialized_end=2019
+  _globals['_DEADLETTER']._serialized_start=2022
+  _globals['_DEADLETTER']._serialized_end=2459
+  _globals['_ORIGINALRECORD']._serialized_start=2461
+  _globals['_ORIGINALRECORD']._serialized_end=2552
+  _globals['_SEALEDORIGINAL']._serialized_start=2554
+  _globals['_SEALEDORIGINAL']._serialized_end=2621
+  _globals['_RECORDHEADER']._serialized_start=2623
+  _globals['_RECORDHEADER']._serialized_end=2665
 # @@protoc_insertion_point(module_scope)

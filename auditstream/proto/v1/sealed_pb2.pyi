@@ -37,20 +37,54 @@ DEAD_LETTER_REASON_INVALID_FIELD: DeadLetterReason
 DEAD_LETTER_REASON_ADAPTER_ERROR: DeadLetterReason
 
 class SealedBody(_message.Message):
-    __slots__ = ("entry", "classification", "chain_id", "seq", "received_time", "source")
+    __slots__ = ("entry", "classification", "chain_id", "seq", "received_time", "source", "protected")
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_TIME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_FIELD_NUMBER: _ClassVar[int]
     entry: _log_entry_pb2.LogEntry
     classification: Classification
     chain_id: str
     seq: int
     received_time: _timestamp_pb2.Timestamp
     source: SourceRecord
-    def __init__(self, entry: _Optional[_Union[_log_entry_pb2.LogEntry, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., chain_id: _Optional[str] = ..., seq: _Optional[int] = ..., received_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[SourceRecord, _Mapping]] = ...) -> None: ...
+    protected: ProtectedFields
+    def __init__(self, entry: _Optional[_Union[_log_entry_pb2.LogEntry, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., chain_id: _Optional[str] = ..., seq: _Optional[int] = ..., received_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[SourceRecord, _Mapping]] = ..., protected: _Optional[_Union[ProtectedFields, _Mapping]] = ...) -> None: ...
+
+class ProtectedFields(_message.Message):
+    __slots__ = ("algorithm", "subjects", "nonce", "ciphertext", "fields", "indexes")
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    INDEXES_FIELD_NUMBER: _ClassVar[int]
+    algorithm: str
+    subjects: _containers.RepeatedCompositeFieldContainer[SubjectKey]
+    nonce: bytes
+    ciphertext: bytes
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    indexes: _containers.RepeatedCompositeFieldContainer[BlindIndex]
+    def __init__(self, algorithm: _Optional[str] = ..., subjects: _Optional[_Iterable[_Union[SubjectKey, _Mapping]]] = ..., nonce: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., fields: _Optional[_Iterable[str]] = ..., indexes: _Optional[_Iterable[_Union[BlindIndex, _Mapping]]] = ...) -> None: ...
+
+class SubjectKey(_message.Message):
+    __slots__ = ("subject_digest", "key_id")
+    SUBJECT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_digest: bytes
+    key_id: str
+    def __init__(self, subject_digest: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class BlindIndex(_message.Message):
+    __slots__ = ("field", "digest")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    digest: bytes
+    def __init__(self, field: _Optional[str] = ..., digest: _Optional[bytes] = ...) -> None: ...
 
 class SourceRecord(_message.Message):
     __slots__ = ("topic", "partition", "offset")
