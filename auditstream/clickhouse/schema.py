@@ -117,6 +117,21 @@ def _kinds(detections: Sequence[sealed.Detection]) -> list[str]:
     return sorted({d.kind for d in detections}) if detections else []
 
 
+def _subject_digests(indexes: Sequence[sealed.BlindIndex]) -> list[str]:
+    return [index.digest.hex() for index in indexes if index.field == "subject"]
+
+
+def _actor_digest(indexes: Sequence[sealed.BlindIndex]) -> str:
+    return next((index.digest.hex() for index in indexes if index.field == "actor_id"), "")
+
+
+def _digests_sql(field: str) -> str:
+    return (
+        f"arrayFilter((d, f) -> f = '{field}', {{protected.indexes.digest}}, "
+        "{protected.indexes.field})"
+    )
+
+
 def _non_negative(value: int) -> int:
     return max(value, 0)
 
@@ -288,6 +303,19 @@ EVENT_COLUMNS: Final[tuple[Column, ...]] = (
         many=_clamped_many(0, MAX_DATETIME),
     ),
     Column("legal_hold", "classification.legal_hold", empty=False),
+    Column(
+        "subject_digests",
+        "protected.indexes",
+        _subject_digests,
+        f"arrayMap(d -> lower(hex(d)), {_digests_sql('subject')})",
+        empty=[],
+    ),
+    Column(
+        "actor_digest",
+        "protected.indexes",
+        _actor_digest,
+        f"lower(hex(arrayElement({_digests_sql('actor_id')}, 1)))",
+    ),
     Column("message", "entry.message", verified=False),
     Column(
         "payload",

@@ -1,8 +1,9 @@
 """Per-subject protection end to end on real Kafka and ClickHouse: a worker started with
 a subject vault seals personal fields only encrypted; no clear text of a subject is in
 the sealed topic or in any ClickHouse column, body bytes included; the chain verifies;
-the vault opens the fields again, and after a subject's key is destroyed it opens
-everyone's but that subject's (decision 0021)."""
+a subject's events are found by the blind digests ClickHouse keeps; the vault opens the
+fields again, and after a subject's key is destroyed it opens everyone's but that
+subject's (decision 0021)."""
 
 from __future__ import annotations
 
@@ -117,6 +118,18 @@ def test_personal_fields_are_sealed_encrypted_and_erased_with_their_subjects_key
         for column in row:
             text = column if isinstance(column, bytes) else str(column).encode()
             assert b"alice.liddell" not in text and b"bobby.tables" not in text
+
+    # Found by blind index: alice's logins by actor digest, and the shared event too by
+    # subject digest.
+    table = f"{ch_database}.audit_events"
+    actor = guard.digest("acme", "actor_id", ALICE).hex()
+    subject = guard.subject_ref("acme", ALICE)
+    by_actor = clickhouse.query(f"SELECT count() FROM {table} WHERE actor_digest = '{actor}'")
+    by_subject = clickhouse.query(
+        f"SELECT count() FROM {table} WHERE has(subject_digests, '{subject}')"
+    )
+    assert by_actor.result_rows == [((EVENTS - 1) // 2,)]
+    assert by_subject.result_rows == [((EVENTS - 1) // 2 + 1,)]
 
     public = tmp_path / "checkpoint.pub"
     public.write_text(keyfiles.load_signer(keys.signer).verifier.encode() + "\n")
