@@ -94,7 +94,7 @@ def _rewrap(args: argparse.Namespace) -> int:
         raise ConfigError(f"no subject vault at {args.subject_vault}")
     keks = keyfiles.load_keyring(args.subject_keks)
     count = SubjectVault(args.subject_vault, LocalKek(keks)).rewrap()
-    print(f"{args.subject_vault}: {count} keys wrapped again under {keks.active.key_id}")
+    print(f"{args.subject_vault}: {count} key(s) wrapped again under {keks.active.key_id}")
     return 0
 
 

@@ -162,6 +162,9 @@ class SubjectVault:
         """The key with this id; SubjectErasedError if it was destroyed."""
         ref, _, _ = key_id.partition(".")
         with self._lock:
+            live = self._live.get(ref)
+            if live is not None and live[0] == key_id and time.monotonic() - live[3] < RECHECK_S:
+                return live[1]
             loaded = self._load(ref)  # from disk: the key may have been destroyed since
             if loaded is not None and loaded[0] == key_id:
                 self._remember(ref, loaded)

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from auditstream.cli import main
 from auditstream.core.chain import Chain, ChainHead
 from auditstream.core.checkpoint import sign_checkpoint
 from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.verify import Kind, verify_chain
+from auditstream.privacy.vault import LocalKek, SubjectVault
 from auditstream.settings import keyfiles
 from tests.support.chains import body
 
@@ -47,3 +51,24 @@ def test_rotated_keys_still_verify_old_entries(tmp_path: Path) -> None:
     )
     assert [f.kind for f in report.findings] == [Kind.BAD_CHECKPOINT_SIGNATURE]
     assert report.checkpoints_verified == 1
+
+
+def test_subject_kek_rotation_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keks, vault_dir = tmp_path / "keks.json", tmp_path / "vault"
+    assert main(["keys", "generate", "--subject-keks", str(keks)]) == 0
+    vault = SubjectVault(vault_dir, LocalKek(keyfiles.load_keyring(keks)))
+    key_id, key = vault.current("ab" * 16)
+    assert main(["keys", "rotate", "--hmac", str(keks), "--id", "kek-2"]) == 0
+    capsys.readouterr()
+    assert (
+        main(["keys", "rewrap", "--subject-vault", str(vault_dir), "--subject-keks", str(keks)])
+        == 0
+    )
+    assert "1 key(s) wrapped again under kek-2" in capsys.readouterr().out
+    only_new = Keyring([keyfiles.load_keyring(keks).require("kek-2")], "kek-2")
+    assert SubjectVault(vault_dir, LocalKek(only_new)).key(key_id) == key
+    assert main(["keys", "rewrap", "--subject-vault", str(tmp_path / "none"),
+                 "--subject-keks", str(keks)]) == 2  # fmt: skip
+    assert "no subject vault at" in capsys.readouterr().err
