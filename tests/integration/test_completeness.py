@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,14 @@ from typing import Any
 import pytest
 
 from auditstream.cli import main
-from auditstream.clickhouse import migrations
 from auditstream.core.body import decode_body
 from auditstream.producers import AuditProducer, KafkaConnection, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
 from auditstream.runtime import failpoints
 from auditstream.settings import keyfiles
-from auditstream.settings.resources import schemas_dir
-from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.infra import Infra, unique
-from tests.support.pipeline import REPO, Worker, create_pipeline, read_topic
+from tests.support.pipeline import REPO, Worker, create_pipeline, read_topic, sink_into_clickhouse
 
 pytestmark = pytest.mark.integration
 EVENTS = 50
@@ -134,23 +130,7 @@ def test_lost_events_and_a_silent_producer_are_sealed_and_verify_reports_them(
     numbered = sorted(e.producer_seq for e in entries if e.producer_id == lossy.producer_id)
     assert numbered == [n for n in range(1, EVENTS + 1) if n not in DROPPED]
 
-    migrations.migrate(
-        clickhouse, schemas_dir() / "clickhouse", migrations.Target(database=ch_database)
-    )
-    sink = ClickHouseSink(
-        clickhouse, SinkConfig(KafkaConnection(kafka_bootstrap), topics.settings(), ch_database)
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=sink.run, args=(stop,))
-    thread.start()
-    try:
-        deadline = time.monotonic() + 120
-        while sink.rows_inserted < len(entries):
-            assert time.monotonic() < deadline, sink.rows_inserted
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        thread.join(60)
+    sink_into_clickhouse(clickhouse, kafka_bootstrap, topics, ch_database, len(entries))
     found = clickhouse.query(
         f"SELECT event_type, count() FROM {ch_database}.audit_events "
         "WHERE event_type IN ('EVENT_PRODUCER_GAP', 'EVENT_PRODUCER_SILENT') GROUP BY event_type"

@@ -7,7 +7,6 @@ subject's (decision 0021)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 
 from auditstream.cli import main
-from auditstream.clickhouse import migrations
 from auditstream.core.body import decode_body
 from auditstream.privacy.protect import ProtectionError, SubjectProtection
 from auditstream.privacy.vault import LocalKek, SubjectVault
@@ -23,10 +21,8 @@ from auditstream.producers import AuditProducer, KafkaConnection, ProducerConfig
 from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1.sealed_pb2 import SealedEntry
 from auditstream.settings import keyfiles
-from auditstream.settings.resources import schemas_dir
-from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.infra import Infra, unique
-from tests.support.pipeline import Worker, create_pipeline, read_topic
+from tests.support.pipeline import Worker, create_pipeline, read_topic, sink_into_clickhouse
 
 pytestmark = pytest.mark.integration
 ALICE = "alice.liddell@example.com"
@@ -95,23 +91,7 @@ def test_personal_fields_are_sealed_encrypted_and_erased_with_their_subjects_key
     (both,) = [e for e in opened if e.event_type == pb.EVENT_DATA_EXPORT]
     assert both.message == f"{BOB} exported the records of {ALICE}"
 
-    migrations.migrate(
-        clickhouse, schemas_dir() / "clickhouse", migrations.Target(database=ch_database)
-    )
-    sink = ClickHouseSink(
-        clickhouse, SinkConfig(KafkaConnection(kafka_bootstrap), topics.settings(), ch_database)
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=sink.run, args=(stop,))
-    thread.start()
-    try:
-        deadline = time.monotonic() + 120
-        while sink.rows_inserted < EVENTS:
-            assert time.monotonic() < deadline, sink.rows_inserted
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        thread.join(60)
+    sink_into_clickhouse(clickhouse, kafka_bootstrap, topics, ch_database, EVENTS)
     rows = clickhouse.query(f"SELECT * FROM {ch_database}.audit_events").result_rows
     assert len(rows) == EVENTS
     for row in rows:

@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
@@ -448,3 +449,27 @@ def produce(
                 producer.poll(0.1)
         producer.poll(0)
     assert producer.flush(120) == 0 and not failures, failures[:3]
+
+
+def sink_into_clickhouse(
+    client: Any, bootstrap: str, topics: Topics, database: str, rows: int, timeout: float = 120
+) -> None:
+    """Migrate `database`, then run the ClickHouse sink on the pipeline's sealed topic until
+    it has inserted `rows` rows."""
+    from auditstream.clickhouse import migrations  # noqa: PLC0415
+    from auditstream.settings.resources import schemas_dir  # noqa: PLC0415
+    from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig  # noqa: PLC0415
+
+    migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
+    sink = ClickHouseSink(client, SinkConfig(connection(bootstrap), topics.settings(), database))
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while sink.rows_inserted < rows:
+            assert time.monotonic() < deadline, f"{sink.rows_inserted} of {rows} rows inserted"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(60)
