@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from auditstream.core.validate import MAX_SUBJECT_ID
 from auditstream.proto.v1 import log_entry_pb2 as pb
 
 
@@ -248,8 +249,9 @@ PERSONAL_NEGATIVE: dict[str, tuple[str, ...]] = {
 
 
 def fill_every_text_field(entry: pb.LogEntry, text: str) -> list[str]:
-    """Put `text` into every string field a LogEntry has (bar the two identity fields),
-    at any depth; the names of the fields filled."""
+    """Put `text` into every string field a LogEntry has (bar the identity fields, and
+    subject_ids where `text` is not a valid subject id), at any depth; the names of the
+    fields filled."""
     filled: list[str] = []
 
     def fill(message: Message, path: str) -> None:
@@ -257,6 +259,8 @@ def fill_every_text_field(entry: pb.LogEntry, text: str) -> list[str]:
             where = f"{path}.{descriptor.name}" if path else descriptor.name
             if where in ("event_id", "tenant_id", "payload_content_type"):
                 continue
+            if where == "subject_ids" and not (len(text) <= MAX_SUBJECT_ID and text.isprintable()):
+                continue  # the worker refuses such a subject id (a dead letter)
             if descriptor.type == FieldDescriptor.TYPE_STRING:
                 target = getattr(message, descriptor.name)
                 if descriptor.is_repeated:
