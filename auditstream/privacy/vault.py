@@ -33,7 +33,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -136,7 +136,7 @@ class SubjectVault:
                 key = secrets.token_bytes(KEY_BYTES)
                 if _write_atomically(path, self._wrapped(INDEX_KEY_ID, key), replace=False):
                     return key
-            return self._unwrap(json.loads(path.read_text()))
+            return self._unwrap(_read(path))
 
     def current(self, ref: str) -> tuple[str, bytes]:
         """(key id, key) of the subject's live key; made (durably) on first use. A key
@@ -185,7 +185,7 @@ class SubjectVault:
             path = self._key_file(ref)
             erased = self.erased_ids(ref)
             if path.exists():
-                key_id = json.loads(path.read_text())["key_id"]
+                key_id = _read(path)["key_id"]
                 if key_id not in erased:
                     erased.append(key_id)
                     _write_atomically(
@@ -201,7 +201,9 @@ class SubjectVault:
         path = self._dir / "erased" / f"{_check(ref)}.json"
         if not path.exists():
             return []
-        ids: list[str] = json.loads(path.read_text())["key_ids"]
+        ids = _read(path).get("key_ids")
+        if not isinstance(ids, list):
+            raise SubjectKeyError(f"vault file {path} is damaged (no key_ids)")
         return ids
 
     def rewrap(self) -> int:
@@ -212,7 +214,7 @@ class SubjectVault:
             for path in [self._dir / "index.json", *sorted((self._dir / "keys").glob("*.json"))]:
                 if not path.exists():
                     continue
-                doc = json.loads(path.read_text())
+                doc = _read(path)
                 if doc["kek_id"] == self._wrapper.active_id:
                     continue
                 key = self._unwrap(doc)
@@ -227,7 +229,7 @@ class SubjectVault:
     def _load(self, ref: str) -> tuple[str, bytes] | None:
         path = self._key_file(ref)
         try:
-            doc = json.loads(path.read_text())
+            doc = _read(path)
         except FileNotFoundError:
             return None
         if doc["key_id"] in self.erased_ids(ref):  # a destroy that did not finish
@@ -245,7 +247,7 @@ class SubjectVault:
     def _create(self, ref: str) -> tuple[str, bytes]:
         path = self._key_file(ref)
         try:
-            doc = json.loads(path.read_text())
+            doc = _read(path)
         except FileNotFoundError:
             doc = None
         if doc is not None:
@@ -266,6 +268,19 @@ class SubjectVault:
         self._live.move_to_end(ref)
         while len(self._live) > self._cache_size:
             self._live.popitem(last=False)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A vault file's fields; SubjectKeyError naming the file when it is damaged."""
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("key_id", ""), str):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise SubjectKeyError(
+            f"vault file {path} is damaged (not the JSON the vault writes)"
+        ) from None
+    return doc
 
 
 def _file_id(path: Path) -> tuple[int, int]:

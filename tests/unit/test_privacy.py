@@ -118,6 +118,9 @@ def test_unknown_keys_wrong_keks_and_bad_references_are_named(tmp_path: Path) ->
         vault(tmp_path, other).current(REF)
     with pytest.raises(SubjectKeyError, match="32 lowercase hex"):
         keys.current("../../etc/passwd")
+    (tmp_path / "keys" / f"{REF}.json").write_text("{truncated")
+    with pytest.raises(SubjectKeyError, match="is damaged"):
+        vault(tmp_path).current(REF)
 
 
 def test_kek_rotation_rewraps_every_key(tmp_path: Path) -> None:
