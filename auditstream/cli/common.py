@@ -123,6 +123,20 @@ def checkpoint_verifiers(
     return keyfiles.load_verifiers(path)
 
 
+def add_subject_args(parser: argparse.ArgumentParser, purpose: str) -> None:
+    parser.add_argument(
+        "--subject-vault",
+        type=Path,
+        help=f"{purpose} (default: AUDITSTREAM_SUBJECT_VAULT_DIR)",
+    )
+    parser.add_argument(
+        "--subject-keks",
+        type=Path,
+        help="keyring of the key-encryption keys that wrap the subject keys "
+        "(default: AUDITSTREAM_SUBJECT_KEKS_FILE, or the keyring in AUDITSTREAM_SUBJECT_KEKS)",
+    )
+
+
 def subject_protection(settings: Settings) -> SubjectProtection | None:
     """Per-subject protection when a subject vault is configured, else None."""
     if settings.subject_vault_dir is None:

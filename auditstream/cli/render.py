@@ -69,6 +69,13 @@ def print_report(report: Report, out: TextIO) -> None:
         f"by retention, {report.seconds:.1f} s",
         file=out,
     )
+    if report.erasures:
+        ids = ", ".join(e.erasure.erasure_id for e in report.erasures)
+        print(
+            f"ERASED   {report.entries_erased} entries erased on request, not tampering "
+            f"({len(report.erasures)} erasures; receipts {ids})",
+            file=out,
+        )
     print_completeness(report, out)
 
 

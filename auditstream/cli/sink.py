@@ -27,6 +27,9 @@ def register(subparsers: Any) -> None:
     ch.add_argument("--batch-seconds", type=float, default=1.0, help="or after this long")
     ch.add_argument("--group-id", default="auditstream-sink-clickhouse", help="consumer group")
     ch.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
+    common.add_subject_args(
+        ch, "the workers' subject vault: store clear copies of protected fields for live subjects"
+    )
     ch.set_defaults(func=run_clickhouse)
     s3 = kinds.add_parser("s3", help="sealed entries into archive segments (S3 or file://)")
     common.add_settings_args(s3)
@@ -40,6 +43,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_clickhouse(args: argparse.Namespace) -> int:
+    from auditstream.clickhouse.personal import PersonalCopies  # noqa: PLC0415
     from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig  # noqa: PLC0415
 
     settings = common.settings_from(args)
@@ -58,7 +62,9 @@ def run_clickhouse(args: argparse.Namespace) -> int:
     )
     client = connect(dsn, auth=settings.clickhouse)
     migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
-    sink = ClickHouseSink(client, config)
+    protection = common.subject_protection(settings)
+    personal = PersonalCopies(protection) if protection else None
+    sink = ClickHouseSink(client, config, personal=personal)
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if port:
         metrics.serve(port, lambda: {"ok": True, "rows_inserted": sink.rows_inserted})

@@ -28,17 +28,10 @@ def register(subparsers: Any) -> None:
         "dead letters keep their original only encrypted for it "
         "(default: AUDITSTREAM_DEAD_LETTER_KEY_FILE, or the key in AUDITSTREAM_DEAD_LETTER_KEY)",
     )
-    parser.add_argument(
-        "--subject-vault",
-        type=Path,
-        help="encrypt personal fields under per-subject keys kept in this folder, for "
-        "erasure on request (default: AUDITSTREAM_SUBJECT_VAULT_DIR; none: sealed in clear)",
-    )
-    parser.add_argument(
-        "--subject-keks",
-        type=Path,
-        help="keyring of the key-encryption keys that wrap the subject keys "
-        "(default: AUDITSTREAM_SUBJECT_KEKS_FILE, or the keyring in AUDITSTREAM_SUBJECT_KEKS)",
+    common.add_subject_args(
+        parser,
+        "encrypt personal fields under per-subject keys kept in this folder, for "
+        "erasure on request",
     )
     parser.add_argument(
         "--partitions", type=common.positive_count, help="partitions of every pipeline topic"

@@ -112,6 +112,10 @@ class SubjectProtection:
     def __repr__(self) -> str:
         return f"SubjectProtection({self._vault!r})"
 
+    @property
+    def vault(self) -> SubjectVault:
+        return self._vault
+
     # -- digests --------------------------------------------------------------------
     def digest(self, tenant_id: str, field: str, value: str) -> bytes:
         """The blind index of `value` in `field`, for tenant `tenant_id`."""
@@ -255,8 +259,18 @@ class SubjectProtection:
         ProtectionError when a subject was erased or the ciphertext does not open."""
         entry = LogEntry()
         entry.CopyFrom(body.entry)
+        if body.HasField("protected"):
+            entry.MergeFromString(self._decrypt(body))
+        return entry
+
+    def open_fields(self, body: SealedBody) -> LogEntry:
+        """Only the protected fields of a body, decrypted (an empty entry when it has
+        none). ProtectionError as `open`."""
         if not body.HasField("protected"):
-            return entry
+            return LogEntry()
+        return LogEntry.FromString(self._decrypt(body))
+
+    def _decrypt(self, body: SealedBody) -> bytes:
         fields = body.protected
         if fields.algorithm != ALGORITHM:
             raise ProtectionError(f"protected fields: unknown algorithm {fields.algorithm!r}")
@@ -265,17 +279,14 @@ class SubjectProtection:
             keys = [self._vault.key(key_id) for key_id in key_ids]
         except SubjectKeyError as exc:
             raise ProtectionError(str(exc)) from exc
+        aad = _aad(body.chain_id, body.seq, body.entry.event_id)
         try:
-            clear = self._aead(key_ids, keys).decrypt(
-                fields.nonce, fields.ciphertext, _aad(body.chain_id, body.seq, entry.event_id)
-            )
+            return self._aead(key_ids, keys).decrypt(fields.nonce, fields.ciphertext, aad)
         except InvalidTag as exc:
             raise ProtectionError(
                 f"protected fields of {body.chain_id}#{body.seq} do not decrypt: altered, or "
                 "moved from another entry"
             ) from exc
-        entry.MergeFromString(clear)
-        return entry
 
 
 def _aad(chain_id: str, seq: int, event_id: str) -> bytes:

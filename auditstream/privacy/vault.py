@@ -127,6 +127,10 @@ class SubjectVault:
     def __repr__(self) -> str:
         return f"SubjectVault({str(self._dir)!r}, {self._wrapper!r})"
 
+    @property
+    def folder(self) -> Path:
+        return self._dir
+
     # -- keys ---------------------------------------------------------------------
     def index_key(self) -> bytes:
         """The vault's blind-index key; made (durably) with the first call."""
@@ -134,7 +138,7 @@ class SubjectVault:
         with self._lock:
             if not path.exists():
                 key = secrets.token_bytes(KEY_BYTES)
-                if _write_atomically(path, self._wrapped(INDEX_KEY_ID, key), replace=False):
+                if write_atomically(path, self._wrapped(INDEX_KEY_ID, key), replace=False):
                     return key
             return self._unwrap(_read(path))
 
@@ -188,7 +192,7 @@ class SubjectVault:
                 key_id = _read(path)["key_id"]
                 if key_id not in erased:
                     erased.append(key_id)
-                    _write_atomically(
+                    write_atomically(
                         self._dir / "erased" / f"{ref}.json",
                         {"key_ids": erased, "erased_at": int(time.time())},
                     )
@@ -218,7 +222,7 @@ class SubjectVault:
                 if doc["kek_id"] == self._wrapper.active_id:
                     continue
                 key = self._unwrap(doc)
-                _write_atomically(path, self._wrapped(doc["key_id"], key))
+                write_atomically(path, self._wrapped(doc["key_id"], key))
                 count += 1
         return count
 
@@ -256,7 +260,7 @@ class SubjectVault:
             path.unlink(missing_ok=True)  # condemned by an unfinished destroy: finish it
         key_id = f"{ref}.{secrets.token_hex(4)}"
         key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
-        if _write_atomically(path, self._wrapped(key_id, key), replace=False):
+        if write_atomically(path, self._wrapped(key_id, key), replace=False):
             return key_id, key
         loaded = self._load(ref)  # another process made it first: theirs it is
         if loaded is None:
@@ -298,7 +302,7 @@ def _check(ref: str) -> str:
     return ref
 
 
-def _write_atomically(path: Path, doc: Mapping[str, object], *, replace: bool = True) -> bool:
+def write_atomically(path: Path, doc: Mapping[str, object], *, replace: bool = True) -> bool:
     """Write `doc` as JSON at `path` durably; with replace=False only if there is no file
     there yet (False then)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

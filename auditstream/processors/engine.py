@@ -46,6 +46,7 @@ from auditstream.core.retention import Policy
 from auditstream.core.validate import Accepted, RawRecord, Rejected, Validator
 from auditstream.errors import RecoveryError
 from auditstream.privacy.protect import SubjectProtection
+from auditstream.proto.v1 import log_entry_pb2 as pb
 from auditstream.proto.v1 import sealed_pb2 as sealed
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 # claim a gap reported that never was.
 # The pipeline's own events (heartbeats, findings) name no data subject.
 OWN_EVENTS = FINDINGS | {HEARTBEAT}
+# Sealed in clear under per-subject protection: the pipeline's own events, and erasures
+# (which name their subject only by digest, and must be readable without any key).
+CLEAR_EVENTS = OWN_EVENTS | {pb.EVENT_SUBJECT_ERASED}
 WORKER_ONLY = Rejected(
     sealed.DEAD_LETTER_REASON_INVALID_FIELD,
     "event_type: gap and silence findings are sealed by the worker only",
@@ -387,7 +391,7 @@ class PartitionSealer:
             policy_version=self._policy.version,
             notes=accepted.notes,
         )
-        if self._protection is not None and entry.event_type not in OWN_EVENTS:
+        if self._protection is not None and entry.event_type not in CLEAR_EVENTS:
             entry_bytes, protected = self._protection.protect(
                 entry,
                 outcome.detections,

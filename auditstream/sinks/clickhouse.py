@@ -34,6 +34,7 @@ from prometheus_client import Counter, Histogram
 
 from auditstream.clickhouse import ingest, schema
 from auditstream.clickhouse.client import ClickHouseClient
+from auditstream.clickhouse.personal import PersonalCopies
 from auditstream.clickhouse.seqs import stored_seqs
 from auditstream.clickhouse.sql import ident
 from auditstream.core.chain import is_valid_chain_id
@@ -121,6 +122,8 @@ class ClickHouseSink:
     client: ClickHouseClient
     config: SinkConfig
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # With the subject vault: clear copies of protected fields into audit_personal.
+    personal: PersonalCopies | None = None
     rows_inserted: int = 0
     rows_rejected: int = 0
     stored: StoredSeqs = field(default_factory=StoredSeqs)
@@ -175,6 +178,8 @@ class ClickHouseSink:
             return
         self.stored.add(chain_id, seq)
         self._events.add(value, entry.body)
+        if self.personal is not None:
+            self.personal.take(entry.body)
         self._positions.extend((message.partition() or 0, message.offset() or 0))
 
     def _take_checkpoint(self, message: Message, value: bytes) -> None:
@@ -219,6 +224,8 @@ class ClickHouseSink:
         events, checkpoints = self._events, self._checkpoints
         started = time.perf_counter()
         with self.lock:
+            if self.personal is not None:
+                INSERTED.labels("audit_personal").inc(self.personal.insert(self.client, database))
             inserted = self._insert_events(events) if len(events) else 0
             if checkpoints:
                 self.client.insert(

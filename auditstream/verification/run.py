@@ -21,6 +21,7 @@ from auditstream.core.chain import Link
 from auditstream.core.completeness import ProducerReport, StreamAudit
 from auditstream.core.cosignature import WitnessPolicy
 from auditstream.core.keys import Keyring, NoteVerifier
+from auditstream.core.receipts import ErasureAudit, ErasureReport
 from auditstream.core.verify import ChainReport, ChainVerifier, Finding, Kind, same_value
 from auditstream.proto.v1.sealed_pb2 import SealedBody
 from auditstream.verification.sources import Batch, Source
@@ -43,6 +44,8 @@ class Report:
     chains: list[SourceChain] = field(default_factory=list)
     lag: dict[str, int] = field(default_factory=dict)  # chain -> entries only at one tail
     producers: list[ProducerReport] = field(default_factory=list)  # from the first source
+    erasures: list[ErasureReport] = field(default_factory=list)  # from the first source
+    entries_erased: int = 0  # sealed under keys destroyed on request (distinct entries)
     seconds: float = 0.0
 
     @property
@@ -76,6 +79,8 @@ class Report:
             "lag": self.lag,
             "complete": self.complete,
             "producers": [p.to_json() for p in self.producers],
+            "entries_erased": self.entries_erased,
+            "erasures": [e.to_json() for e in self.erasures],
             "seconds": round(self.seconds, 3),
         }
 
@@ -115,6 +120,7 @@ def verify_sources(
     report = Report([s.name for s in sources])
     progress = progress or Progress(None)
     chains = sorted({c for source in sources for c in source.chains(chain)})
+    erasures = ErasureAudit()
     for chain_id in chains:
         notes = note.merge(sorted({n for source in sources for n in source.checkpoints(chain_id)}))
         verifiers = []
@@ -132,7 +138,8 @@ def verify_sources(
             )
             verifiers.append(verifier)
             batches = source.batches(chain_id, verifier.flag)
-            streams.append(_fed(batches, verifier, progress, audit if index == 0 else None))
+            first = (audit, erasures) if index == 0 else None
+            streams.append(_fed(batches, verifier, progress, first))
         if len(streams) == 1:
             for _ in streams[0]:
                 pass
@@ -144,6 +151,7 @@ def verify_sources(
         for source, verifier in zip(sources, verifiers, strict=True):
             report.chains.append(SourceChain(source.name, verifier.finish()))
         report.producers.extend(audit.finish())
+    report.erasures, report.entries_erased = erasures.finish()
     report.seconds = time.monotonic() - started
     return report
 
@@ -157,16 +165,16 @@ def _fed(
     batches: Iterator[Batch],
     verifier: ChainVerifier,
     progress: Progress,
-    audit: StreamAudit | None,
+    audits: tuple[StreamAudit, ErasureAudit] | None,
 ) -> Iterator[Batch]:
-    """Feed each batch to the verifier (and the producer recount), then pass it on
-    (for the cross-check)."""
+    """Feed each batch to the verifier (and the producer and erasure recounts), then
+    pass it on (for the cross-check)."""
     for batch in batches:
         links = batch.links
         columns = batch.columns
         odd, bodies = _odd_rows(batch)
-        if audit is not None:
-            _recount(audit, links, bodies)
+        if audits is not None:
+            _recount(*audits, links, bodies)
         start = 0
         for index in [*odd, len(links)]:
             if start < index:
@@ -179,8 +187,14 @@ def _fed(
         yield batch
 
 
-def _recount(audit: StreamAudit, links: Sequence[Link], bodies: Sequence[SealedBody]) -> None:
-    """The producer numbers in a batch's bodies (parsed here unless already parsed)."""
+def _recount(
+    audit: StreamAudit,
+    erasures: ErasureAudit,
+    links: Sequence[Link],
+    bodies: Sequence[SealedBody],
+) -> None:
+    """The producer numbers and erasures in a batch's bodies (parsed here unless
+    already parsed)."""
     for index, link in enumerate(links):
         if not link.body:
             audit.content_removed(link.seq)
@@ -193,6 +207,7 @@ def _recount(audit: StreamAudit, links: Sequence[Link], bodies: Sequence[SealedB
             except DecodeError:
                 continue  # the verifier reports the body
         audit.add(body.entry, link.seq)
+        erasures.add(body)
 
 
 def _odd_rows(batch: Batch) -> tuple[list[int], list[SealedBody]]:

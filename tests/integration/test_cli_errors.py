@@ -51,6 +51,11 @@ WEB_KEYS = ("--public-keys", "{tmp}/k/cp.pub")
 VERIFY_KEYS = ("--pubkey", "{tmp}/k/cp.pub", "--checkpoint-pubkey", "{tmp}/k/cp.pub")
 WKEY = "w.example+c7ec9b89+BGWuioOVcapBQ/kFm0GDdHskmt9EhHbXbtOAHB+2JFIP"
 NO_S3 = {"AUDITSTREAM_S3_ENDPOINT": "http://127.0.0.1:9", "AUDITSTREAM_S3_ACCESS_KEY": "a"}
+ERASE = (
+    "erase", "--tenant", "acme", "--reason", "r", "--requested-by", "dpo",
+    "--checkpoint-key", "{tmp}/k/cp.key", "--clickhouse", MISSING_CH,
+)  # fmt: skip
+VAULT = ("--subject-vault", "{tmp}/vault", "--subject-keks", "{tmp}/k/hmac.json")
 # Valid keys for every other worker flag, so that only the one under test is wrong.
 WORKER_KEYS = (
     "--hmac-keys",
@@ -683,6 +688,16 @@ CASES = (
         "{tmp}/nope.json",
         names="nope.json",
     ),
+    case("erase", *ERASE, "--subject", "x", names="--subject-vault"),
+    case("erase", *ERASE, "--subject", "", *VAULT, names="--subject must not be empty"),
+    case("erase", *ERASE, "--subject", "x", *VAULT, names="missing-store"),
+    case(
+        "erase", *ERASE, "--subject", "x", "--subject-vault", "{tmp}/nope", names="no subject vault"
+    ),
+    case("erase", *ERASE, "--subject", "x", "--wait", "0", names="--wait"),
+    case("verify-receipt", "verify-receipt", "{tmp}/text.json", *WEB_KEYS, names="not JSON"),
+    case("verify-receipt", "verify-receipt", "{tmp}/empty.json", *WEB_KEYS, names="not an erasure"),
+    case("verify-receipt", "verify-receipt", "{tmp}/empty.json", names="--public-keys"),
     case(
         "keys export-public",
         "keys",
@@ -750,6 +765,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Ran]]:
     (tmp / "t.toml").write_text("[tokens]\n")
     (tmp / "a.toml").write_text(f'[tokens.a]\nsha256 = "{"ab" * 32}"\ntenants = ["acme"]\n')
     (tmp / "archive").mkdir()
+    (tmp / "vault").mkdir()
     migrated = run(["migrate", "--clickhouse", CH.format(tmp=tmp)])
     assert migrated.returncode == 0, migrated.stderr
 

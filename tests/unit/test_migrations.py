@@ -45,7 +45,7 @@ def test_cluster_sql_is_replicated_and_distributed() -> None:
 
 
 def test_migrations_are_numbered_and_names_are_checked(tmp_path: Path) -> None:
-    assert [m.version for m in migrations.load(FOLDER)] == [1, 2, 3, 4, 5]
+    assert [m.version for m in migrations.load(FOLDER)] == [1, 2, 3, 4, 5, 6]
     (tmp_path / "0001_a.sql").write_text("SELECT 1")
     (tmp_path / "0001_b.sql").write_text("SELECT 2")
     with pytest.raises(ConfigError, match="share a version"):

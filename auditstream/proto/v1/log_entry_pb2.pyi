@@ -49,6 +49,7 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_PRODUCER_HEARTBEAT: _ClassVar[EventType]
     EVENT_PRODUCER_GAP: _ClassVar[EventType]
     EVENT_PRODUCER_SILENT: _ClassVar[EventType]
+    EVENT_SUBJECT_ERASED: _ClassVar[EventType]
 
 class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -116,6 +117,7 @@ EVENT_TRANSPORT_ERROR: EventType
 EVENT_PRODUCER_HEARTBEAT: EventType
 EVENT_PRODUCER_GAP: EventType
 EVENT_PRODUCER_SILENT: EventType
+EVENT_SUBJECT_ERASED: EventType
 SEVERITY_UNSPECIFIED: Severity
 SEVERITY_DEBUG: Severity
 SEVERITY_INFO: Severity
