@@ -54,6 +54,8 @@ ENTRY_COLUMNS = (
     "trace_id",
 )
 
+# Columns the sink's clear copies of protected fields overlay (audit_personal).
+PERSONAL_COLUMNS = ("actor_id", "resource", "message")
 
 READING_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN")
 # Leading whitespace, comments and parentheses, then a reading keyword as a whole word.
@@ -97,6 +99,7 @@ class AuditQuery:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     text: str | None = None
+    subject_digest: str | None = None  # blind index of a data subject (hex)
     limit: int = 100
     cursor: str | None = None
 
@@ -178,6 +181,7 @@ class AuditStore:
         self.client = client
         self.table = f"{ident(database)}.audit_events"
         self.checkpoint_table = f"{ident(database)}.audit_checkpoints"
+        self.personal_table = f"{ident(database)}.audit_personal"
         self.tenants = None if tenants is None else frozenset(tenants)
         self._lock = lock or threading.Lock()
 
@@ -224,7 +228,7 @@ class AuditStore:
             f"WHERE {scope} AND event_id = {{event_id:String}} ORDER BY seq LIMIT 1",
             {**params, "event_id": event_id},
         )
-        return rows[0] if rows else None
+        return self._with_personal(rows)[0] if rows else None
 
     def sealed_entries(
         self, event_id: str, *, chain: str | None = None, limit: int = 10
@@ -355,12 +359,24 @@ class AuditStore:
             "event_time < {q_end:DateTime64(6)}",
         ]
         params |= {"q_start": q.start or EPOCH, "q_end": q.end or FAR_FUTURE}
+        # Protected events match by the clear copies of live subjects too.
+        personal = (
+            "(chain_id, seq) IN (SELECT chain_id, seq "  # noqa: S608 - identifier checked
+            f"FROM {self.personal_table} WHERE {scope} AND "
+        )
         if q.actor:
-            where.append("actor_id = {q_actor:String}")
+            where.append(
+                f"(actor_id = {{q_actor:String}} OR {personal}actor_id = {{q_actor:String}}))"
+            )
             params["q_actor"] = q.actor
         if q.resource:
-            where.append("resource = {q_resource:String}")
+            where.append(
+                f"(resource = {{q_resource:String}} OR {personal}resource = {{q_resource:String}}))"
+            )
             params["q_resource"] = q.resource
+        if q.subject_digest:
+            where.append("has(subject_digests, {q_subject:String})")
+            params["q_subject"] = q.subject_digest
         if q.event_types:
             where.append("event_type IN {q_types:Array(String)}")
             params["q_types"] = [_enum_name(pb.EventType, t, "EVENT_") for t in q.event_types]
@@ -379,10 +395,11 @@ class AuditStore:
             where.append("hasAny(policy_tags, {q_tags:Array(String)})")
             params["q_tags"] = list(q.policy_tags)
         if q.text:
-            where.append(
+            found = (
                 "(positionCaseInsensitive(message, {q_text:String}) > 0 "
                 "OR positionCaseInsensitive(resource, {q_text:String}) > 0)"
             )
+            where.append(f"({found} OR {personal}{found}))")
             params["q_text"] = q.text
         if q.cursor:
             after_time, after_id = _decode_cursor(q.cursor)
@@ -398,7 +415,26 @@ class AuditStore:
         if len(rows) > limit:
             rows = rows[:limit]
             next_cursor = _encode_cursor(rows[-1]["event_time"], rows[-1]["event_id"])
-        return Page(rows, next_cursor)
+        return Page(self._with_personal(rows), next_cursor)
+
+    def _with_personal(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`rows` with the clear copies of their protected fields, where the subject lives
+        (decision 0022: audit_events holds only what the chain holds)."""
+        if not rows:
+            return rows
+        scope, params = self._scope(None)
+        copies = self._rows(
+            f"SELECT chain_id, seq, {', '.join(PERSONAL_COLUMNS)} FROM {self.personal_table} "  # noqa: S608
+            f"WHERE {scope} AND (chain_id, seq) IN {{keys:Array(Tuple(String, UInt64))}} "
+            "LIMIT 1 BY chain_id, seq",
+            {**params, "keys": [(r["chain_id"], int(r["seq"])) for r in rows]},
+        )
+        found = {(c.pop("chain_id"), int(c.pop("seq"))): c for c in copies}
+        for row in rows:
+            copy = found.get((row["chain_id"], int(row["seq"])))
+            if copy is not None:
+                row.update({k: v for k, v in copy.items() if v})
+        return rows
 
     # -- named queries -------------------------------------------------------------
     def named(

@@ -32,6 +32,7 @@ from auditstream.clickhouse.personal import PersonalCopies
 from auditstream.privacy.protect import SubjectProtection
 from auditstream.privacy.vault import LocalKek, SubjectVault
 from auditstream.producers import AuditProducer, KafkaConnection, ProducerConfig
+from auditstream.query.store import AuditQuery, AuditStore
 from auditstream.settings import keyfiles
 from auditstream.settings.config import S3Settings
 from auditstream.settings.resources import default_policy_file, schemas_dir
@@ -47,6 +48,7 @@ CAROL = "carol.held@example.net"
 HOLD = '\n[[rules]]\nname = "litigation-held-2026"\ntenants = ["held"]\nclass = "critical"\n'
 HOLD += "legal_hold = true\n"
 LOGINS = 20  # alice's and bob's, alternating
+LOCK = threading.Lock()  # the sink's and the query store's use of the one chdb client
 
 
 @contextmanager
@@ -60,6 +62,7 @@ def sinks(
     store = ClickHouseSink(
         clickhouse,
         SinkConfig(KafkaConnection(bootstrap), settings, database, group_id=unique("ch")),
+        lock=LOCK,
         personal=PersonalCopies(guard),
     )
     config = ArchiveConfig(
@@ -189,6 +192,10 @@ def test_a_subject_is_erased_everywhere_with_a_receipt_and_the_chain_still_verif
             table = f"{ch_database}.audit_personal"
             live = clickhouse.query(f"SELECT actor_id, count() FROM {table} GROUP BY actor_id")
             assert sorted(live.result_rows) == [(ALICE, 10), (BOB, 10), (CAROL, 2)]
+            # The query API shows a live subject's fields, and finds its events by them.
+            queries = AuditStore(clickhouse, ch_database, lock=LOCK)
+            alices = queries.query(AuditQuery(tenant="acme", actor=ALICE)).rows
+            assert len(alices) == 10 and all(f"{ALICE} signed in" in r["message"] for r in alices)
 
             capsys.readouterr()
             assert main([*args, "--tenant", "acme", "--subject", "nobody@example.com"]) == 2
@@ -212,6 +219,13 @@ def test_a_subject_is_erased_everywhere_with_a_receipt_and_the_chain_still_verif
     live = clickhouse.query(f"SELECT actor_id, count() FROM {table} GROUP BY actor_id")
     assert sorted(live.result_rows) == [(BOB, 10), (CAROL, 2)]
     needle = b"alice.liddell"
+    # The query API: nothing of alice by her name, her events still found by digest.
+    assert queries.query(AuditQuery(tenant="acme", actor=ALICE)).rows == []
+    assert queries.query(AuditQuery(tenant="acme", text="alice")).rows == []
+    digest = guard.subject_ref("acme", ALICE)
+    erased = queries.query(AuditQuery(tenant="acme", subject_digest=digest)).rows
+    assert len(erased) == 10 and needle not in repr(erased).encode()
+    assert len(queries.query(AuditQuery(tenant="acme", actor=BOB)).rows) == 10
     assert plaintext_in_clickhouse(clickhouse, ch_database, needle) == []
     assert plaintext_in_clickhouse(clickhouse, ch_database, b"bobby.tables")  # bob's stay
     assert plaintext_in_archive(archive, needle) == []
