@@ -124,7 +124,7 @@ class SearchBody(BaseModel):
     end: IsoTime | None = None
     text: StrictStr | None = None
     # A data subject's blind index (`subject_digests`): found also after its erasure.
-    subject_digest: StrictStr | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    subject_digest: StrictStr | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
     limit: StrictInt = Field(100, ge=1, le=MAX_LIMIT)
     cursor: StrictStr | None = None
 
