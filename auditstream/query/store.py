@@ -467,8 +467,21 @@ class AuditStore:
                 bound[param.name] = param.default
         scope, scope_params = self._scope(tenant)
         # Not str.format: the SQL's own {name:Type} parameters must stay as they are.
-        sql = query.sql.replace("{table}", self.table).replace("{scope}", scope)
+        sql = query.sql.replace("{table}", self._events_for(scope)).replace("{scope}", scope)
         return self._run(sql, {**bound, **scope_params})
+
+    def _events_for(self, scope: str) -> str:
+        """What named queries read: audit_events, with the clear copies of live subjects'
+        protected fields in place when the store holds any (decision 0022)."""
+        if not self._rows(f"SELECT 1 FROM {self.personal_table} LIMIT 1", {}):  # noqa: S608
+            return self.table
+        overlay = ", ".join(f"if(p.{c} != '', p.{c}, e.{c}) AS {c}" for c in PERSONAL_COLUMNS)
+        return (
+            f"(SELECT e.* REPLACE ({overlay}) FROM {self.table} AS e "  # noqa: S608
+            f"LEFT ANY JOIN (SELECT chain_id, seq, {', '.join(PERSONAL_COLUMNS)} "
+            f"FROM {self.personal_table} WHERE {scope} LIMIT 1 BY chain_id, seq) AS p "
+            "ON e.chain_id = p.chain_id AND e.seq = p.seq)"
+        )
 
     def sql(self, statement: str) -> list[dict[str, Any]]:
         """Raw SQL, read-only, for operators holding the DSN. Not tenant scoped, so scoped

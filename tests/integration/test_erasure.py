@@ -196,6 +196,8 @@ def test_a_subject_is_erased_everywhere_with_a_receipt_and_the_chain_still_verif
             queries = AuditStore(clickhouse, ch_database, lock=LOCK)
             alices = queries.query(AuditQuery(tenant="acme", actor=ALICE)).rows
             assert len(alices) == 10 and all(f"{ALICE} signed in" in r["message"] for r in alices)
+            timeline = queries.named("actor_timeline", {"actor": ALICE}, tenant="acme")
+            assert len(timeline) == 10 and {r["actor_id"] for r in timeline} == {ALICE}
 
             capsys.readouterr()
             assert main([*args, "--tenant", "acme", "--subject", "nobody@example.com"]) == 2
@@ -226,6 +228,8 @@ def test_a_subject_is_erased_everywhere_with_a_receipt_and_the_chain_still_verif
     erased = queries.query(AuditQuery(tenant="acme", subject_digest=digest)).rows
     assert len(erased) == 10 and needle not in repr(erased).encode()
     assert len(queries.query(AuditQuery(tenant="acme", actor=BOB)).rows) == 10
+    assert queries.named("actor_timeline", {"actor": ALICE}, tenant="acme") == []
+    assert len(queries.named("actor_timeline", {"actor": BOB}, tenant="acme")) == 10
     assert plaintext_in_clickhouse(clickhouse, ch_database, needle) == []
     assert plaintext_in_clickhouse(clickhouse, ch_database, b"bobby.tables")  # bob's stay
     assert plaintext_in_archive(archive, needle) == []
