@@ -11,6 +11,8 @@ killed (-9) after each of its steps in turn, and each rerun goes on from there.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +40,7 @@ from auditstream.settings.config import S3Settings
 from auditstream.settings.resources import default_policy_file, schemas_dir
 from auditstream.sinks.archive import ArchiveConfig, ArchiveSink
 from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
+from tests.support import console_kit
 from tests.support.infra import Infra, s3_env, unique
 from tests.support.pipeline import REPO, Keys, Topics, Worker, create_pipeline, read_topic
 
@@ -126,6 +129,36 @@ def plaintext_in_archive(archive: S3Archive, needle: bytes) -> list[str]:
         if needle in data:
             found.append(key)
     return found
+
+
+def console_and_api(clickhouse: Any, database: str, folder: Path, digest: str) -> list[bytes]:
+    """What an operator sees of tenant acme in the console (the search page, all of it)
+    and through the API (everything of the subject with this digest)."""
+    folder.mkdir()
+    with console_kit.serving(clickhouse, database, folder, lock=LOCK) as served:
+        port = int(served.url.rsplit(":", 1)[1])
+
+        def request(method: str, path: str, body: bytes, headers: dict[str, str]) -> Any:
+            conn = http.client.HTTPSConnection("127.0.0.1", port, context=served.context())
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                return response.status, response.getheader("set-cookie") or "", response.read()
+            finally:
+                conn.close()
+
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        token = served.tokens.everyone
+        status, cookie, _ = request("POST", "/signin", f"token={token}".encode(), form)
+        assert status == 303, status
+        session = {"Cookie": cookie.split(";", 1)[0]}
+        status, _, page = request("GET", "/search?tenant=acme&preset=all&limit=500", b"", session)
+        assert status == 200 and b"bobby.tables" in page  # live subjects' fields are shown
+        body = json.dumps({"tenant": "acme", "subject_digest": digest}).encode()
+        api = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        status, _, answer = request("POST", "/v1/search", body, api)
+        assert status == 200 and len(json.loads(answer)["rows"]) == 10, answer
+        return [page, answer]
 
 
 def erase_args(
@@ -229,6 +262,8 @@ def test_a_subject_is_erased_everywhere_with_a_receipt_and_the_chain_still_verif
     assert len(erased) == 10 and needle not in repr(erased).encode()
     assert len(queries.query(AuditQuery(tenant="acme", actor=BOB)).rows) == 10
     assert queries.named("actor_timeline", {"actor": ALICE}, tenant="acme") == []
+    for seen in console_and_api(clickhouse, ch_database, tmp_path / "web", digest):
+        assert needle not in seen
     assert len(queries.named("actor_timeline", {"actor": BOB}, tenant="acme")) == 10
     assert plaintext_in_clickhouse(clickhouse, ch_database, needle) == []
     assert plaintext_in_clickhouse(clickhouse, ch_database, b"bobby.tables")  # bob's stay
