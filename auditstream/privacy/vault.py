@@ -118,6 +118,10 @@ class SubjectVault:
         self, directory: str | os.PathLike[str], wrapper: KeyWrapper, *, cache_size: int = 10_000
     ) -> None:
         self._dir = Path(directory)
+        # The folders as strings: reading a key (first use, and the recheck every
+        # RECHECK_S) goes through os, not pathlib.
+        self._keys_dir = os.path.join(self._dir, "keys")
+        self._erased_dir = os.path.join(self._dir, "erased")
         self._wrapper = wrapper
         self._cache_size = cache_size
         # ref -> (key id, key, key file identity, when last seen on disk)
@@ -153,7 +157,7 @@ class SubjectVault:
                 key_id, key, file_id, checked = live
                 if now - checked < RECHECK_S:
                     return key_id, key
-                if _file_id(self._key_file(ref)) == file_id:
+                if _file_id(self._key_path(ref)) == file_id:
                     self._live[ref] = (key_id, key, file_id, now)
                     self._live.move_to_end(ref)
                     return key_id, key
@@ -202,10 +206,11 @@ class SubjectVault:
             return erased
 
     def erased_ids(self, ref: str) -> list[str]:
-        path = self._dir / "erased" / f"{_check(ref)}.json"
-        if not path.exists():
+        path = os.path.join(self._erased_dir, f"{_check(ref)}.json")
+        try:
+            ids = _read(path).get("key_ids")
+        except FileNotFoundError:
             return []
-        ids = _read(path).get("key_ids")
         if not isinstance(ids, list):
             raise SubjectKeyError(f"vault file {path} is damaged (no key_ids)")
         return ids
@@ -228,10 +233,13 @@ class SubjectVault:
 
     # -- files ----------------------------------------------------------------------
     def _key_file(self, ref: str) -> Path:
-        return self._dir / "keys" / f"{_check(ref)}.json"
+        return Path(self._key_path(ref))
+
+    def _key_path(self, ref: str) -> str:
+        return os.path.join(self._keys_dir, f"{_check(ref)}.json")
 
     def _load(self, ref: str) -> tuple[str, bytes] | None:
-        path = self._key_file(ref)
+        path = self._key_path(ref)
         try:
             doc = _read(path)
         except FileNotFoundError:
@@ -268,16 +276,17 @@ class SubjectVault:
         return loaded
 
     def _remember(self, ref: str, live: tuple[str, bytes]) -> None:
-        self._live[ref] = (*live, _file_id(self._key_file(ref)), time.monotonic())
+        self._live[ref] = (*live, _file_id(self._key_path(ref)), time.monotonic())
         self._live.move_to_end(ref)
         while len(self._live) > self._cache_size:
             self._live.popitem(last=False)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: str | Path) -> dict[str, Any]:
     """A vault file's fields; SubjectKeyError naming the file when it is damaged."""
     try:
-        doc = json.loads(path.read_text())
+        with open(path, "rb") as handle:
+            doc = json.loads(handle.read())
         if not isinstance(doc, dict) or not isinstance(doc.get("key_id", ""), str):
             raise ValueError
     except (ValueError, UnicodeDecodeError):
@@ -287,10 +296,10 @@ def _read(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _file_id(path: Path) -> tuple[int, int]:
+def _file_id(path: str) -> tuple[int, int]:
     """What tells a key file from its replacement: inode and change time (0, 0: none)."""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except FileNotFoundError:
         return (0, 0)
     return (stat.st_ino, stat.st_ctime_ns)
