@@ -179,7 +179,11 @@ class Eraser:
             "state": "checked",
         }
         path = self._dir / f"{ref}-{number}.json"
-        write_atomically(path, journal)
+        if not write_atomically(path, journal, replace=False):
+            raise ErasureError(
+                f"another erasure of subject {ref} started at the same time; run this one "
+                "again when it has finished"
+            )
         failpoints.hit("erase.after_checked")
         return path, journal
 
