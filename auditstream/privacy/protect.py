@@ -154,13 +154,6 @@ class SubjectProtection:
         when the entry names no subject or has no such field: then the entry is sealed as
         it is). `serialized`: the entry's bytes, when they are at hand. The fields are
         cleared from `entry` itself."""
-        subjects = entry.subject_ids
-        if subjects:
-            names: list[str] = sorted(set(subjects))
-        elif entry.actor_id:
-            names = [entry.actor_id]
-        else:
-            return entry.SerializeToString(deterministic=True), b""
         extra = (
             [
                 path
@@ -173,76 +166,79 @@ class SubjectProtection:
             if found
             else []
         )
-        if not extra and not subjects:
-            return self._protect_for_actor(entry, chain_id, seq, serialized)
-        top = _with(extra)[0] if extra else _TOP
-        tenant = entry.tenant_id
-        indexes = [
-            self._index(tenant, name, value)
-            for name in INDEXED_FIELDS
-            if name in top and (value := getattr(entry, name))
-        ]
         if extra:
-            clear, personal, moved = _split_with(entry, extra)
-        else:
-            clear, personal, moved = _split_views(entry, serialized)
-        if not moved:
-            return clear, b""
-        now = time.monotonic()
-        if len(names) == 1:
-            key_id, key, subject, index, _ = self._subject(tenant, names[0], now)
-            key_ids: tuple[str, ...] = (key_id,)
-            keys, indexes = [key], [*indexes, index]
-        else:  # in key id order; the subjects' indexes in digest order
-            known = sorted(self._subject(tenant, name, now) for name in names)
-            key_ids = tuple(item[0] for item in known)
-            keys = [item[1] for item in known]
-            subject = b"".join(item[2] for item in known)
-            indexes.extend(sorted(item[3] for item in known))
-        nonce = self._nonce()
-        ciphertext = self._aead(key_ids, keys).encrypt(
-            nonce, personal, _aad(chain_id, seq, entry.event_id)
-        )
-        return clear, b"".join(
-            (
-                _ALGORITHM_FIELD,
-                subject,
-                wire.length_delimited(3, nonce),
-                wire.length_delimited(4, ciphertext),
-                self._names_field(moved),
-                *indexes,
-            )
-        )
+            return self._protect_fields(entry, extra, chain_id, seq)
+        return self._protect_views(entry, chain_id, seq, serialized)
 
-    def _protect_for_actor(
+    def _protect_views(
         self, entry: LogEntry, chain_id: str, seq: int, serialized: bytes | None
     ) -> tuple[bytes, bytes]:
-        """`protect` for the common case: the actor is the one subject, and the classifier
-        found nothing to add. Same bytes, fewer steps: what depends only on the actor is
-        remembered with its key."""
-        tenant, actor, session = entry.tenant_id, entry.actor_id, entry.session_id
-        clear, personal, moved = _split_views(entry, serialized)  # clears them in `entry`
-        if not moved:
-            return clear, b""
+        """`protect` of PERSONAL_FIELDS alone (the classifier added none): the entry's
+        bytes are parsed as a PersonalView (views.proto), which keeps only the personal
+        fields, and those are cleared from the entry. What depends only on the actor is
+        remembered with its key. (The taken fields are encrypted: their bytes need not be
+        canonical.)"""
+        personal = PersonalView.FromString(
+            entry.SerializeToString() if serialized is None else serialized
+        )
+        personal.DiscardUnknownFields()
+        moved: list[str] = []
+        nested: list[tuple[str, list[str]]] = []
+        for field, value in personal.ListFields():  # in field number order
+            name = field.name
+            if name in _NESTED:
+                subs = [sub.name for sub, _ in value.ListFields()]
+                if not subs:  # the message is there, but none of its personal fields
+                    personal.ClearField(name)
+                    continue
+                nested.append((name, subs))
+                moved.extend(f"{name}.{sub}" for sub in subs)
+            else:
+                moved.append(name)
+        if not moved or (moved[0] != "actor_id" and moved[-1] != "subject_ids"):
+            return entry.SerializeToString(deterministic=True), b""  # nobody to erase it for
+        for name in moved:
+            if "." not in name:
+                entry.ClearField(name)
+        for name, subs in nested:
+            outer = getattr(entry, name)
+            for sub in subs:
+                outer.ClearField(sub)
+        clear, plain = entry.SerializeToString(deterministic=True), personal.SerializeToString()
+        tenant = entry.tenant_id
         now = time.monotonic()
-        memo = (tenant, actor)
-        known = self._actors.get(memo)
-        if known is None or now - known[4] >= RECHECK_S:
-            key_id, key, subject, index, checked = self._subject(tenant, actor, now)
-            known = (
-                self._aead((key_id,), [key]),
-                _ALGORITHM_FIELD + subject,
-                self._index(tenant, "actor_id", actor),
-                index,
-                checked,
+        session = (
+            self._index(tenant, "session_id", personal.session_id) if "session_id" in moved else b""
+        )
+        if moved[-1] == "subject_ids":
+            names = sorted(set(personal.subject_ids))
+            by_actor = (
+                self._index(tenant, "actor_id", personal.actor_id)
+                if moved[0] == "actor_id"
+                else b""
             )
-            _bounded(self._actors, self._cache_size)[memo] = known
-        aead, head, actor_index, subject_index, _ = known
+            aead, head, tail = self._subjects(tenant, names, by_actor + session, now)
+        else:
+            actor = personal.actor_id
+            memo = (tenant, actor)
+            known = self._actors.get(memo)
+            if known is None or now - known[4] >= RECHECK_S:
+                key_id, key, subject, index, checked = self._subject(tenant, actor, now)
+                known = (
+                    self._aead((key_id,), [key]),
+                    _ALGORITHM_FIELD + subject,
+                    self._index(tenant, "actor_id", actor),
+                    index,
+                    checked,
+                )
+                _bounded(self._actors, self._cache_size)[memo] = known
+            aead, head, actor_index, subject_index, _ = known
+            tail = actor_index + session + subject_index
         aad = self._aad_heads.get(chain_id)
         if aad is None:
             aad = _bounded(self._aad_heads, self._cache_size)[chain_id] = _aad(chain_id, 0, "")[:-8]
         nonce = self._nonce()
-        ciphertext = aead.encrypt(nonce, personal, aad + _U64.pack(seq) + entry.event_id.encode())
+        ciphertext = aead.encrypt(nonce, plain, aad + _U64.pack(seq) + entry.event_id.encode())
         return clear, b"".join(
             (
                 head,
@@ -252,9 +248,54 @@ class SubjectProtection:
                 wire.varint(len(ciphertext)),
                 ciphertext,
                 self._names_field(moved),
-                actor_index,
-                self._index(tenant, "session_id", session) if session else b"",
-                subject_index,
+                tail,
+            )
+        )
+
+    def _subjects(
+        self, tenant: str, names: list[str], indexes: bytes, now: float
+    ) -> tuple[AESGCM, bytes, bytes]:
+        """For an event of several subjects: its cipher (from their keys in key id order),
+        the envelope's head, and its indexes (`indexes`, then the subjects' in digest
+        order)."""
+        known = sorted(self._subject(tenant, name, now) for name in names)
+        key_ids = tuple(item[0] for item in known)
+        aead = self._aead(key_ids, [item[1] for item in known])
+        head = _ALGORITHM_FIELD + b"".join(item[2] for item in known)
+        return aead, head, indexes + b"".join(sorted(item[3] for item in known))
+
+    def _protect_fields(
+        self, entry: LogEntry, extra: list[str], chain_id: str, seq: int
+    ) -> tuple[bytes, bytes]:
+        """`protect` of PERSONAL_FIELDS and the `extra` paths the classifier found
+        personal data in, field by field."""
+        subjects = entry.subject_ids
+        if subjects:
+            names: list[str] = sorted(set(subjects))
+        elif entry.actor_id:
+            names = [entry.actor_id]
+        else:
+            return entry.SerializeToString(deterministic=True), b""
+        top = _with(extra)[0]
+        tenant = entry.tenant_id
+        indexes = b"".join(
+            self._index(tenant, name, value)
+            for name in INDEXED_FIELDS
+            if name in top and (value := getattr(entry, name))
+        )
+        clear, personal, moved = _split_with(entry, extra)
+        if not moved:
+            return clear, b""
+        aead, head, tail = self._subjects(tenant, names, indexes, time.monotonic())
+        nonce = self._nonce()
+        ciphertext = aead.encrypt(nonce, personal, _aad(chain_id, seq, entry.event_id))
+        return clear, b"".join(
+            (
+                head,
+                wire.length_delimited(3, nonce),
+                wire.length_delimited(4, ciphertext),
+                self._names_field(moved),
+                tail,
             )
         )
 
@@ -397,34 +438,6 @@ def _split(
         else:
             personal.ClearField(name)
     return moved
-
-
-def _split_views(entry: LogEntry, serialized: bytes | None) -> tuple[bytes, bytes, list[str]]:
-    """Take the fields of PERSONAL_FIELDS out of `entry` (in place): (its bytes after,
-    the bytes of what was taken, the paths taken). `serialized` holds the entry's bytes
-    if they are at hand. They are parsed as a PersonalView (views.proto), which keeps
-    only the personal fields; those are then cleared from the entry. (What was taken is
-    encrypted: its bytes need not be canonical.)"""
-    personal = PersonalView.FromString(
-        entry.SerializeToString() if serialized is None else serialized
-    )
-    personal.DiscardUnknownFields()
-    moved: list[str] = []
-    for field, value in personal.ListFields():
-        name = field.name
-        if name in _NESTED:
-            subs = [sub.name for sub, _ in value.ListFields()]
-            if not subs:  # the message is there, but none of its personal fields
-                personal.ClearField(name)
-                continue
-            outer = getattr(entry, name)
-            for sub in subs:
-                outer.ClearField(sub)
-                moved.append(f"{name}.{sub}")
-        else:
-            entry.ClearField(name)
-            moved.append(name)
-    return entry.SerializeToString(deterministic=True), personal.SerializeToString(), moved
 
 
 def _split_with(entry: LogEntry, extra: list[str]) -> tuple[bytes, bytes, list[str]]:

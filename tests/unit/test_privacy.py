@@ -19,8 +19,6 @@ from auditstream.privacy.protect import (
     PERSONAL_FIELDS,
     ProtectionError,
     SubjectProtection,
-    _split_views,
-    _split_with,
     protectable,
 )
 from auditstream.privacy.vault import (
@@ -333,20 +331,34 @@ def crafted() -> list[pb.LogEntry]:
     return found
 
 
-def test_the_fast_split_equals_the_field_by_field_split() -> None:
+def test_the_fast_path_equals_the_field_by_field_path(tmp_path: Path) -> None:
+    guard = protection(tmp_path)
     for entry in crafted():
         results = []
-        for split in (
-            lambda e: _split_views(e, None),
-            lambda e: _split_views(e, e.SerializeToString()),
-            lambda e: _split_with(e, []),
+        for run in (
+            lambda e: guard.protect(e, {}, chain_id="acme", seq=3),
+            lambda e: guard.protect(
+                e, {}, chain_id="acme", seq=3, serialized=e.SerializeToString()
+            ),
+            lambda e: guard._protect_fields(e, [], "acme", 3),
         ):
             copy = pb.LogEntry()
             copy.CopyFrom(entry)
-            clear, personal, moved = split(copy)
-            assert clear == copy.SerializeToString(deterministic=True)
-            whole = pb.LogEntry.FromString(clear)
-            whole.MergeFromString(personal)
-            assert whole == entry
-            results.append((clear, personal, sorted(moved)))
+            clear, protected = run(copy)
+            body = SealedBody(chain_id="acme", seq=3)
+            body.entry.ParseFromString(clear)
+            body.protected.ParseFromString(protected)
+            assert clear == pb.LogEntry.FromString(clear).SerializeToString(deterministic=True)
+            assert guard.open(body) == entry
+            envelope = body.protected
+            assert envelope.SerializeToString(deterministic=True) == protected  # canonical
+            results.append(
+                (
+                    clear,
+                    list(envelope.fields),
+                    [(s.subject_digest, s.key_id) for s in envelope.subjects],
+                    [(i.field, i.digest) for i in envelope.indexes],
+                    guard.open_fields(body),
+                )
+            )
         assert results[0] == results[1] == results[2]
