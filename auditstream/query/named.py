@@ -150,5 +150,17 @@ QUERIES: Final[dict[str, NamedQuery]] = {
             "ORDER BY event_time DESC LIMIT {limit:UInt32}",
             (*TIME, LIMIT),
         ),
+        NamedQuery(
+            "erasures",
+            "Data subjects erased on request (`auditstream erase`), with who asked and why",
+            "SELECT event_time, tenant_id, "
+            "JSONExtractString(payload, 'subject_digest') AS subject_digest, "
+            "JSONExtractUInt(payload, 'entries') AS entries, actor_id AS requested_by, "
+            "message AS reason, JSONExtractString(payload, 'erasure_id') AS erasure_id, "
+            "chain_id, seq, event_id FROM {table} WHERE {scope} "
+            f"AND event_type = 'EVENT_SUBJECT_ERASED' AND {RANGE} "
+            "ORDER BY event_time DESC LIMIT {limit:UInt32}",
+            (*TIME, LIMIT),
+        ),
     )
 }

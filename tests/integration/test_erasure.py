@@ -262,6 +262,9 @@ def test_a_subject_is_erased_everywhere_with_a_receipt_and_the_chain_still_verif
     assert len(erased) == 10 and needle not in repr(erased).encode()
     assert len(queries.query(AuditQuery(tenant="acme", actor=BOB)).rows) == 10
     assert queries.named("actor_timeline", {"actor": ALICE}, tenant="acme") == []
+    (erasure,) = queries.named("erasures", tenant="acme")
+    assert (erasure["subject_digest"], erasure["entries"]) == (guard.subject_ref("acme", ALICE), 10)
+    assert erasure["requested_by"] == "dpo@example.com"
     for seen in console_and_api(clickhouse, ch_database, tmp_path / "web", digest):
         assert needle not in seen
     assert len(queries.named("actor_timeline", {"actor": BOB}, tenant="acme")) == 10
