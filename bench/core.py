@@ -202,6 +202,20 @@ class _Unclassified(Classifier):
         return Outcome(declared_sensitivity=entry.sensitivity)
 
 
+def _engine(classifier: Classifier, protection: SubjectProtection | None = None) -> PartitionSealer:
+    """The sealing engine of one partition, as the worker builds it."""
+    return PartitionSealer(
+        0,
+        keyring=KEYRING,
+        signer=SIGNER,
+        validator=Validator(Limits(), CONTENT),
+        classifier=classifier,
+        policy=POLICY,
+        config=EngineConfig(checkpoint_every=1000),
+        protection=protection,
+    )
+
+
 def engine_events_per_s(
     raws: list[bytes],
     repeats: int,
@@ -213,15 +227,7 @@ def engine_events_per_s(
     records = [RawRecord("raw", 0, i, now_ms, None, v, ()) for i, v in enumerate(raws)]
 
     def run() -> int:
-        engine = PartitionSealer(
-            0,
-            keyring=KEYRING,
-            signer=SIGNER,
-            validator=Validator(Limits(), CONTENT),
-            classifier=classifier,
-            policy=POLICY,
-            config=EngineConfig(checkpoint_every=1000),
-        )
+        engine = _engine(classifier)
         for start in range(0, len(records), BATCH):
             engine.process(records[start : start + BATCH], time.time_ns())
         return len(records)
@@ -238,19 +244,7 @@ def paired_engine_rates(
     now_ms = time.time_ns() // 1_000_000
     records = [RawRecord("raw", 0, i, now_ms, None, v, ()) for i, v in enumerate(raws)]
 
-    def engine(guard: SubjectProtection | None) -> PartitionSealer:
-        return PartitionSealer(
-            0,
-            keyring=KEYRING,
-            signer=SIGNER,
-            validator=Validator(Limits(), CONTENT),
-            classifier=classifier,
-            policy=POLICY,
-            config=EngineConfig(checkpoint_every=1000),
-            protection=guard,
-        )
-
-    clear, protected = engine(None), engine(protection())
+    clear, protected = _engine(classifier), _engine(classifier, protection())
     spent = [0.0, 0.0]
     clock = time.perf_counter
     for start in range(0, len(records), BATCH):

@@ -131,20 +131,26 @@ def statement_text(
     tree_size: int,
     root_hash: bytes,
 ) -> str:
-    values = {
+    values = _stated(erasure, f"{event_id} {chain_id} {seq}", tree_size, root_hash)
+    values["erased"] = erased_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    values = {key: values[key] for key in _STATEMENT_KEYS}
+    for key, value in values.items():
+        if not value or "\n" in value or any(ord(c) < 0x20 for c in value):
+            raise FormatError(f"erasure receipt: {key} {value[:40]!r} cannot be written")
+    return STATEMENT_HEADER + "\n" + "".join(f"{k} {v}\n" for k, v in values.items())
+
+
+def _stated(erasure: Erasure, event: str, tree_size: int, root_hash: bytes) -> dict[str, str]:
+    """The statement's lines (all but `erased`) for an erasure and where it is sealed."""
+    return {
         "erasure": erasure.erasure_id,
         "tenant": erasure.tenant_id,
         "subject": erasure.subject_digest,
         "keys": ",".join(erasure.key_ids) or "-",
         "entries": str(erasure.entries),
-        "erased": erased_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "event": f"{event_id} {chain_id} {seq}",
+        "event": event,
         "checkpoint": f"{tree_size} {base64.b64encode(root_hash).decode()}",
     }
-    for key, value in values.items():
-        if not value or "\n" in value or any(ord(c) < 0x20 for c in value):
-            raise FormatError(f"erasure receipt: {key} {value[:40]!r} cannot be written")
-    return STATEMENT_HEADER + "\n" + "".join(f"{k} {v}\n" for k, v in values.items())
 
 
 def make_receipt(
@@ -204,15 +210,7 @@ def check_receipt(doc: dict[str, Any], verifiers: Sequence[NoteVerifier]) -> Che
     if recorded is None:
         return Checked(False, "the proven event is not an erasure event")
     _, size, root = parse_checkpoint_text(note.parse(str(proof["checkpoint"]).encode())[0])
-    expected = {
-        "erasure": recorded.erasure_id,
-        "tenant": recorded.tenant_id,
-        "subject": recorded.subject_digest,
-        "keys": ",".join(recorded.key_ids) or "-",
-        "entries": str(recorded.entries),
-        "event": f"{body.entry.event_id} {body.chain_id} {body.seq}",
-        "checkpoint": f"{size} {base64.b64encode(root).decode()}",
-    }
+    expected = _stated(recorded, f"{body.entry.event_id} {body.chain_id} {body.seq}", size, root)
     for key, value in expected.items():
         if stated[key] != value:
             return Checked(
