@@ -27,7 +27,12 @@ def register(subparsers: Any) -> None:
     common.add_settings_args(erase)
     common.add_clickhouse_args(erase)
     erase.add_argument("--tenant", required=True, help="the subject's tenant")
-    erase.add_argument("--subject", required=True, help="the subject id the producers gave")
+    erase.add_argument(
+        "--subject",
+        required=True,
+        help="the subject id the producers gave; '-' reads it from standard input (one "
+        "line), which keeps it out of the process list and the shell history",
+    )
     erase.add_argument("--reason", required=True, help="why (sealed in clear: not the name)")
     erase.add_argument("--requested-by", required=True, help="who asks (sealed as the actor)")
     erase.add_argument("--chain", default="", help="chain of the erasure event (default: tenant)")
@@ -66,7 +71,12 @@ def run_erase(args: argparse.Namespace) -> int:
     from auditstream.privacy.erase import Eraser, ReceiptPendingError, Request  # noqa: PLC0415
 
     settings = common.settings_from(args)
-    request = Request(args.tenant, args.subject, args.reason, args.requested_by)
+    subject = args.subject
+    if subject == "-":
+        subject = sys.stdin.readline().rstrip("\r\n")
+        if not subject:
+            raise ConfigError("--subject -: no subject id on standard input")
+    request = Request(args.tenant, subject, args.reason, args.requested_by)
     if settings.subject_vault_dir is None:
         raise ConfigError(
             "give the workers' subject vault: --subject-vault DIR --subject-keks FILE"

@@ -690,6 +690,7 @@ CASES = (
     ),
     case("erase", *ERASE, "--subject", "x", names="--subject-vault"),
     case("erase", *ERASE, "--subject", "", *VAULT, names="--subject must not be empty"),
+    case("erase", *ERASE, "--subject", "-", *VAULT, names="no subject id on standard input"),
     case("erase", *ERASE, "--subject", "x", *VAULT, names="missing-store"),
     case(
         "erase", *ERASE, "--subject", "x", "--subject-vault", "{tmp}/nope", names="no subject vault"
@@ -746,6 +747,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Ran]]:
             [sys.executable, "-m", "auditstream", *argv],
             env=env | (extra or {}),
             cwd=tmp,
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=180,

@@ -347,12 +347,14 @@ def test_erase_killed_after_each_step_is_finished_by_running_it_again(
                     producer.login(ALICE, message=f"{ALICE} signed in #{n}")
                 assert producer.flush(60)
             settle(lambda: store.rows_inserted, 4)
-            killed = [a if a != infra.clickhouse_dsn() else other for a in args]
+            # The killed runs read the subject from standard input (kept out of argv).
+            killed = [{infra.clickhouse_dsn(): other, ALICE: "-"}.get(a, a) for a in args]
             for step in STEPS:
                 env = dict(os.environ, AUDITSTREAM_FAILPOINTS=f"erase.after_{step}")
                 run = subprocess.run(
                     [sys.executable, "-m", "auditstream", *killed],
-                    env=env, cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
+                    env=env, cwd=REPO, input=f"{ALICE}\n", capture_output=True, text=True,
+                    timeout=180, check=False,
                 )  # fmt: skip
                 assert run.returncode == 137, run.stderr
                 (journal,) = (vault_dir / "erasures").glob(f"{ref}-*.json")
