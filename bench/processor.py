@@ -126,11 +126,12 @@ def seal_backlog(
     try:
         worker.wait_ready()
         first = done = 0.0
+        before = 0.0  # sealed when first seen: the rate counts only what came after
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
             sealed = sealed_total(worker.metrics_port)
             if sealed and not first:
-                first = time.monotonic()
+                first, before = time.monotonic(), sealed
             if sealed >= len(values):
                 done = time.monotonic()
                 break
@@ -139,7 +140,7 @@ def seal_backlog(
         worker.stop()
     if not done:
         raise SystemExit("the worker did not seal the backlog in time")
-    return len(values) / (done - first), topics, keys, app_id
+    return (len(values) - before) / (done - first), topics, keys, app_id
 
 
 def recovery_seconds(bootstrap: str, home: Path, topics: Topics, keys: Keys, app_id: str) -> float:
