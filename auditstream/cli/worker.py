@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.cli import common
+from auditstream.processors import DEFAULT_BATCH_SIZE
 from auditstream.runtime import logs
 from auditstream.settings import keyfiles
 
@@ -39,8 +40,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size",
         type=common.positive_count,
-        default=2000,
-        help="raw records per transaction, at most",
+        default=DEFAULT_BATCH_SIZE,
+        help=f"raw records per transaction, at most (default {DEFAULT_BATCH_SIZE})",
     )
     parser.add_argument(
         "--checkpoint-every",

@@ -32,6 +32,7 @@ from auditstream.core.keys import Keyring, NoteSigner
 from auditstream.core.retention import Policy
 from auditstream.core.validate import Limits, Validator
 from auditstream.privacy.protect import SubjectProtection
+from auditstream.processors import DEFAULT_BATCH_SIZE
 from auditstream.processors.engine import EngineConfig, PartitionSealer
 from auditstream.processors.loop import LoopConfig, SealingLoop, fail_stop
 from auditstream.processors.recovery import read_partition_state
@@ -55,7 +56,7 @@ class WorkerConfig:
     app_id: str = "auditstream-processor"
     engine: EngineConfig = field(default_factory=EngineConfig)
     limits: Limits = field(default_factory=Limits)
-    batch_size: int = 2000
+    batch_size: int = DEFAULT_BATCH_SIZE
     batch_within_s: float = 0.05
     # A member that died is noticed after this long; then its partitions move.
     session_timeout_s: float = 10.0

@@ -45,6 +45,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from auditstream.core.validate import RawRecord
 from auditstream.errors import AuditStreamError
+from auditstream.processors import DEFAULT_BATCH_SIZE
 from auditstream.processors.engine import Outputs, PartitionSealer
 from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.settings.config import Topics
@@ -92,7 +93,7 @@ class LoopConfig:
     topics: Topics
     group_id: str
     transactional_id: str
-    batch_size: int = 2000
+    batch_size: int = DEFAULT_BATCH_SIZE
     batch_within_s: float = 0.05
     session_timeout_s: float = 10.0
     recovery_timeout_s: float = 300.0

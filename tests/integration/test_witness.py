@@ -83,8 +83,9 @@ def demo(
         "AUDITSTREAM_ARCHIVE_URL": f"s3://{bucket}/demo",
         "AUDITSTREAM_CLICKHOUSE_DSN": f"chdb://{tmp / 'clickhouse'}",
     }
-    # 3,000 events on one chain give it at least two checkpoints however the worker
-    # batches them (at most 2,000 per batch, one checkpoint per 1,000 entries).
+    # 3,000 events on one chain give it at least two checkpoints: the demo's worker
+    # seals at most 1,000 records per round and checkpoints a round that brings a chain
+    # 1,000 entries past its last checkpoint (auditstream/cli/demo/worker.py).
     done = run(["demo", "--json", "--events", "3000", "--tenants", "1"], env)
     assert done.returncode == 0, done.stderr[-3000:]
     return Demo(env, json.loads(done.stdout.strip().splitlines()[-1]))

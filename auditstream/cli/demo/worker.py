@@ -44,6 +44,9 @@ class DemoWorker:
             "--checkpoint-key", str(keys.signer),
             "--content-keys", str(keys.content),
             "--dead-letter-key", str(keys.dead_letter_public),
+            # Rounds of 1,000 (the default is 10,000): a checkpoint closes a round, so a
+            # demo's few thousand events give each chain several checkpoints to show.
+            "--batch-size", "1000",
             "--checkpoint-every", "1000",
             "--checkpoint-interval", "2",
         ]  # fmt: skip
