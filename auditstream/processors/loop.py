@@ -5,21 +5,27 @@ metadata fences a worker that lost its partitions), in one thread of the Faust w
 (`processors.app`). Each round:
 
     consume up to `batch_size` raw records (waiting at most `batch_within_s`)
+    seal each partition's records with its engine; add the checkpoints now due
+    wait until the previous round's transaction has committed
     begin a transaction
-      seal each partition's records with its engine; add the checkpoints now due
       produce every output of partition p to partition p of its topic
       send the consumed offsets to the transaction
-    commit the transaction
+    commit the transaction, on the committer thread, while the next round consumes and seals
 
 So the sealed entries, dead letters, checkpoints and chain snapshots of a record, and the
-consumed offset that says it was processed, are committed together or not at all.
-Rebalances happen inside `consume`, between transactions. A newly assigned partition is
-restored from the state topic and the sealed tail only after its committed offset was
-read, which waits until no transaction of its previous owner is pending, so the state
-and the offset always describe the same moment. When a transaction cannot commit, it is
-aborted, the partitions it touched are restored again from Kafka and consumed again from
-their committed offsets. Anything unexpected stops the process (`fail_stop`): the open
-transaction is never committed, and whoever takes over recovers from committed state.
+consumed offset that says it was processed, are committed together or not at all. At
+most one transaction is in flight; the commit is a broker round trip that would
+otherwise leave the loop idle, so the next round's sealing runs meanwhile. If that
+commit fails, the transaction is aborted and the next round's sealing is dropped with
+the engines that did it: the partitions both rounds touched are restored again from
+Kafka and consumed again from their committed offsets.
+
+Rebalances happen inside `consume`; a revocation first waits for the transaction in
+flight. A newly assigned partition is restored from the state topic and the sealed tail
+only after its committed offset was read, which waits until no transaction of its
+previous owner is pending, so the state and the offset always describe the same moment.
+Anything unexpected stops the process (`fail_stop`): the open transaction is never
+committed, and whoever takes over recovers from committed state.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
@@ -126,6 +133,17 @@ def fail_stop(what: str) -> NoReturn:
 Restore = Callable[[int], PartitionSealer]
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    """A transaction whose commit runs on the committer thread."""
+
+    commit: Future[None]
+    partitions: frozenset[int]  # partitions whose offsets or outputs it holds
+    outputs: Sequence[tuple[int, Outputs]]
+    consumed: int  # raw records
+    started: float  # perf_counter when its outputs began to be produced
+
+
 class SealingLoop:
     """Consumes the raw topic and seals it, one transaction per round. Not thread-safe:
     `run` owns it; `health` may be read from other threads."""
@@ -140,6 +158,10 @@ class SealingLoop:
         self._assigned: set[int] = set()
         self._stale: set[int] = set()  # assigned, not restored yet
         self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="auditstream-commit")
+        self._inflight: _InFlight | None = None
+        self._reseek: set[int] = set()  # stale after an abort: consumed again from committed
         self._progress_at = time.monotonic()  # records last consumed, or last checked
         self.heartbeat = time.monotonic()  # a round or a partition's restore last finished
 
@@ -147,7 +169,7 @@ class SealingLoop:
     def run(self, stop: threading.Event) -> None:
         """Seal until `stop` is set. Raises only on errors that need the process to stop."""
         consumer = self._consumer = Consumer(self._consumer_config())
-        producer = Producer(self._producer_config())
+        producer = self._producer = Producer(self._producer_config())
         producer.init_transactions(self.config.request_timeout_s)
         consumer.subscribe(
             [self.config.topics.raw],
@@ -165,16 +187,20 @@ class SealingLoop:
             while not stop.is_set():
                 self.round(consumer, producer)
                 self.heartbeat = time.monotonic()
+            self._settle(producer)  # the last transaction commits before the consumer leaves
         finally:
             consumer.close()
-            self._consumer = None
+            self._committer.shutdown(wait=False)  # a commit in flight ends on its own
+            self._consumer = self._producer = None
 
     def round(self, consumer: Consumer, producer: Producer) -> None:
         messages = consumer.consume(self.config.batch_size, self.config.batch_within_s)
         self.rounds += 1
         if self._stale:
-            self._restore_stale(consumer)
-            self._progress_at = time.monotonic()
+            self._settle(producer)  # a restore reads committed state: ours first
+            replayed = self._restore_stale(consumer)
+            if replayed:  # consumed past what an abort took back; they come again
+                messages = [m for m in messages if m.partition() not in replayed]
         if messages:
             self._progress_at = time.monotonic()
         elif time.monotonic() - self._progress_at > self.config.stall_timeout_s:
@@ -188,21 +214,23 @@ class SealingLoop:
             out = engine.process(batch, now_ns) if batch else engine.due(now_ns)
             if out:
                 outputs.append((partition, out))
-        if not outputs and not offsets:
+        touched = frozenset(offsets.keys() | dict(outputs).keys())
+        if not self._settle(producer, also=touched):
+            self._restore_stale(consumer)  # this round's sealing went with the engines
+            return
+        if not touched:
             return
         started = time.perf_counter()
         try:
             self._transact(consumer, producer, outputs, offsets)
         except TransactionAbortedError as exc:
-            log.warning("%s; replaying partitions %s", exc, sorted(offsets.keys() | dict(outputs)))
-            self._replay(consumer, offsets.keys() | dict(outputs))
+            log.warning("%s; replaying partitions %s", exc, sorted(touched))
+            self._forget(touched)
+            self._restore_stale(consumer)
             return
-        BATCH_SECONDS.observe(time.perf_counter() - started)
-        self.transactions += 1
-        CONSUMED.inc(sum(len(r) for r in records.values()))
-        for partition, out in outputs:
-            _count(out)
-            UNCHECKPOINTED.labels(str(partition)).set(self.engines[partition].unchecked_entries)
+        consumed = sum(len(r) for r in records.values())
+        commit = self._committer.submit(self._commit, producer)
+        self._inflight = _InFlight(commit, touched, outputs, consumed, started)
 
     def _records(
         self, messages: Sequence[Message]
@@ -263,14 +291,44 @@ class SealingLoop:
                 producer.send_offsets_to_transaction(
                     positions, consumer.consumer_group_metadata(), timeout
                 )
-            self._commit(producer)
         except KafkaException as exc:
-            error = _error_of(exc)
-            if error is not None and error.fatal():
-                raise  # fenced, or the producer is unusable: only a restart helps
-            self._abort(producer)
-            ABORTS.inc()
-            raise TransactionAbortedError(f"transaction aborted: {error or exc}") from exc
+            self._aborted(producer, exc)
+
+    def _settle(self, producer: Producer, also: frozenset[int] = frozenset()) -> bool:
+        """Wait for the transaction in flight to commit. If it could not, it is aborted
+        and its partitions and `also` (sealed since on the same engines) are marked for
+        replay; returns False then."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return True
+        try:
+            try:
+                inflight.commit.result()
+            except KafkaException as exc:
+                self._aborted(producer, exc)
+        except TransactionAbortedError as exc:
+            replay = inflight.partitions | also
+            log.warning("%s; replaying partitions %s", exc, sorted(replay))
+            self._forget(replay)
+            return False
+        BATCH_SECONDS.observe(time.perf_counter() - inflight.started)
+        self.transactions += 1
+        CONSUMED.inc(inflight.consumed)
+        for partition, out in inflight.outputs:
+            _count(out)
+            if (engine := self.engines.get(partition)) is not None:
+                UNCHECKPOINTED.labels(str(partition)).set(engine.unchecked_entries)
+        return True
+
+    def _aborted(self, producer: Producer, exc: KafkaException) -> NoReturn:
+        """Abort the open transaction after `exc`, and raise `TransactionAbortedError`;
+        a fatal error (fenced, or the producer is unusable) is raised as it is."""
+        error = _error_of(exc)
+        if error is not None and error.fatal():
+            raise exc  # only a restart helps
+        self._abort(producer)
+        ABORTS.inc()
+        raise TransactionAbortedError(f"transaction aborted: {error or exc}") from exc
 
     def _commit(self, producer: Producer) -> None:
         """Commit, retrying what librdkafka says may be retried (e.g. a broker that is
@@ -287,22 +345,31 @@ class SealingLoop:
                 log.warning("committing the transaction: %s; retrying", error)
 
     def _abort(self, producer: Producer) -> None:
-        try:
-            producer.abort_transaction(self.config.request_timeout_s)
-        except KafkaException as exc:
-            error = _error_of(exc)
-            if error is not None and error.fatal():
-                raise
-            log.warning("aborting the transaction: %s", error or exc)
+        """Abort, retrying what librdkafka says may be retried (an abort that timed out
+        is resumed by calling it again); anything else, or an abort that has not
+        finished within a request and a transaction timeout, is raised and stops the
+        worker: a producer whose transaction is neither committed nor aborted cannot
+        begin another one."""
+        config = self.config
+        deadline = time.monotonic() + config.request_timeout_s + config.transaction_timeout_s
+        while True:
+            try:
+                producer.abort_transaction(self.config.request_timeout_s)
+                return
+            except KafkaException as exc:
+                error = _error_of(exc)
+                if error is None or not error.retriable() or time.monotonic() > deadline:
+                    raise
+                log.warning("aborting the transaction: %s; retrying", error)
 
-    def _replay(self, consumer: Consumer, partitions: Iterable[int]) -> None:
-        """After an abort: forget what the engines sealed and consume the partitions again
-        from their committed offsets."""
-        parts = sorted(set(partitions) & self._assigned)
+    def _forget(self, partitions: Iterable[int]) -> None:
+        """After an abort: drop what the engines sealed; the next restore rebuilds them
+        and consumes the partitions again from their committed offsets."""
+        parts = set(partitions) & self._assigned
         for partition in parts:
             self.engines.pop(partition, None)
-        self._stale.update(parts)
-        self._restore_stale(consumer, seek=True)
+        self._stale |= parts
+        self._reseek |= parts
 
     def _check_stalled(self, consumer: Consumer) -> None:
         """Raise `StalledError` if an assigned partition has records past the consumer's
@@ -337,20 +404,24 @@ class SealingLoop:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {tp.partition for tp in partitions if tp.topic == self.config.topics.raw}
+        if self._producer is not None:
+            self._settle(self._producer)  # committed or aborted before the partitions move
         for partition in gone:
             self.engines.pop(partition, None)
         self._assigned -= gone
         self._stale -= gone
+        self._reseek -= gone
         log.info("partitions %s revoked", sorted(gone))
 
-    def _restore_stale(self, consumer: Consumer, *, seek: bool = False) -> None:
+    def _restore_stale(self, consumer: Consumer) -> set[int]:
         """Restore the engines of partitions assigned (or replayed) since the last round.
 
         Their committed offsets are read first: the broker answers only once no
         transaction of a previous owner is pending on them (KIP-447), so the state read
-        next is the state at those offsets. `seek` moves the consumer back to them."""
+        next is the state at those offsets. Replayed partitions are consumed again from
+        those offsets, which are returned."""
         if not self._stale:
-            return
+            return set()
         topic = self.config.topics.raw
         parts = sorted(self._stale)
         committed = self._committed(consumer, [TopicPartition(topic, p) for p in parts])
@@ -367,11 +438,15 @@ class SealingLoop:
                 time.monotonic() - started,
                 engine.chain_count,
             )
-        if seek:
-            for tp in committed:
+        replayed = self._reseek & set(parts)
+        for tp in committed:
+            if tp.partition in replayed:
                 offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
                 consumer.seek(TopicPartition(topic, tp.partition, offset))
         self._stale.clear()
+        self._reseek.clear()
+        self._progress_at = time.monotonic()  # the stall clock starts again after a restore
+        return replayed
 
     def _committed(
         self, consumer: Consumer, partitions: list[TopicPartition]
