@@ -332,17 +332,14 @@ class SealingLoop:
 
     def _commit(self, producer: Producer) -> None:
         """Commit, retrying what librdkafka says may be retried (e.g. a broker that is
-        coming back); anything else is raised for the caller to abort."""
-        deadline = time.monotonic() + self.config.transaction_timeout_s
-        while True:
-            try:
-                producer.commit_transaction(self.config.request_timeout_s)
-                return
-            except KafkaException as exc:
-                error = _error_of(exc)
-                if error is None or not error.retriable() or time.monotonic() > deadline:
-                    raise
-                log.warning("committing the transaction: %s; retrying", error)
+        coming back) for up to a transaction timeout; anything else is raised for the
+        caller to abort."""
+        config = self.config
+        _retrying(
+            lambda: producer.commit_transaction(config.request_timeout_s),
+            "committing the transaction",
+            time.monotonic() + config.transaction_timeout_s,
+        )
 
     def _abort(self, producer: Producer) -> None:
         """Abort, retrying what librdkafka says may be retried (an abort that timed out
@@ -351,16 +348,11 @@ class SealingLoop:
         worker: a producer whose transaction is neither committed nor aborted cannot
         begin another one."""
         config = self.config
-        deadline = time.monotonic() + config.request_timeout_s + config.transaction_timeout_s
-        while True:
-            try:
-                producer.abort_transaction(self.config.request_timeout_s)
-                return
-            except KafkaException as exc:
-                error = _error_of(exc)
-                if error is None or not error.retriable() or time.monotonic() > deadline:
-                    raise
-                log.warning("aborting the transaction: %s; retrying", error)
+        _retrying(
+            lambda: producer.abort_transaction(config.request_timeout_s),
+            "aborting the transaction",
+            time.monotonic() + config.request_timeout_s + config.transaction_timeout_s,
+        )
 
     def _forget(self, partitions: Iterable[int]) -> None:
         """After an abort: drop what the engines sealed; the next restore rebuilds them
@@ -506,6 +498,20 @@ class SealingLoop:
             "transactions": self.transactions,
             "recoveries": self.recoveries,
         }
+
+
+def _retrying(call: Callable[[], None], what: str, deadline: float) -> None:
+    """Run `call` until it succeeds; a retriable Kafka error is retried until the
+    monotonic `deadline`, anything else (or a retriable error past it) is raised."""
+    while True:
+        try:
+            call()
+            return
+        except KafkaException as exc:
+            error = _error_of(exc)
+            if error is None or not error.retriable() or time.monotonic() > deadline:
+                raise
+            log.warning("%s: %s; retrying", what, error)
 
 
 def _produce(
