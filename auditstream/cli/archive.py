@@ -155,7 +155,9 @@ def run_replay(args: argparse.Namespace) -> int:
     next(iter(archive.list("v1/manifests/")), None)  # readable, before the target is touched
     client = connect(args.to_clickhouse, auth=settings.clickhouse)
     migrations.migrate(
-        client, schemas_dir() / "clickhouse", migrations.Target(database=args.database)
+        client,
+        schemas_dir() / "clickhouse",
+        migrations.Target(args.database, settings.clickhouse_cluster),
     )
     result = replay(
         archive, client, args.database, tenant=args.tenant, start=args.from_time, end=args.to_time

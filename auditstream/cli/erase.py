@@ -37,7 +37,9 @@ def register(subparsers: Any) -> None:
     erase.add_argument("--requested-by", required=True, help="who asks (sealed as the actor)")
     erase.add_argument("--chain", default="", help="chain of the erasure event (default: tenant)")
     erase.add_argument(
-        "--cluster", default="", help="ClickHouse cluster: delete on every shard's local table"
+        "--cluster",
+        help="ClickHouse cluster: delete on every shard's local table "
+        "(default: AUDITSTREAM_CLICKHOUSE_CLUSTER)",
     )
     erase.add_argument(
         "--wait",
@@ -87,7 +89,8 @@ def run_erase(args: argparse.Namespace) -> int:
     policy = common.policy(settings)
     dsn = args.clickhouse or settings.effective_clickhouse_dsn
     client = connect(dsn, create=False, auth=settings.clickhouse)
-    store = ClickHouseErasures(client, args.database or settings.clickhouse_database, args.cluster)
+    cluster = settings.clickhouse_cluster if args.cluster is None else args.cluster
+    store = ClickHouseErasures(client, args.database or settings.clickhouse_database, cluster)
     protection = common.subject_protection(settings)
     assert protection is not None  # a vault folder is configured
     vault = protection.vault

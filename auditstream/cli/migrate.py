@@ -23,7 +23,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--database", help="database name (default: auditstream)")
     parser.add_argument(
-        "--cluster", default="", help="render for a cluster: Replicated + Distributed"
+        "--cluster",
+        help="render for this cluster: Replicated + Distributed "
+        "(default: AUDITSTREAM_CLICKHOUSE_CLUSTER; none: one server)",
     )
     parser.add_argument(
         "--skeleton-days",
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     folder = args.migrations or schemas_dir() / "clickhouse"
     target = migrations.Target(
         database=args.database or settings.clickhouse_database,
-        cluster=args.cluster,
+        cluster=settings.clickhouse_cluster if args.cluster is None else args.cluster,
         skeleton_days=args.skeleton_days,
     )
     if args.print_grants:

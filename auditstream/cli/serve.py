@@ -187,7 +187,11 @@ def run(args: argparse.Namespace) -> int:
     command = prepare(args)
     settings, database, files = command.settings, command.database, command.files
     client = connect(command.dsn, auth=settings.clickhouse)
-    migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
+    migrations.migrate(
+        client,
+        schemas_dir() / "clickhouse",
+        migrations.Target(database, settings.clickhouse_cluster),
+    )
     lock = threading.Lock()  # one embedded engine: queries and inserts take turns
     topics = settings.topics
     if args.partitions:

@@ -61,7 +61,11 @@ def run_clickhouse(args: argparse.Namespace) -> int:
         batch_seconds=args.batch_seconds,
     )
     client = connect(dsn, auth=settings.clickhouse)
-    migrations.migrate(client, schemas_dir() / "clickhouse", migrations.Target(database=database))
+    migrations.migrate(
+        client,
+        schemas_dir() / "clickhouse",
+        migrations.Target(database, settings.clickhouse_cluster),
+    )
     protection = common.subject_protection(settings)
     personal = PersonalCopies(protection) if protection else None
     sink = ClickHouseSink(client, config, personal=personal)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import clickhouse_connect
 
@@ -15,6 +15,12 @@ from auditstream.errors import ConfigError
 from auditstream.settings.config import ClickHouseAuth
 
 log = logging.getLogger(__name__)
+
+# Every session: an insert into a Distributed table (the schema of `migrate --cluster`)
+# returns only once its rows are on their shards. Queued in the background instead, rows
+# a sink already acknowledged could be missing from the high-water marks it reads back
+# after a restart, and it would insert them again.
+SESSION_SETTINGS: Final = {"distributed_foreground_insert": 1}
 
 
 class QueryResult(Protocol):
@@ -108,7 +114,9 @@ def connect(
             "AUDITSTREAM_CLICKHOUSE_USER, _PASSWORD, _CA_FILE and _VERIFY are for a server"
         )
     try:
-        client: ClickHouseClient = clickhouse_connect.get_client(dsn=dsn, **extra)
+        client: ClickHouseClient = clickhouse_connect.get_client(
+            dsn=dsn, settings=SESSION_SETTINGS, **extra
+        )
     except Exception as exc:
         hint = " (only one process at a time may open an embedded store)" if chdb else ""
         raise ConfigError(f"cannot open ClickHouse at {redact(dsn)}: {_reason(exc)}{hint}") from exc

@@ -124,11 +124,17 @@ def render(migration: Migration, target: Target) -> list[str]:
 
 def bookkeeping(target: Target) -> list[str]:
     on_cluster = f" ON CLUSTER {target.cluster}" if target.cluster else ""
+    engine = "MergeTree"
+    if target.cluster:
+        # One table replicated to every server of every shard: a `migrate` (or a sink's
+        # start) on any of them sees what was applied ON CLUSTER from another.
+        path = f"/clickhouse/tables/all/{target.database}/schema_migrations"
+        engine = f"ReplicatedMergeTree('{path}', '{{shard}}-{{replica}}')"
     return [
         f"CREATE DATABASE IF NOT EXISTS {target.database}{on_cluster}",
         f"CREATE TABLE IF NOT EXISTS {target.database}.schema_migrations{on_cluster} "
         "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) "
-        f"ENGINE = {_engine(target, 'schema_migrations')} ORDER BY version",
+        f"ENGINE = {engine} ORDER BY version",
     ]
 
 

@@ -111,6 +111,17 @@ class PersonalCopies:
         return len(rows)
 
 
+SUBJECT_ROWS: Final = "tenant_id = {tenant:String} AND has(subject_digests, {digest:String})"
+
+
+def delete_statement(database: str, cluster: str = "") -> str:
+    """The mutation that deletes a subject's clear copies (parameters `tenant`, `digest`);
+    on a cluster it runs on every shard's local table."""
+    table = f"{ident(database)}.{TABLE}"
+    target = f"{table}_local ON CLUSTER {ident(cluster)}" if cluster else table
+    return f"ALTER TABLE {target} DELETE WHERE {SUBJECT_ROWS}"
+
+
 class ClickHouseErasures:
     """The erasure store (`privacy.erase.ErasureStore`) on a ClickHouse database; on a
     cluster the mutation runs on the local tables of every shard."""
@@ -131,17 +142,14 @@ class ClickHouseErasures:
         return int(count), sorted(str(c) for c in held)
 
     def clear(self, tenant_id: str, subject_digest: str) -> int:
-        table = f"{self.database}.{TABLE}"
-        where = "tenant_id = {tenant:String} AND has(subject_digests, {digest:String})"
         parameters = {"tenant": tenant_id, "digest": subject_digest}
         count = self.client.query(
-            f"SELECT count() FROM {table} WHERE {where}",  # noqa: S608 - identifier checked
+            f"SELECT count() FROM {self.database}.{TABLE} WHERE {SUBJECT_ROWS}",  # noqa: S608 - identifier checked
             parameters=parameters,
         ).result_rows[0][0]
         if count:
-            target = f"{table}_local ON CLUSTER {self.cluster}" if self.cluster else table
             self.client.command(
-                f"ALTER TABLE {target} DELETE WHERE {where}",
+                delete_statement(self.database, self.cluster),
                 parameters=parameters,
                 settings={"mutations_sync": 2},
             )

@@ -74,6 +74,9 @@ class Settings:
     topics: Topics = field(default_factory=Topics)
     clickhouse_dsn: str = ""  # default: chdb under the state dir
     clickhouse_database: str = "auditstream"
+    # A ClickHouse cluster (its remote_servers name): `migrate` creates Replicated tables
+    # on every shard under Distributed ones, `erase` mutates every shard. "": one server.
+    clickhouse_cluster: str = ""
     clickhouse: ClickHouseAuth = field(default_factory=ClickHouseAuth)
     archive_url: str = ""  # default: file:// under the state dir
     s3: S3Settings = field(default_factory=S3Settings)
@@ -121,6 +124,7 @@ ENV_VARS: Final[Mapping[str, tuple[str, str]]] = {
     "AUDITSTREAM_TOPIC_REPLICATION": ("topics", "replication_factor"),
     "AUDITSTREAM_CLICKHOUSE_DSN": ("", "clickhouse_dsn"),
     "AUDITSTREAM_CLICKHOUSE_DATABASE": ("", "clickhouse_database"),
+    "AUDITSTREAM_CLICKHOUSE_CLUSTER": ("", "clickhouse_cluster"),
     "AUDITSTREAM_CLICKHOUSE_USER": ("clickhouse", "username"),
     "AUDITSTREAM_CLICKHOUSE_PASSWORD": ("clickhouse", "password"),
     "AUDITSTREAM_CLICKHOUSE_CA_FILE": ("clickhouse", "ca_file"),

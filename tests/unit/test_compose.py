@@ -32,6 +32,7 @@ from tests.support.infra import CLICKHOUSE_IMAGE, MINIO_IMAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+CLUSTER_COMPOSE = ROOT / "docker-compose.cluster.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -61,11 +62,43 @@ SHELL_OPERATORS = {">", ">>", "<", "|", "||", "&&", ";", "&", "2>&1"}
 BUILD_INPUTS = ("pyproject.toml", "README.md", "auditstream")
 
 
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    doc = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(doc, dict)
     assert isinstance(doc.get("services"), dict)
+    return doc
+
+
+def merged(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """`docker compose -f base -f overlay`: mappings merge key by key, volumes by their
+    container path, anything else the overlay sets replaces the base's value."""
+
+    def merge(old: Any, new: Any, key: str = "") -> Any:
+        if key == "volumes" and isinstance(old, list) and isinstance(new, list):
+            by_target = {str(mount_target(v)): v for v in old}
+            by_target |= {str(mount_target(v)): v for v in new}
+            return list(by_target.values())
+        if isinstance(old, dict) and isinstance(new, dict):
+            out = dict(old)
+            for k, v in new.items():
+                out[k] = merge(old[k], v, k) if k in old else copy.deepcopy(v)
+            return out
+        return copy.deepcopy(new)
+
+    result: dict[str, Any] = merge(base, overlay)
+    return result
+
+
+# The stack alone, and with the ClickHouse cluster overlay.
+STACKS = {"single": (COMPOSE,), "cluster": (COMPOSE, CLUSTER_COMPOSE)}
+
+
+@pytest.fixture(scope="module", params=sorted(STACKS))
+def compose(request: pytest.FixtureRequest) -> dict[str, Any]:
+    base, *overlays = STACKS[request.param]
+    doc = load(base)
+    for overlay in overlays:
+        doc = merged(doc, load(overlay))
     return doc
 
 
@@ -145,12 +178,24 @@ def option(argv: list[str], flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
 
 
+def mount_target(volume: Any) -> PurePosixPath:
+    return PurePosixPath(volume.get("target") if isinstance(volume, dict) else volume.split(":")[1])
+
+
+def mount_source(volume: Any) -> str:
+    return str(volume.get("source") if isinstance(volume, dict) else volume.split(":")[0])
+
+
 def mount_targets(service: dict[str, Any]) -> list[PurePosixPath]:
-    targets = []
+    return [mount_target(volume) for volume in service.get("volumes") or []]
+
+
+def mounted_file(service: dict[str, Any], target: str) -> Path | None:
+    """The file of this repository bind-mounted at `target`, if any."""
     for volume in service.get("volumes") or []:
-        target = volume.get("target") if isinstance(volume, dict) else volume.split(":")[1]
-        targets.append(PurePosixPath(target))
-    return targets
+        if str(mount_target(volume)) == target and mount_source(volume).startswith("./"):
+            return ROOT / mount_source(volume)
+    return None
 
 
 # Checks ------------------------------------------------------------------------------------
@@ -240,9 +285,75 @@ def dependency_problems(compose: dict[str, Any]) -> list[str]:
             if condition == "service_healthy" and "healthcheck" not in services[target]:
                 problems.append(f"{name}: waits for {target} to be healthy; it has no check")
         for volume in service.get("volumes") or []:
-            source = volume.get("source") if isinstance(volume, dict) else volume.split(":")[0]
+            source = mount_source(volume)
             if source and not source.startswith((".", "/", "~")) and source not in declared:
                 problems.append(f"{name}: named volume {source!r} is not declared")
+            if source.startswith("./") and not (ROOT / source).exists():
+                problems.append(f"{name}: mounts {source}, which is not in the repository")
+    return problems
+
+
+CLUSTER_ENV = "AUDITSTREAM_CLICKHOUSE_CLUSTER"
+CONFIG_D = "/etc/clickhouse-server/config.d"
+
+
+def cluster_problems(services: dict[str, Any]) -> list[str]:
+    """With a ClickHouse cluster: every auditstream service that writes or changes the
+    schema names a cluster the servers define; each shard in it is a service with that
+    configuration and macros of its own; the Keeper the servers use is a service
+    listening on that port. Nothing to check without a cluster."""
+    clustered = {
+        n: environment(s)[CLUSTER_ENV] for n, s in services.items() if CLUSTER_ENV in environment(s)
+    }
+    if not clustered:
+        return []
+    problems = []
+    for name in ("init", "sink-clickhouse", "cli"):
+        if name not in clustered:
+            problems.append(f"{name}: no {CLUSTER_ENV} beside a cluster")
+    config_file = mounted_file(services.get("clickhouse", {}), f"{CONFIG_D}/cluster.xml")
+    if config_file is None:
+        return [*problems, "clickhouse: no cluster configuration mounted"]
+    config = ET.parse(config_file).getroot()
+    names = {child.tag: child for child in config.iterfind("remote_servers/*")}
+    for name, cluster in clustered.items():
+        if cluster not in names:
+            problems.append(
+                f"{name}: {CLUSTER_ENV}={cluster!r}, not a cluster in {config_file.name}"
+            )
+    shards: dict[str, str] = {}
+    for cluster in names.values():
+        for replica in cluster.iter("replica"):
+            host = replica.findtext("host", "")
+            server = services.get(host)
+            if server is None:
+                problems.append(f"cluster host {host!r} is not a service")
+                continue
+            if mounted_file(server, f"{CONFIG_D}/cluster.xml") != config_file:
+                problems.append(f"{host}: does not mount {config_file.name}")
+            if server.get("image") != services["clickhouse"].get("image") or environment(
+                server
+            ) != environment(services["clickhouse"]):
+                problems.append(f"{host}: not the same server as clickhouse")
+            macros_file = mounted_file(server, f"{CONFIG_D}/macros.xml")
+            if macros_file is None:
+                problems.append(f"{host}: no macros mounted")
+                continue
+            macros = ET.parse(macros_file).getroot()
+            shard = macros.findtext("macros/shard", "")
+            if shard in shards:
+                problems.append(f"{host}: shard macro {shard!r} is also {shards[shard]}'s")
+            shards[shard] = host
+            if macros.findtext("macros/replica") != host:
+                problems.append(f"{host}: replica macro is not its host name")
+    for node in config.iterfind("zookeeper/node"):
+        host, port = node.findtext("host", ""), node.findtext("port", "")
+        keeper = services.get(host)
+        keeper_file = keeper and mounted_file(keeper, "/etc/clickhouse-keeper/keeper_config.xml")
+        if not keeper_file:
+            problems.append(f"Keeper {host!r} is not a service with a mounted configuration")
+        elif ET.parse(keeper_file).getroot().findtext("keeper_server/tcp_port") != port:
+            problems.append(f"{host}: Keeper does not listen on {port}")
     return problems
 
 
@@ -353,6 +464,12 @@ def test_worker_gets_the_generated_keys(compose: dict[str, Any]) -> None:
     assert key_problems(compose["services"]) == []
 
 
+def test_the_cluster_overlay_is_a_consistent_cluster() -> None:
+    services = merged(load(COMPOSE), load(CLUSTER_COMPOSE))["services"]
+    assert {"keeper", "clickhouse-2"} <= set(services)
+    assert cluster_problems(services) == []
+
+
 def test_dockerfile_builds_the_cli() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim\s*$", text, re.M)
@@ -403,3 +520,21 @@ def test_checks_catch_broken_dependencies(compose: dict[str, Any]) -> None:
     assert any("ghost" in p for p in problems)
     assert any("no check" in p for p in problems)
     assert any("'keys'" in p for p in problems)
+
+
+def test_checks_catch_a_broken_cluster() -> None:
+    services = merged(load(COMPOSE), load(CLUSTER_COMPOSE))["services"]
+    del services["sink-clickhouse"]["environment"][CLUSTER_ENV]
+    services["cli"]["environment"][CLUSTER_ENV] = "elsewhere"
+    second = services["clickhouse-2"]
+    second["volumes"] = [v.replace("macros-2.xml", "macros-1.xml") for v in second["volumes"]]
+    second["image"] = "clickhouse/clickhouse-server:24.3"
+    problems = cluster_problems(services)
+    assert any("sink-clickhouse: no" in p for p in problems)
+    assert any("'elsewhere'" in p for p in problems)
+    assert any("shard macro" in p for p in problems)
+    assert any("replica macro" in p for p in problems)
+    assert any("not the same server" in p for p in problems)
+    assert len(problems) == 5
+    services["clickhouse"]["volumes"].append("./deploy/nowhere.xml:/etc/x.xml:ro")
+    assert any("nowhere.xml" in p for p in dependency_problems({"services": services}))
