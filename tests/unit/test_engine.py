@@ -74,6 +74,17 @@ def test_duplicates_within_and_across_batches_are_dropped() -> None:
     assert first.counts["duplicate"] == 1 and second.counts["duplicate"] == 1
 
 
+def test_the_dedupe_window_forgets_the_oldest_event_ids_first() -> None:
+    engine = sealer(dedupe_window=3)
+    engine.process([record(n, login(n)) for n in range(4)], NOW)  # evt 0 leaves the window
+    again = engine.process([record(4, login(3)), record(5, login(1)), record(6, login(0))], NOW)
+    assert again.counts["duplicate"] == 2  # 3 and 1 are remembered
+    ids = [
+        decode_body(sealed.SealedEntry.FromString(v).body).entry.event_id for _, v in again.sealed
+    ]
+    assert ids == ["evt-acme-0"]
+
+
 def test_dead_letters_carry_the_original_and_the_reason() -> None:
     engine = sealer()
     out = engine.process([record(41, b"\x08\xff", key=b"acme"), record(42, login(1))], NOW)
