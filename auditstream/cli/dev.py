@@ -29,6 +29,14 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="Kafka on SASL_SSL with ACLs (users and passwords: <state>/kafka/users.json)",
     )
+    up.add_argument(
+        "--brokers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="a KRaft cluster of N brokers (replication factor min(N, 3), min.insync.replicas "
+        "one less; plain text); default 1",
+    )
     up.add_argument("--json", action="store_true", help="machine-readable output")
     up.set_defaults(func=_up)
     status = actions.add_parser("status", help="what runs where")
@@ -46,7 +54,10 @@ def _print(info: stack.StackInfo, env_file: Path | None, as_json: bool) -> None:
         return
     print(f"state:       {info.state_dir}")
     if info.kafka:
-        where = f"{info.kafka.bootstrap}  (Kafka {info.kafka.version}, pid {info.kafka.pid})"
+        size = (
+            f"{info.kafka.brokers} brokers" if info.kafka.brokers > 1 else f"pid {info.kafka.pid}"
+        )
+        where = f"{info.kafka.bootstrap}  (Kafka {info.kafka.version}, {size})"
         print(f"kafka:       {where}")
     else:
         print("kafka:       not running")
@@ -68,7 +79,9 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def _up(args: argparse.Namespace) -> int:
-    info = stack.up(_state_dir(args), with_minio=not args.no_minio, secure=args.secure)
+    info = stack.up(
+        _state_dir(args), with_minio=not args.no_minio, secure=args.secure, brokers=args.brokers
+    )
     _print(info, stack.write_env_file(args.state_dir, info), args.json)
     return 0
 

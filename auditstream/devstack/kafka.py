@@ -51,9 +51,10 @@ class KafkaInfo:
     version: str
     log_file: str
     security: str = "PLAINTEXT"  # or SASL_SSL
+    brokers: int = 1  # a cluster (devstack.kafka_cluster): its first node's pid and log
 
 
-def _java(jars: Path, main: str, *args: str, heap: str) -> list[str]:
+def java_command(jars: Path, main: str, *args: str, heap: str) -> list[str]:
     return [
         "java",
         f"-Xmx{heap}",
@@ -117,10 +118,10 @@ def start(
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     if not (data / "meta.properties").exists():
-        cluster_id = _cluster_id()
+        cluster_id = new_cluster_id()
         format_log = home / "format.log"
         pid = procs.start_detached(
-            _java(
+            java_command(
                 jars,
                 "kafka.tools.StorageTool",
                 "format",
@@ -139,7 +140,7 @@ def start(
             raise procs.ServiceError(f"formatting Kafka storage failed:\n{procs.tail(format_log)}")
     log_file = home / "broker.log"
     pid = procs.start_detached(
-        _java(jars, "kafka.Kafka", str(config), heap=os.environ.get(HEAP_ENV, DEFAULT_HEAP)),
+        java_command(jars, "kafka.Kafka", str(config), heap=os.environ.get(HEAP_ENV, DEFAULT_HEAP)),
         log_file=log_file,
         pid_file=home / "broker.pid",
         niceness=niceness,
@@ -254,7 +255,7 @@ def running(state: Path) -> KafkaInfo | None:
     return None
 
 
-def _cluster_id() -> str:
+def new_cluster_id() -> str:
     """A random KRaft cluster id (URL-safe base64 of a UUID) that does not start with
     '-': the storage tool would read such an id as an option and fail."""
     while True:

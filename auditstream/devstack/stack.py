@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from auditstream.archive import s3 as s3util
-from auditstream.devstack import clickhouse, kafka, minio, procs
+from auditstream.devstack import clickhouse, kafka, kafka_cluster, minio, procs
+from auditstream.errors import ConfigError
 from auditstream.settings.config import S3Settings, kafka_environment
 from auditstream.settings.secret import Secret
 
@@ -37,15 +38,15 @@ def s3_settings(state: Path, endpoint: str) -> S3Settings:
     return S3Settings(endpoint=endpoint, access_key=Secret(access_key), secret_key=secret_key)
 
 
-def up(state: Path, *, with_minio: bool = True, secure: bool = False) -> StackInfo:
+def up(
+    state: Path, *, with_minio: bool = True, secure: bool = False, brokers: int = 1
+) -> StackInfo:
     """Start what is not running yet; idempotent. `secure`: Kafka with SASL_SSL and
-    ACLs (devstack.kafka); a state folder keeps the kind it was first started as."""
+    ACLs (devstack.kafka); `brokers` > 1: a plain KRaft cluster of that many nodes
+    (devstack.kafka_cluster). A state folder keeps the kind it was first started as."""
     state = state.resolve()
     state.mkdir(parents=True, exist_ok=True)
-    broker = kafka.running(state)
-    if broker is None:
-        log.info("starting Kafka")
-        broker = kafka.start(state, secure=secure)
+    broker = _start_kafka(state, secure=secure, brokers=brokers)
     store = minio.running(state) if with_minio else None
     if with_minio and store is None:
         log.info("starting MinIO")
@@ -57,11 +58,39 @@ def up(state: Path, *, with_minio: bool = True, secure: bool = False) -> StackIn
     return info
 
 
+def _start_kafka(state: Path, *, secure: bool, brokers: int) -> kafka.KafkaInfo:
+    if brokers < 1:
+        raise ConfigError(f"--brokers {brokers}: at least one broker")
+    single = (state / "kafka").exists()
+    cluster = kafka_cluster.load(state)
+    if brokers == 1 and cluster is not None:
+        raise ConfigError(
+            f"{state} holds a cluster of {len(cluster.nodes)} brokers; "
+            f"pass --brokers {len(cluster.nodes)} or use another state folder"
+        )
+    if brokers > 1:
+        if secure:
+            raise ConfigError("--secure starts a single broker; a secured cluster is not built")
+        if single:
+            raise ConfigError(f"{state} holds a single broker; use another state folder")
+        log.info("starting a Kafka cluster of %d brokers", brokers)
+        return kafka_cluster.start(state, brokers=brokers)
+    broker = kafka.running(state)
+    if broker is None:
+        log.info("starting Kafka")
+        broker = kafka.start(state, secure=secure)
+    return broker
+
+
+def _running_kafka(state: Path) -> kafka.KafkaInfo | None:
+    return kafka_cluster.running(state) if kafka_cluster.load(state) else kafka.running(state)
+
+
 def status(state: Path) -> StackInfo:
     state = state.resolve()
     store = minio.running(state)
     return StackInfo(
-        str(state), kafka.running(state), store, clickhouse.dsn(state), DEV_BUCKET if store else ""
+        str(state), _running_kafka(state), store, clickhouse.dsn(state), DEV_BUCKET if store else ""
     )
 
 
@@ -77,6 +106,8 @@ def down(state: Path) -> list[str]:
             stopped.append(f"demo processor {pid_file.parent.name}")
     if kafka.stop(state):
         stopped.append("kafka")
+    if kafka_cluster.stop(state):
+        stopped.append("kafka cluster")
     (state / "stack.json").unlink(missing_ok=True)
     return stopped
 

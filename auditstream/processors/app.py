@@ -36,6 +36,7 @@ from auditstream.processors import DEFAULT_BATCH_SIZE
 from auditstream.processors.engine import EngineConfig, PartitionSealer
 from auditstream.processors.loop import LoopConfig, SealingLoop, fail_stop
 from auditstream.processors.recovery import read_partition_state
+from auditstream.processors.topics import replication_factor
 from auditstream.settings.config import Topics
 from auditstream.settings.connection import KafkaConnection
 
@@ -191,12 +192,9 @@ class _TokenProvider(AbstractTokenProvider):  # type: ignore[misc]
 def build_app(config: WorkerConfig) -> tuple[faust.App, Sealer]:
     # The app's own id must not be the sealing consumer's group: Faust's consumer joins
     # its group with Faust's assignor, which librdkafka's members cannot share.
-    app = faust_app(
-        f"{config.app_id}-app",
-        config.kafka,
-        config.state_dir,
-        config.topics.replication_factor,
-    )
+    # Faust's own topic gets as many copies as the pipeline's (it needs a number).
+    copies = replication_factor(config.kafka, config.topics)
+    app = faust_app(f"{config.app_id}-app", config.kafka, config.state_dir, copies)
     sealer = Sealer(config)
 
     async def seal() -> None:

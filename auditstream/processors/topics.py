@@ -40,8 +40,22 @@ def pipeline_topics(topics: Topics) -> list[TopicSpec]:
     ]
 
 
+def replication_factor(kafka: KafkaConnection, topics: Topics, timeout: float = 30.0) -> int:
+    """How many copies the pipeline's topics have: the configured number, else (-1)
+    the number of replicas of the raw topic's first partition, as the cluster made it.
+    (Reading the topic's metadata needs only the DESCRIBE every role has on it.)"""
+    if topics.replication_factor > 0:
+        return topics.replication_factor
+    admin = AdminClient(kafka.librdkafka(), logger=KAFKA_LOGGER)
+    found = admin.list_topics(topics.raw, timeout=timeout).topics.get(topics.raw)
+    if found is None or found.error is not None or not found.partitions:
+        raise ConfigError(f"topic {topics.raw!r} is not there to read its replication from")
+    return len(found.partitions[0].replicas)
+
+
 def ensure_topics(kafka: KafkaConnection, topics: Topics, timeout: float = 30.0) -> list[str]:
-    """Create missing topics; refuse existing ones with another partition count.
+    """Create missing topics; refuse existing ones with another partition count. New
+    topics get `topics.replication_factor` copies, the cluster's default if it is -1.
 
     Returns the names created.
     """

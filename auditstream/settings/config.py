@@ -31,7 +31,9 @@ class Topics:
     deadletter: str = "audit.deadletter.v1"
     state: str = "audit.processor-state.v1"  # compacted; the processor's chain heads
     partitions: int = 4
-    replication_factor: int = 1
+    # Copies of each partition; -1: the cluster's default.replication.factor (its
+    # min.insync.replicas applies too), which is what a production cluster should set.
+    replication_factor: int = -1
 
 
 @dataclass(frozen=True)

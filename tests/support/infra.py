@@ -33,7 +33,7 @@ from testcontainers.community.clickhouse import ClickHouseContainer
 from testcontainers.community.kafka import KafkaContainer
 from testcontainers.community.minio import MinioContainer
 
-from auditstream.devstack import clickhouse, kafka, minio
+from auditstream.devstack import clickhouse, kafka, kafka_cluster, minio
 from auditstream.settings.config import S3Settings
 from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.secret import Secret
@@ -86,6 +86,7 @@ class Infra:
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _kafka: str | None = None
     _secure_kafka: kafka.KafkaInfo | None = None
+    _cluster: kafka.KafkaInfo | None = None
     _kafka_container: Any = None
     _s3: S3Settings | None = None
     _clickhouse: str | None = None
@@ -132,6 +133,22 @@ class Infra:
             self._stack.callback(kafka.stop, state)
         assert self._secure_kafka is not None
         return state, self._secure_kafka
+
+    def kafka_cluster(self) -> tuple[Path, kafka.KafkaInfo]:
+        """A three-node KRaft cluster (replication factor 3, min.insync.replicas 2),
+        always from the jars, whatever the mode: the cluster tests kill and restart its
+        nodes one by one (devstack.kafka_cluster). Its state folder and info."""
+        state = self.state / "cluster"
+        if self._cluster is None:
+            try:
+                self._cluster = kafka_cluster.start(
+                    state, brokers=3, niceness=BROKER_NICENESS, timeout=BROKER_START_S
+                )
+            except Exception as exc:  # any start failure fails the test run
+                self._fail("the Kafka cluster", exc)
+            self._stack.callback(kafka_cluster.stop, state)
+        assert self._cluster is not None
+        return state, self._cluster
 
     def restart_kafka(self, down_for: float = 0.0) -> None:
         """Stop the broker and start it again with its data and address."""

@@ -7,6 +7,7 @@ after a restart, see docs/decisions/0006-processor-exactly-once.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -178,15 +179,16 @@ class Worker:
                 samples[labels] = float(value)
         return samples
 
-    def wait_batches(self, count: int, timeout: float = 120) -> None:
-        """Wait until this worker has sealed `count` batches (so a kill hits it busy)."""
+    def wait_batches(self, count: int, timeout: float = 120, what: str = "batches") -> None:
+        """Wait until this worker's health shows `count` of `what`: rounds of its loop
+        ("batches", so a kill hits it busy) or committed "transactions"."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            batches = self.health().get("batches", 0)
-            if isinstance(batches, int) and batches >= count:
+            done = self.health().get(what, 0)
+            if isinstance(done, int) and done >= count:
                 return
             time.sleep(0.1)
-        raise TimeoutError(f"worker processed no batches; see {self.log}")
+        raise TimeoutError(f"worker has not got {count} {what}; see {self.log}")
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -230,7 +232,9 @@ class Supervisor:
             if self.current.proc.poll() is not None:
                 worker = self._start(f"{self._prefix}{len(self.workers)}")
                 self.workers.append(worker)
-                worker.wait_ready()
+                # One that exits while starting (Kafka still down) is replaced next round.
+                with contextlib.suppress(RuntimeError, TimeoutError):
+                    worker.wait_ready()
 
     def kill_and_wait_replacement(self) -> None:
         count = len(self.workers)
