@@ -208,7 +208,9 @@ def wait_ready(state: Path, *, timeout: float = 240.0) -> None:
         for node in cluster.nodes:
             if not _node_alive(state, node.node_id):
                 log = _node_home(state, node.node_id) / "broker.log"
-                raise procs.ServiceError(f"Kafka node {node.node_id} exited; see {log}")
+                raise procs.ServiceError(
+                    f"Kafka node {node.node_id} exited; {log} ends:\n{procs.tail(log)}"
+                )
         return brokers_in_metadata(cluster.bootstrap) == wanted
 
     procs.wait_until(ready, timeout=timeout, what=f"Kafka cluster on {cluster.bootstrap}")
