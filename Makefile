@@ -46,6 +46,7 @@ unit: install
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) scripts/run_bench.py
+	$(PY) scripts/capacity.py
 
 demo: install
 	$(PY) -m auditstream demo
