@@ -207,7 +207,11 @@ def wait_ready(state: Path, *, timeout: float = 240.0) -> None:
 
     def ready() -> bool:
         for node in cluster.nodes:
-            if not _node_alive(state, node.node_id):
+            # The pid file names the process just started: whether it lives is enough.
+            # (Its command line, which `_node_alive` checks, can read empty while `nice`
+            # executes java, and a live node would look dead.)
+            pid = procs.read_pid(_node_home(state, node.node_id) / "broker.pid")
+            if pid is None or not procs.alive(pid):
                 log = _node_home(state, node.node_id) / "broker.log"
                 raise procs.ServiceError(
                     f"Kafka node {node.node_id} exited; {log} ends:\n{procs.tail(log)}"
