@@ -112,12 +112,13 @@ class Sealer:
             config.kafka,
             state_topic=config.topics.state,
             sealed_topic=config.topics.sealed,
+            checkpoints_topic=config.topics.checkpoints,
             partition=partition,
             tail_entries=max(config.engine.dedupe_window, 4 * config.batch_size),
             tail_since_ns=config.engine.tail_since_ns,
             timeout=config.recovery_timeout_s,
         )
-        engine.restore(state.snapshots, state.tail)
+        engine.restore(state.snapshots, state.tail, state.checkpoints)
         return engine
 
     def run_guarded(self, stop: threading.Event) -> None:

@@ -144,12 +144,19 @@ class PartitionSealer:
         self._completeness_due_ns: int | None = None  # earliest producer-stream deadline
 
     # -- recovery ------------------------------------------------------------------
-    def restore(self, snapshots: Iterable[sealed.ChainSnapshot], tail: Iterable[Link]) -> None:
+    def restore(
+        self,
+        snapshots: Iterable[sealed.ChainSnapshot],
+        tail: Iterable[Link],
+        checkpoints: Iterable[sealed.Checkpoint] = (),
+    ) -> None:
         """Rebuild state: chain snapshots, then the sealed entries after them.
 
         `tail` is the end of this partition's sealed topic, in order; it must reach
         back at least to each chain's snapshot (a snapshot is written with every
         batch, so one batch is enough) and supplies the event ids for deduplication.
+        `checkpoints` are those signed since the snapshots (any order): a tree already
+        signed is not signed again.
         """
         for snap in snapshots:
             merkle = CompactRange(snap.next_seq, list(snap.compact_range))
@@ -175,14 +182,29 @@ class PartitionSealer:
                 self._remember(body.entry.event_id)
                 if accepted:
                     state.producers.observe(body.entry, body.received_time.ToNanoseconds())
+        for checkpoint in checkpoints:
+            self._restore_checkpoint(checkpoint)
         self._completeness_due_ns = self._next_completeness_deadline()
         for chain_id, state in self._chains.items():
             self._unchecked += state.chain.next_seq - state.checkpoint_size
             if chain_id in behind:  # checkpoint and snapshot at the next opportunity
-                state.first_unchecked_ns = 1
-                heapq.heappush(self._checkpoint_due, (1, chain_id))
+                if state.chain.next_seq > state.checkpoint_size:
+                    state.first_unchecked_ns = 1
+                    heapq.heappush(self._checkpoint_due, (1, chain_id))
                 self._changed.add(chain_id)
                 self._changed_since_ns = 1
+
+    def _restore_checkpoint(self, checkpoint: sealed.Checkpoint) -> None:
+        state = self._chains.get(checkpoint.chain_id)
+        size = checkpoint.tree_size
+        if state is None or size > state.chain.next_seq:
+            raise RecoveryError(
+                f"chain {checkpoint.chain_id!r}: a checkpoint of tree size {size} is "
+                "committed, but the sealed tail does not reach it"
+            )
+        if size > state.checkpoint_size:
+            state.checkpoint_size = size
+            state.checkpoint_time_ns = checkpoint.created_time.ToNanoseconds()
 
     def _chain_from_tail(self, link: Link) -> _ChainState:
         """A chain first seen in the tail must start there, at seq 0."""

@@ -3,7 +3,8 @@
 Used when the processor takes over a raw partition: the chain snapshots from the
 compacted state topic, and the tail of the sealed topic after them. How far back the
 tail must reach follows from the newest flush of snapshots (`EngineConfig.tail_since_ns`):
-every entry no snapshot covers was sealed after it.
+every entry no snapshot covers was sealed after it. The checkpoints signed since then are
+read too, so that a tree already signed is not signed a second time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from auditstream.core.chain import Link
 from auditstream.errors import RecoveryError
-from auditstream.proto.v1.sealed_pb2 import ChainSnapshot, SealedEntry
+from auditstream.proto.v1.sealed_pb2 import ChainSnapshot, Checkpoint, SealedEntry
 from auditstream.runtime.logs import KAFKA_LOGGER
 from auditstream.settings.connection import KafkaConnection
 
@@ -29,6 +30,7 @@ TRANSPORT = KafkaError._TRANSPORT  # broker went away; librdkafka reconnects by 
 class PartitionState:
     snapshots: list[ChainSnapshot]
     tail: list[Link]
+    checkpoints: list[Checkpoint]
 
 
 def _records(
@@ -117,13 +119,15 @@ def read_partition_state(
     *,
     state_topic: str,
     sealed_topic: str,
+    checkpoints_topic: str,
     partition: int,
     tail_entries: int,
     tail_since_ns: Callable[[int], int],
     timeout: float = 120.0,
 ) -> PartitionState:
     """Latest snapshot per chain, and the sealed tail: at least the last `tail_entries`
-    entries, and every entry sealed since `tail_since_ns(time of the newest snapshot)`."""
+    entries, and every entry sealed since `tail_since_ns(time of the newest snapshot)`;
+    the newest checkpoint per chain signed since that time."""
     latest: dict[str, ChainSnapshot] = {}
     state_low, state_high = _watermarks(kafka, state_topic, partition, timeout)
     if state_high > state_low:
@@ -147,11 +151,33 @@ def read_partition_state(
         if high > low
         else []
     )
+    checkpoints = _newest_checkpoints(kafka, checkpoints_topic, partition, since_ms, timeout)
     log.info(
-        "partition %d: %d chain snapshots, %d sealed entries read back from offset %d",
+        "partition %d: %d chain snapshots, %d sealed entries read back from offset %d, "
+        "%d chains' checkpoints",
         partition,
         len(latest),
         len(tail),
         start,
+        len(checkpoints),
     )
-    return PartitionState(list(latest.values()), tail)
+    return PartitionState(list(latest.values()), tail, checkpoints)
+
+
+def _newest_checkpoints(
+    kafka: KafkaConnection, topic: str, partition: int, since_ms: int, timeout: float
+) -> list[Checkpoint]:
+    """The newest checkpoint of each chain among those written since `since_ms`."""
+    low, high = _watermarks(kafka, topic, partition, timeout)
+    if high <= low:
+        return []
+    start = _offset_for_time(kafka, topic, partition, since_ms, high, timeout) if since_ms else low
+    if start >= high:
+        return []
+    newest: dict[str, Checkpoint] = {}
+    for _, value in _records(kafka, topic, partition, max(low, start), timeout):
+        checkpoint = Checkpoint.FromString(value)
+        known = newest.get(checkpoint.chain_id)
+        if known is None or checkpoint.tree_size > known.tree_size:
+            newest[checkpoint.chain_id] = checkpoint
+    return list(newest.values())

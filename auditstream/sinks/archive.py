@@ -10,6 +10,11 @@ still in an open segment, uploading, or waiting for a repair. After a crash, ent
 already named by a manifest are skipped, and a manifest whose objects did not make it
 is completed from the replayed entries (the objects come out byte-identical, checked
 against the manifest's SHA-256). So a replay never creates a second copy.
+
+A checkpoint is stored once per chain and tree size. A second record of the same tree
+(same size, root and signed note; a worker that took a partition over may sign its
+tree again, at another time) keeps the first object; one with another root or note is
+a fork and stops the sink.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from confluent_kafka import Message, TopicPartition
+from google.protobuf.message import DecodeError
 from prometheus_client import Counter as Metric
 
 from auditstream.archive import segment as seg
-from auditstream.archive.store import ArchiveStore
+from auditstream.archive.store import ArchiveConflictError, ArchiveStore
 from auditstream.archive.tiling import Tiling
 from auditstream.core.body import decode_body
 from auditstream.core.seqs import StoredSeqs
@@ -207,7 +213,7 @@ class ArchiveSink:
         tenant = checkpoint.chain_id.split("/", 1)[0]
         key = seg.checkpoint_key(tenant, checkpoint.chain_id, checkpoint.tree_size)
         retain = self.now() + DAY * self.config.skeleton_days
-        upload = _Upload(future=self._submit(self.store.put, key, value, retain_until=retain))
+        upload = _Upload(future=self._submit(put_checkpoint, self.store, key, value, retain))
         upload.hold(*position)
         self._uploads.append(upload)
         known = self.latest_note.get(checkpoint.chain_id)
@@ -358,3 +364,30 @@ def write_segment(
     store.put(manifest.segment_key, built.segment, retain_until=retain, legal_hold=hold)
     store.put(manifest.skeleton_key, built.skeleton, retain_until=long_retain, legal_hold=hold)
     return manifest
+
+
+def put_checkpoint(store: ArchiveStore, key: str, value: bytes, retain: dt.datetime) -> bool:
+    """Write a checkpoint record once; True if written, False if this tree's checkpoint
+    was there already. Raises ArchiveConflictError for another tree at the key."""
+    try:
+        return store.put(key, value, retain_until=retain)
+    except ArchiveConflictError:
+        there = store.get(key)
+        if there is None or not same_tree(sealed.Checkpoint.FromString(value), there):
+            raise
+        log.info("%s: this tree's checkpoint is stored already; the first one is kept", key)
+        return False
+
+
+def same_tree(checkpoint: sealed.Checkpoint, stored: bytes) -> bool:
+    """Whether `stored` is a checkpoint record of the same chain, size, root and note."""
+    try:
+        other = sealed.Checkpoint.FromString(stored)
+    except DecodeError:
+        return False
+    return (other.chain_id, other.tree_size, other.root_hash, other.note) == (
+        checkpoint.chain_id,
+        checkpoint.tree_size,
+        checkpoint.root_hash,
+        checkpoint.note,
+    )

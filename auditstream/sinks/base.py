@@ -6,12 +6,19 @@ A sink is a `Writer` (what to do with records, and when its batch is due) driven
 committed records only, and uses a short session, so a crashed sink's partitions move to
 its replacement after 10 s rather than the default 45 s. A replay after a crash (written,
 not yet committed) is the writer's to recognise: each keeps what its store already holds.
+
+A commit that fails for a passing reason (a rebalance, the group coordinator moving) is
+kept and tried again a second later, also when no record arrives: the stream may be
+idle, and the group's committed offsets must still reach what was written. Only the
+partitions the sink still owns are retried; the others' new owners replay from the
+offsets committed before.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +30,7 @@ from auditstream.settings.config import Topics
 from auditstream.settings.connection import ConnectionErrors, KafkaConnection
 
 log = logging.getLogger(__name__)
+RETRY_COMMIT_S = 1.0  # a deferred commit is tried again after this long
 # Commit failures a later commit recovers from: the write was durable, and a replay of
 # the uncommitted records is recognised by the writer.
 _DEFERRABLE = frozenset(
@@ -91,6 +99,9 @@ class SinkLoop:
     consumer_settings: Mapping[str, Any] = field(default_factory=dict)
     max_messages: int = 5000
     _consumer: Consumer | None = None
+    # Offsets whose commit was deferred, by (topic, partition), and when it failed.
+    _deferred: dict[tuple[str, int], int] = field(default_factory=dict)
+    _deferred_at: float = 0.0
 
     def run(self, stop: threading.Event, on_write: Callable[[], None] | None = None) -> None:
         """Consume until `stop` is set; write what is pending at the end."""
@@ -108,6 +119,8 @@ class SinkLoop:
                         log.warning("kafka: %s", error)
                 if self.writer.due() and self._write(everything=False) and on_write is not None:
                     on_write()
+                elif self._deferred and time.monotonic() - self._deferred_at >= RETRY_COMMIT_S:
+                    self._commit([])
             self._write(everything=True)
         finally:
             consumer.close()
@@ -122,20 +135,33 @@ class SinkLoop:
         return written.entries
 
     def _commit(self, offsets: Sequence[TopicPartition] | None) -> None:
+        """Commit `offsets` (None: every position consumed), with any deferred earlier."""
         consumer = self._consumer
         if consumer is None:
             return
+        owned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        if offsets is None:
+            offsets = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
+        pending = {k: o for k, o in self._deferred.items() if k in owned}
+        for tp in offsets:
+            key = (tp.topic, tp.partition)
+            if key in owned:
+                pending[key] = max(pending.get(key, tp.offset), tp.offset)
+        self._deferred = {}
+        if not pending:
+            return
         try:
-            if offsets is None:
-                consumer.commit(asynchronous=False)
-            elif offsets:
-                consumer.commit(offsets=list(offsets), asynchronous=False)
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in pending.items()],
+                asynchronous=False,
+            )
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             code = error.code() if isinstance(error, KafkaError) else None
             if code == KafkaError._NO_OFFSET:
                 return  # nothing consumed since the last commit
             if code in _DEFERRABLE:
-                log.warning("offset commit deferred to the next write: %s", error)
+                log.warning("offset commit deferred, retried in %.0f s: %s", RETRY_COMMIT_S, error)
+                self._deferred, self._deferred_at = pending, time.monotonic()
                 return
             raise

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from confluent_kafka import Consumer, Producer
 from auditstream.core.body import decode_body
 from auditstream.core.verify import ChainReport, ChainVerifier
 from auditstream.devstack.procs import free_port
+from auditstream.producers import AuditProducer, ProducerConfig
+from auditstream.proto.v1.log_entry_pb2 import LogEntry
 from auditstream.proto.v1.sealed_pb2 import Checkpoint, SealedEntry
 from auditstream.samples.workload import Workload, generate
 from auditstream.settings import keyfiles
@@ -256,7 +258,9 @@ class Supervisor:
 class Feed:
     """Produces `count` events over `chains` tenants at about `rate` per second: skewed
     as the workload skews tenants, or spread evenly (`even`: event n goes to chain
-    n mod `chains`, so every chain gets events)."""
+    n mod `chains`, so every chain gets events). With `spool`, through the producer
+    library and its spool in that folder (each event keyed by its tenant's chain), and
+    then every spooled event must be acknowledged by Kafka at the end."""
 
     bootstrap: str
     topic: str
@@ -265,15 +269,32 @@ class Feed:
     rate: float
     seed: int = 7
     even: bool = False
+    spool: Path | None = None
     event_ids: list[str] = field(default_factory=list)
     chain_ids: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     thread: threading.Thread | None = None
 
     def start(self) -> Feed:
-        self.thread = threading.Thread(target=self._run, name="feed", daemon=True)
+        target = self._run if self.spool is None else self._run_spooled
+        self.thread = threading.Thread(target=target, name="feed", daemon=True)
         self.thread.start()
         return self
+
+    def _entries(self) -> Iterator[LogEntry]:
+        """The events, at the feed's rate."""
+        shape = Workload(tenants=self.chains)
+        started = time.monotonic()
+        for n, entry in enumerate(generate(random.Random(self.seed), self.count, shape)):
+            entry.event_time.FromNanoseconds(time.time_ns())
+            if self.even:
+                entry.tenant_id = shape.tenant(n % self.chains)
+            self.event_ids.append(entry.event_id)
+            self.chain_ids.add(entry.tenant_id)
+            yield entry
+            ahead = n / self.rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
 
     def _run(self) -> None:
         producer = Producer(
@@ -286,14 +307,7 @@ class Feed:
                 "message.timeout.ms": 300_000,
             }
         )
-        shape = Workload(tenants=self.chains)
-        started = time.monotonic()
-        for n, entry in enumerate(generate(random.Random(self.seed), self.count, shape)):
-            entry.event_time.FromNanoseconds(time.time_ns())
-            if self.even:
-                entry.tenant_id = shape.tenant(n % self.chains)
-            self.event_ids.append(entry.event_id)
-            self.chain_ids.add(entry.tenant_id)
+        for entry in self._entries():
             while True:
                 try:
                     producer.produce(
@@ -306,12 +320,29 @@ class Feed:
                 except BufferError:
                     producer.poll(0.1)
             producer.poll(0)
-            ahead = n / self.rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)
         remaining = producer.flush(300)
         if remaining:
             self.errors.append(f"{remaining} events not delivered")
+
+    def _run_spooled(self) -> None:
+        assert self.spool is not None
+        config = ProducerConfig(
+            kafka=KafkaConnection(self.bootstrap),
+            topic=self.topic,
+            spool_dir=self.spool,
+            heartbeat_interval_s=0,
+        )
+        producer = AuditProducer(config)
+        try:
+            for entry in self._entries():
+                producer.emit(entry, chain_id=entry.tenant_id)
+            if not producer.flush(300):
+                self.errors.append(f"spool: not acknowledged after 300 s: {producer.stats()}")
+            stats = producer.stats()
+            if stats["pending"] or stats["dropped"] or stats["spooled"] != self.count:
+                self.errors.append(f"spool: {stats}")
+        finally:
+            producer.close()
 
     def _delivered(self, err: object, msg: object) -> None:
         if err is not None:
@@ -364,9 +395,12 @@ class Result:
     reports: dict[str, ChainReport]
     event_counts: Counter[str]
     sealed: int
+    signed_again: list[tuple[str, int]] = field(default_factory=list)  # (chain, tree size)
 
     def problems(self, produced: list[str]) -> list[str]:
         out = []
+        if self.signed_again:
+            out.append(f"trees signed more than once: {self.signed_again[:5]}")
         for chain_id, report in self.reports.items():
             if not report.ok:
                 out.append(f"{chain_id}: {[(f.kind, f.seq) for f in report.findings[:5]]}")
@@ -391,9 +425,11 @@ def check_sealed(bootstrap: str, topics: Topics, keys: Keys, expected: int) -> R
         for v in read_topic(bootstrap, f"{topics.prefix}.sealed", expected)
     ]  # type: ignore[arg-type]
     notes: dict[str, list[bytes]] = defaultdict(list)
+    signed: Counter[tuple[str, int]] = Counter()
     for value in read_topic(bootstrap, f"{topics.prefix}.checkpoints", 1, timeout=30, quiet=3):
         checkpoint = Checkpoint.FromString(value)  # type: ignore[arg-type]
         notes[checkpoint.chain_id].append(checkpoint.note)
+        signed[checkpoint.chain_id, checkpoint.tree_size] += 1
     by_chain: dict[str, list[SealedEntry]] = defaultdict(list)
     counts: Counter[str] = Counter()
     for entry in entries:
@@ -408,7 +444,8 @@ def check_sealed(bootstrap: str, topics: Topics, keys: Keys, expected: int) -> R
         )
         verifier.feed_many(chain_entries)
         reports[chain_id] = verifier.finish()
-    return Result(reports, counts, len(entries))
+    again = sorted(tree for tree, n in signed.items() if n > 1)
+    return Result(reports, counts, len(entries), again)
 
 
 def create_pipeline(

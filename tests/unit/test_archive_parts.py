@@ -16,11 +16,11 @@ from auditstream.core import hashes, merkle
 from auditstream.core.body import decode_body
 from auditstream.core.retention import parse_policy
 from auditstream.errors import FormatError
-from auditstream.proto.v1.sealed_pb2 import SealedEntry
+from auditstream.proto.v1.sealed_pb2 import Checkpoint, SealedEntry
 from auditstream.settings.config import Topics
 from auditstream.settings.connection import KafkaConnection
 from auditstream.settings.resources import default_policy_file
-from auditstream.sinks.archive import ArchiveConfig
+from auditstream.sinks.archive import ArchiveConfig, put_checkpoint
 from tests.support.archive_kit import sealed_outputs
 
 POLICY = parse_policy(default_policy_file().read_text())
@@ -66,6 +66,29 @@ def test_file_archive_is_write_once(tmp_path: Path) -> None:
         archive.put("v1/a/b.seg", b"two", retain_until=None)
     assert archive.get("v1/a/b.seg") == b"one" and list(archive.list("v1/")) == ["v1/a/b.seg"]
     assert (tmp_path / "v1/a/b.seg").stat().st_mode & 0o222 == 0
+
+
+def test_a_checkpoint_signed_again_keeps_the_first_and_another_tree_is_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """A worker that takes a partition over may sign a tree again at another time: the
+    record differs (its created time) but the tree does not, and the first one stays.
+    A record of another root or note at the same size is a fork, refused."""
+    archive = FileArchive(tmp_path)
+
+    def record(root: bytes, note: bytes, at_ns: int) -> bytes:
+        checkpoint = Checkpoint(chain_id="acme/a", tree_size=7, root_hash=root, note=note)
+        checkpoint.created_time.FromNanoseconds(at_ns)
+        return checkpoint.SerializeToString()
+
+    key, first = "v1/acme/checkpoints/7", record(b"r" * 32, b"note", 1)
+    assert put_checkpoint(archive, key, first, NOW)
+    assert not put_checkpoint(archive, key, record(b"r" * 32, b"note", 2), NOW)
+    assert archive.get(key) == first
+    for fork in (record(b"x" * 32, b"note", 3), record(b"r" * 32, b"other", 3)):
+        with pytest.raises(ArchiveConflictError):
+            put_checkpoint(archive, key, fork, NOW)
+    assert archive.get(key) == first
 
 
 def test_lifecycle_rules_follow_the_policy() -> None:

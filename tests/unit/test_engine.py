@@ -180,6 +180,43 @@ def test_restore_continues_exactly_where_the_committed_output_ends() -> None:
     assert verify_chain(links, "acme", keyring=KEYRING).ok
 
 
+def test_a_restored_chain_does_not_sign_a_tree_signed_before() -> None:
+    """A worker taking a partition over reads the checkpoints signed since the snapshot:
+    it signs only what they do not cover (the same tree signed again at another time is
+    a second, different record of it)."""
+    first = sealer(checkpoint_every=5, checkpoint_interval_s=1)
+    signed = first.process([record(o, login(o)) for o in range(10)], NOW)
+    (checkpoint,) = [sealed.Checkpoint.FromString(d) for _, d in signed.checkpoints]
+    assert checkpoint.tree_size == 10
+    tail = [Link.decode(d) for _, d in signed.sealed]
+    later = NOW + 5 * 10**9
+    unaware = sealer(checkpoint_every=5, checkpoint_interval_s=1)
+    unaware.restore([], tail)
+    assert [
+        c.tree_size
+        for c in map(
+            sealed.Checkpoint.FromString, dict(unaware.process([], later).checkpoints).values()
+        )
+    ] == [10]
+    aware = sealer(checkpoint_every=5, checkpoint_interval_s=1)
+    aware.restore([], tail, [checkpoint])
+    assert not aware.process([], later).checkpoints
+    # New entries are signed on time again.
+    more = aware.process([record(10, login(10))], later)
+    assert not more.checkpoints
+    (next_one,) = aware.process([], later + 2 * 10**9).checkpoints
+    assert sealed.Checkpoint.FromString(next_one[1]).tree_size == 11
+
+
+def test_restore_refuses_a_checkpoint_beyond_the_tail() -> None:
+    engine = sealer(checkpoint_every=5)
+    out = engine.process([record(o, login(o)) for o in range(5)], NOW)
+    (data,) = [d for _, d in out.checkpoints]
+    links = [Link.decode(d) for _, d in out.sealed]
+    with pytest.raises(RecoveryError, match="does not reach it"):
+        sealer().restore([], links[:3], [sealed.Checkpoint.FromString(data)])
+
+
 def test_restore_refuses_to_fork() -> None:
     engine = sealer()
     out = engine.process([record(o, login(o)) for o in range(6)], NOW)
