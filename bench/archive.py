@@ -10,9 +10,11 @@ archive_events_per_s     ArchiveSink consuming a backlog of N sealed entries (an
                          at a time, straight to the same store (no Kafka, no checkpoints)
 tiles_entries_per_s      TileWriter (what the sink calls to keep each chain's C2SP
                          tlog) tiling the same entries and publishing their checkpoints
-                         (hash tiles, entry bundles, plain notes) into the same store
-    ceiling              put() of the very objects it wrote, into a fresh prefix (the
-                         store's own write rate for that work, without the tile math)
+                         (hash tiles, entry bundles, plain notes) into the same store,
+                         with the sink's number of upload threads
+    ceiling              put() of the very objects it wrote, into a fresh prefix, on as
+                         many threads (the store's own write rate for that work, without
+                         the tile math)
 archive_bytes_per_event  bytes of every object the sink wrote (segments, skeletons,
                          manifests, checkpoints) per entry
     ceiling              the sealed entries' own protobuf bytes, uncompressed, per entry
@@ -102,12 +104,13 @@ def tiles_rates(
     entries: list[sealed.SealedEntry],
     checkpoints: list[tuple[str, bytes]],
     now: dt.datetime,
+    threads: int,
 ) -> tuple[float, float]:
     """Entries/s of TileWriter over the backlog, and of putting its output objects."""
     notes = [sealed.Checkpoint.FromString(value) for _, value in checkpoints]
     day = now.strftime("%Y-%m-%d")
     target = store("tiles")
-    tiles = TileWriter(target, retain_days=3650, now=lambda: now)
+    tiles = TileWriter(target, retain_days=3650, now=lambda: now, threads=threads)
     started = time.perf_counter()
     for entry in entries:
         tiles.entry(entry.chain_id, entry.seq, entry.entry_hash)
@@ -126,8 +129,11 @@ def tiles_rates(
 
     def bare() -> int:
         copy = store(f"tilecopy{next(copies)}")
-        for key, data in written:
-            copy.put(key, data, retain_until=retain)
+        with ThreadPoolExecutor(threads) as pool:
+            for future in [
+                pool.submit(copy.put, key, data, retain_until=retain) for key, data in written
+            ]:
+                future.result()
         return len(entries)
 
     return rate, _common.best_rate(bare, 2)
@@ -204,7 +210,7 @@ def main() -> None:
 
         ceiling = _common.best_rate(bare, 2)
         entries = [sealed.SealedEntry.FromString(value) for value in values]
-        tiles_rate, tiles_ceiling = tiles_rates(store, entries, outputs.checkpoints, now)
+        tiles_rate, tiles_ceiling = tiles_rates(store, entries, outputs.checkpoints, now, threads)
 
     _common.emit(
         "archive",

@@ -7,6 +7,10 @@ publishes every checkpoint whose entries are all tiled: its partial tiles, its d
 history object, then the log's `checkpoint` pointer. So a checkpoint is never visible
 before the tiles it needs, and it is published only if those tiles reproduce its root.
 
+A flush writes the objects of every chain at once, `threads` at a time (each is a round
+trip to the store), and only when all of a chain's objects are written does it point
+the chain's `checkpoint` at the newest checkpoint they publish.
+
 Durability follows the segments: objects are written once and locked as long as
 skeletons; the Kafka offset of a checkpoint record is committed only once it is
 published. Entries need no hold, because tiles are derived from them: after a restart
@@ -29,6 +33,7 @@ import logging
 import re
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -90,6 +95,8 @@ class _Chain:
     incoming: list[bytes] = field(default_factory=list)
     pending: dict[int, _Pending] = field(default_factory=dict)
     recent: OrderedDict[Tile, bytes] = field(default_factory=OrderedDict)
+    planned: dict[str, bytes] = field(default_factory=dict)  # objects not written yet
+    publishing: list[int] = field(default_factory=list)  # sizes they publish, verified
     stopped: str = ""
 
     @property
@@ -101,15 +108,22 @@ class TileWriter:
     """Every chain's tiles and checkpoints, written to one store.
 
     Feed it entries (in seq order per chain) and checkpoints; `flush` writes what is
-    due. State is loaded per chain from the store on first sight.
+    due, `threads` objects at a time. State is loaded per chain from the store on first
+    sight.
     """
 
     def __init__(
-        self, store: ArchiveStore, *, retain_days: int, now: Callable[[], dt.datetime]
+        self,
+        store: ArchiveStore,
+        *,
+        retain_days: int,
+        now: Callable[[], dt.datetime],
+        threads: int = 8,
     ) -> None:
         self.store = store
         self.retain_days = retain_days
         self.now = now
+        self.threads = threads
         self.entries_tiled = 0
         self.checkpoints_published = 0
         self._chains: dict[str, _Chain] = {}
@@ -176,6 +190,41 @@ class TileWriter:
                 self._publish_due(chain)
             except (FormatError, ArchiveConflictError) as exc:
                 self._stop(chain, str(exc))
+        self._write_planned()
+
+    def _write_planned(self) -> None:
+        """Write every chain's planned objects, then, for each chain whose objects are
+        all written, its `checkpoint` pointer: the newest checkpoint they publish."""
+        chains = [c for c in self._chains.values() if c.planned or c.publishing]
+        if not chains:
+            return
+        retain = self.now() + DAY * self.retain_days
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="tlog-write") as pool:
+            writes = [
+                (chain, [pool.submit(self._put, k, d, retain) for k, d in chain.planned.items()])
+                for chain in chains
+            ]
+            for chain, futures in writes:
+                chain.planned = {}
+                conflict = _conflict(futures)
+                if conflict is not None:
+                    self._stop(chain, str(conflict))
+                    chain.publishing = []
+            pointers = [
+                (chain, pool.submit(self._point, chain)) for chain, _ in writes if chain.publishing
+            ]
+            for chain, future in pointers:
+                future.result()
+                self.checkpoints_published += len(chain.publishing)
+                PUBLISHED.inc(len(chain.publishing))
+                for size in chain.publishing:
+                    chain.pending.pop(size, None)
+                chain.published = max(chain.publishing)
+                chain.publishing = []
+
+    def _point(self, chain: _Chain) -> None:
+        newest = chain.pending[max(chain.publishing)]
+        self.store.replace(chain.log.prefix + "checkpoint", newest.note)
 
     def held(self) -> list[Position]:
         """Positions of checkpoint records not published yet (not to be committed)."""
@@ -225,7 +274,7 @@ class TileWriter:
 
     def _append(self, chain: _Chain, hashes: Sequence[bytes]) -> None:
         for tile, data in chain.tree.append(hashes):
-            self._put(chain.log.prefix + tile.path, data)
+            chain.planned[chain.log.prefix + tile.path] = data
             chain.recent[tile] = data
             if len(chain.recent) > RECENT_TILES:
                 chain.recent.popitem(last=False)
@@ -233,7 +282,11 @@ class TileWriter:
         TILED.inc(len(hashes))
 
     def _publish_due(self, chain: _Chain) -> None:
+        """Plan the objects of every checkpoint whose entries are tiled, once its root
+        is checked against the tiles."""
         for size in sorted(s for s in chain.pending if s <= chain.tree.size):
+            if size in chain.publishing:
+                continue
             pending = chain.pending[size]
             tiles = [(tile, self._edge_tile(chain, tile)) for tile in edge(size)]
             partials = {t.level: decode_hashes(d, t.width) for t, d in tiles if t.level >= 0}
@@ -244,13 +297,9 @@ class TileWriter:
                     f"signed for tree size {size}"
                 )
             for tile, data in tiles:
-                self._put(chain.log.prefix + tile.path, data)
-            self._put(history_key(chain.log.chain_id, pending.day, size), pending.note)
-            self.store.replace(chain.log.prefix + "checkpoint", pending.note)
-            chain.published = size
-            del chain.pending[size]
-            self.checkpoints_published += 1
-            PUBLISHED.inc()
+                chain.planned[chain.log.prefix + tile.path] = data
+            chain.planned[history_key(chain.log.chain_id, pending.day, size)] = pending.note
+            chain.publishing.append(size)
 
     def _edge_tile(self, chain: _Chain, tile: Tile) -> bytes:
         """A partial tile of an earlier size: from the edge, a recent full tile, or the
@@ -259,6 +308,8 @@ class TileWriter:
         if data is not None:
             return data
         full = chain.recent.get(tile.as_full())
+        if full is None:  # planned in this flush, or written before
+            full = chain.planned.get(chain.log.prefix + tile.as_full().path)
         return cut(full, tile) if full is not None else chain.log.read_tile(tile)
 
     def _backfill(self, chain: _Chain, stop: int) -> None:
@@ -283,6 +334,7 @@ class TileWriter:
                 expected += 1
                 if len(batch) >= BACKFILL_BATCH:
                     self._append(chain, batch)
+                    self._write_planned()  # a bounded number of tiles in memory
                     batch = []
             self._append(chain, batch)
         except (FormatError, ArchiveConflictError) as exc:
@@ -293,8 +345,8 @@ class TileWriter:
                 chain, f"seq {expected} is neither in the archive's skeletons nor delivered again"
             )
 
-    def _put(self, key: str, data: bytes) -> None:
-        if self.store.put(key, data, retain_until=self.now() + DAY * self.retain_days):
+    def _put(self, key: str, data: bytes, retain: dt.datetime) -> None:
+        if self.store.put(key, data, retain_until=retain):
             TILES.inc()
 
     def _stop(self, chain: _Chain, why: str) -> None:
@@ -307,6 +359,18 @@ class TileWriter:
             chain.published,
             why,
         )
+
+
+def _conflict(futures: Iterable[Future[None]]) -> ArchiveConflictError | None:
+    """The first conflict among a chain's writes, once all are done; other store
+    errors are raised."""
+    conflict = None
+    for future in futures:
+        try:
+            future.result()
+        except ArchiveConflictError as exc:
+            conflict = conflict or exc
+    return conflict
 
 
 def _archived(
@@ -352,7 +416,12 @@ class Tiling:
         self.inner = sink
         self.checkpoints_topic = sink.config.topics.checkpoints
         self.now = sink.now
-        self.tiles = TileWriter(sink.store, retain_days=sink.config.skeleton_days, now=sink.now)
+        self.tiles = TileWriter(
+            sink.store,
+            retain_days=sink.config.skeleton_days,
+            now=sink.now,
+            threads=sink.config.upload_threads,
+        )
         self._positions: dict[tuple[str, int], int] = {}
 
     def load(self) -> None:

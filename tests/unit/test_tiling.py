@@ -257,3 +257,23 @@ def test_entries_reordered_within_a_batch_are_tiled_in_seq_order(tmp_path: Path)
         assert check_log(tmp_path, chain_id) == max(
             c.tree_size for c in checkpoints if c.chain_id == chain_id
         )
+
+
+def test_one_flush_of_many_tiles_publishes_its_earliest_checkpoints_too(tmp_path: Path) -> None:
+    """A backlog flushed at once: the partial tiles of an early checkpoint are cut from
+    full tiles that are neither at the edge nor among the recent ones, and not in the
+    store yet (every object of a flush is written together, after the tile math)."""
+    outputs = sealed_outputs(256 * 12, chains=1, hipaa_every=0)
+    entries = [sealed.SealedEntry.FromString(v) for _, v in outputs.sealed]
+    checkpoints = [sealed.Checkpoint.FromString(v) for _, v in outputs.checkpoints]
+    assert min(c.tree_size for c in checkpoints) < 256 * 3 < 256 * 11 < len(entries)
+    tiles = writer(tmp_path)
+    feed(tiles, entries)
+    for number, checkpoint in enumerate(checkpoints):
+        tiles.checkpoint(checkpoint.chain_id, checkpoint.note, DAY, ("cp", 0, number))
+    tiles.flush()
+    assert tiles.held() == [] and tiles.checkpoints_published == len(checkpoints)
+    (chain_id,) = {c.chain_id for c in checkpoints}
+    assert check_log(tmp_path, chain_id) == max(c.tree_size for c in checkpoints)
+    archive_log = ArchiveLog(FileArchive(tmp_path), chain_id)
+    assert [d.size for d in archive_log.history()] == sorted(c.tree_size for c in checkpoints)
