@@ -1,5 +1,6 @@
 """Local services for benchmarks: reuse AUDITSTREAM_KAFKA_BOOTSTRAP if set, else start
-a throwaway Kafka (and stop it afterwards) under a temporary state folder."""
+a throwaway Kafka, one broker or a three-node cluster (and stop it afterwards), under a
+temporary state folder."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from auditstream.devstack import kafka
+from auditstream.devstack import kafka, kafka_cluster
 
 
 @contextlib.contextmanager
@@ -24,3 +25,18 @@ def kafka_bootstrap() -> Iterator[str]:
             yield info.bootstrap
         finally:
             kafka.stop(Path(state))
+
+
+@contextlib.contextmanager
+def cluster_bootstrap() -> Iterator[str]:
+    """AUDITSTREAM_KAFKA_BOOTSTRAP if set (a cluster you run), else a local three-node one."""
+    given = os.environ.get("AUDITSTREAM_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="as-bench-cluster-") as state:
+        info = kafka_cluster.start(Path(state), brokers=3)
+        try:
+            yield info.bootstrap
+        finally:
+            kafka_cluster.stop(Path(state))

@@ -33,15 +33,13 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import _common
+import _services
 from confluent_kafka import Producer
 from processor import sealed_total
 
-from auditstream.devstack import kafka_cluster
 from auditstream.samples.workload import Workload, generate
 from tests.support.infra import unique
 from tests.support.pipeline import (
@@ -58,21 +56,6 @@ CHAINS = 32
 STEPS = (1, 2, 4)
 FEED_RATE = 2_000
 FEED_SECONDS = 60  # longer than the windows watched while it runs
-
-
-@contextmanager
-def cluster_bootstrap() -> Iterator[str]:
-    """AUDITSTREAM_KAFKA_BOOTSTRAP if set (a cluster you run), else a local one."""
-    given = os.environ.get("AUDITSTREAM_KAFKA_BOOTSTRAP")
-    if given:
-        yield given
-        return
-    with tempfile.TemporaryDirectory(prefix="as-scale-") as state:
-        info = kafka_cluster.start(Path(state), brokers=3)
-        try:
-            yield info.bootstrap
-        finally:
-            kafka_cluster.stop(Path(state))
 
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -234,7 +217,7 @@ def main() -> None:
     count = 20_000 if args.quick else args.events
     rates: dict[int, float] = {}
     busy: dict[int, float] = {}
-    with cluster_bootstrap() as bootstrap, tempfile.TemporaryDirectory() as tmp:
+    with _services.cluster_bootstrap() as bootstrap, tempfile.TemporaryDirectory() as tmp:
         for k in STEPS:
             rates[k], busy[k] = scale_step(bootstrap, Path(tmp) / f"step-{k}", k, count)
         pause, alone = rebalance_pause(bootstrap, Path(tmp) / "rebalance")

@@ -44,7 +44,19 @@ class Figures:
 
     @classmethod
     def load(cls, path: Path) -> Figures:
-        return cls({r["bench"]: r for r in json.loads(path.read_text())})
+        """The results file's entries by bench; a clear error when it is missing or is
+        not the list of bench entries that scripts/run_bench.py writes."""
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SystemExit(f"{path}: cannot be read ({exc.strerror}); run make bench") from None
+        except ValueError as exc:
+            raise SystemExit(f"{path} is not JSON: {exc}") from None
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("bench"), str) for e in entries
+        ):
+            raise SystemExit(f"{path} is not a list of bench entries, each with its 'bench'")
+        return cls({e["bench"]: e for e in entries})
 
     def value(self, bench: str, name: str) -> float:
         try:

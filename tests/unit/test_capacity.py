@@ -41,3 +41,20 @@ def test_a_missing_figure_stops_the_script_with_its_name(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "sink.sink_rows_per_s" in result.stderr
     assert not (tmp_path / "out.md").exists()
+
+
+def test_a_results_file_that_is_not_bench_entries_is_a_clear_error(tmp_path: Path) -> None:
+    out = tmp_path / "out.md"
+    for text, said in (
+        ("{not json", "is not JSON"),
+        ('{"bench": "sink"}', "is not a list of bench entries"),
+        ('[{"figures": {}}]', "is not a list of bench entries"),
+    ):
+        results = tmp_path / "results.json"
+        results.write_text(text)
+        result = run("--results", str(results), "--out", str(out))
+        assert result.returncode == 1 and said in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    result = run("--results", str(tmp_path / "absent.json"), "--out", str(out))
+    assert result.returncode == 1 and "cannot be read" in result.stderr
+    assert not out.exists()
