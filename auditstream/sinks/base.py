@@ -41,7 +41,9 @@ _DEFERRABLE = frozenset(
         KafkaError._ASSIGNMENT_LOST,
         KafkaError._TRANSPORT,
         KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
         KafkaError.NOT_COORDINATOR,
+        KafkaError._WAIT_COORD,  # the group coordinator died, and no new one is known yet
         KafkaError.REQUEST_TIMED_OUT,
     }
 )
