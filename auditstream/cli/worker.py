@@ -93,6 +93,13 @@ def register(subparsers: Any) -> None:
         default=10.0,
         help="seconds before a silent worker's partitions move to others",
     )
+    parser.add_argument(
+        "--stall-timeout",
+        type=common.positive_seconds,
+        default=60.0,
+        help="seconds without a record while records wait before the worker, wedged, "
+        "exits to be restarted",
+    )
     parser.set_defaults(func=run, owns_logging=True)
 
 
@@ -129,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         batch_within_s=args.batch_wait,
         instance_id=args.instance_id,
         session_timeout_s=args.session_timeout,
+        stall_timeout_s=args.stall_timeout,
         protection=common.subject_protection(settings),
         limits=Limits(
             max_record_bytes=args.max_record_bytes, max_future_skew_s=args.max_future_skew

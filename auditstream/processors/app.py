@@ -62,6 +62,8 @@ class WorkerConfig:
     # A member that died is noticed after this long; then its partitions move.
     session_timeout_s: float = 10.0
     recovery_timeout_s: float = 300.0
+    # Records waiting and none consumed for this long: the worker is wedged and exits.
+    stall_timeout_s: float = 60.0
     # Unique per running worker; the group's metadata fences a worker that lost its
     # partitions (KIP-447), so it need not be stable across restarts.
     instance_id: str = ""
@@ -91,6 +93,7 @@ class Sealer:
                 batch_within_s=config.batch_within_s,
                 session_timeout_s=config.session_timeout_s,
                 recovery_timeout_s=config.recovery_timeout_s,
+                stall_timeout_s=config.stall_timeout_s,
             ),
             self.restore,
         )

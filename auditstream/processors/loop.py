@@ -365,16 +365,20 @@ class SealingLoop:
 
     def _check_stalled(self, consumer: Consumer) -> None:
         """Raise `StalledError` if an assigned partition has records past the consumer's
-        position (or no valid position) although nothing came for the stall timeout."""
+        position although nothing came for the stall timeout. A partition the consumer
+        has not read from since it was assigned has no position yet: the group's
+        committed offset stands for it (an idle partition, all of it sealed before, is
+        not stalled)."""
         self._progress_at = time.monotonic()  # check at most once per timeout
         topic = self.config.topics.raw
+        timeout = self.config.request_timeout_s
         for partition in sorted(self._assigned):
             tp = TopicPartition(topic, partition)
             try:
                 position = consumer.position([tp])[0].offset
-                low, high = consumer.get_watermark_offsets(
-                    tp, timeout=self.config.request_timeout_s, cached=False
-                )
+                if position < 0:
+                    position = consumer.committed([tp], timeout)[0].offset
+                low, high = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
             except KafkaException as exc:
                 log.warning("cannot tell whether partition %d waits: %s", partition, exc)
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -56,6 +57,8 @@ def replication_factor(kafka: KafkaConnection, topics: Topics, timeout: float = 
 def ensure_topics(kafka: KafkaConnection, topics: Topics, timeout: float = 30.0) -> list[str]:
     """Create missing topics; refuse existing ones with another partition count. New
     topics get `topics.replication_factor` copies, the cluster's default if it is -1.
+    Returns once the brokers' metadata shows every partition of them with a leader
+    (a cluster's brokers learn of a new topic after its controller has created it).
 
     Returns the names created.
     """
@@ -95,5 +98,29 @@ def ensure_topics(kafka: KafkaConnection, topics: Topics, timeout: float = 30.0)
                 isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS
             ):
                 raise ConfigError(f"cannot create topic {name!r}: {exc}") from exc
+    _wait_for_leaders(admin, [s for s in missing if s.name in created], timeout)
     log.info("created topics %s", ", ".join(created))
     return created
+
+
+def _wait_for_leaders(admin: AdminClient, specs: list[TopicSpec], timeout: float) -> None:
+    """Until three metadata answers in a row show every partition of `specs` with a
+    leader (one answer comes from one broker; the others may not have caught up)."""
+    deadline = time.monotonic() + timeout
+    in_a_row = 0
+    while in_a_row < 3:
+        known = admin.list_topics(timeout=timeout).topics
+        lacking = [
+            spec.name
+            for spec in specs
+            if spec.name not in known
+            or len(known[spec.name].partitions) != spec.partitions
+            or any(p.leader < 0 for p in known[spec.name].partitions.values())
+        ]
+        in_a_row = 0 if lacking else in_a_row + 1
+        if lacking and time.monotonic() > deadline:
+            raise ConfigError(
+                f"topics created, but not served with a leader after {timeout:.0f} s: "
+                + ", ".join(lacking)
+            )
+        time.sleep(0.1)

@@ -284,8 +284,12 @@ def test_pipeline_topics_take_the_clusters_replication(
     _, info = cluster
     topics, _ = create_pipeline(info.bootstrap, PARTITIONS, tmp_path)
     admin = AdminClient({"bootstrap.servers": info.bootstrap})
-    metadata = admin.list_topics(timeout=10)
     names = [spec.name for spec in pipeline_topics(topics.settings())]
+    deadline = time.monotonic() + 30
+    # The broker that answers may learn of new topics a little after the one that did.
+    while not set(names) <= set((metadata := admin.list_topics(timeout=10)).topics):
+        assert time.monotonic() < deadline, "the topics are not in the metadata"
+        time.sleep(0.2)
     for name in names:
         for partition in metadata.topics[name].partitions.values():
             assert len(partition.replicas) == 3, (name, partition.id)

@@ -257,3 +257,30 @@ def test_a_worker_that_cannot_restore_its_chains_stops_instead_of_forking(
     committed = probe.committed([TopicPartition(topics.raw, 0)], timeout=10)
     probe.close()
     assert committed[0].offset < 1  # the raw record was not consumed for good
+
+
+def test_a_worker_on_partitions_sealed_to_the_end_waits_without_counting_a_stall(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A worker that takes over partitions whose every record was sealed before has no
+    consumer position on them until a record comes: that is an idle worker, not a
+    wedged one (the stall check once restarted such a worker every stall timeout)."""
+    topics, keys = create_pipeline(kafka_bootstrap, 2, tmp_path)
+    app_id = unique("proc")
+    stall = ("--stall-timeout", "2")
+    records = [(b"acme", good(n).SerializeToString(), []) for n in range(20)]
+    first = Worker(kafka_bootstrap, keys, topics, tmp_path, "w0", app_id, extra=stall)
+    first.wait_ready()
+    produce(kafka_bootstrap, topics.raw, records)
+    assert len(bodies(kafka_bootstrap, f"{topics.prefix}.sealed", 20)) == 20
+    first.stop()
+    second = Worker(kafka_bootstrap, keys, topics, tmp_path, "w1", app_id, extra=stall)
+    second.wait_ready()
+    time.sleep(10)  # five stall timeouts with nothing to consume
+    assert second.proc.poll() is None, second.log.read_text()[-2000:]
+    assert "StalledError" not in second.log.read_text()
+    more = [(b"acme", good(n).SerializeToString(), []) for n in range(20, 25)]
+    produce(kafka_bootstrap, topics.raw, more)
+    sealed_ids = [b.entry.event_id for b in bodies(kafka_bootstrap, f"{topics.prefix}.sealed", 25)]
+    assert sorted(sealed_ids) == sorted(f"good-{n}" for n in range(25))
+    second.stop()
