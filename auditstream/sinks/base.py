@@ -9,9 +9,11 @@ not yet committed) is the writer's to recognise: each keeps what its store alrea
 
 A commit that fails for a passing reason (a rebalance, the group coordinator moving) is
 kept and tried again a second later, also when no record arrives: the stream may be
-idle, and the group's committed offsets must still reach what was written. Only the
-partitions the sink still owns are retried; the others' new owners replay from the
-offsets committed before.
+idle, and the group's committed offsets must still reach what was written. Offsets are
+committed only for partitions the sink owns at the time. While the group rebalances
+they wait; once partitions are assigned, those the sink got back are committed and the
+others dropped (their new owners replay from the offsets committed before, and the
+writer there recognises what its store holds).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class SinkLoop:
         self.writer.load()
         consumer = self._consumer = sink_consumer(self.kafka, self.group_id, self.consumer_settings)
         topics = [self.topics.sealed, self.topics.checkpoints]
-        consumer.subscribe(topics, on_revoke=self._on_revoke)
+        consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
                 for message in consumer.consume(num_messages=self.max_messages, timeout=0.2):
@@ -128,6 +130,10 @@ class SinkLoop:
             consumer.close()
             self._consumer = None
 
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        owned = {(tp.topic, tp.partition) for tp in [*partitions, *consumer.assignment()]}
+        self._deferred = {k: o for k, o in self._deferred.items() if k in owned}
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._write(everything=True)  # commit what we have before the partitions move
 
@@ -144,12 +150,12 @@ class SinkLoop:
         owned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
         if offsets is None:
             offsets = [tp for tp in consumer.position(consumer.assignment()) if tp.offset >= 0]
-        pending = {k: o for k, o in self._deferred.items() if k in owned}
+        pending = dict(self._deferred)
         for tp in offsets:
             key = (tp.topic, tp.partition)
-            if key in owned:
-                pending[key] = max(pending.get(key, tp.offset), tp.offset)
-        self._deferred = {}
+            pending[key] = max(pending.get(key, tp.offset), tp.offset)
+        self._deferred = {k: o for k, o in pending.items() if k not in owned}  # wait
+        pending = {k: o for k, o in pending.items() if k in owned}
         if not pending:
             return
         try:
@@ -164,6 +170,7 @@ class SinkLoop:
                 return  # nothing consumed since the last commit
             if code in _DEFERRABLE:
                 log.warning("offset commit deferred, retried in %.0f s: %s", RETRY_COMMIT_S, error)
-                self._deferred, self._deferred_at = pending, time.monotonic()
+                self._deferred |= pending
+                self._deferred_at = time.monotonic()
                 return
             raise

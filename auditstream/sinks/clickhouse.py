@@ -133,6 +133,7 @@ class ClickHouseSink:
     _checkpoints: list[list[Any]] = field(default_factory=list)
     _rejects: list[list[Any]] = field(default_factory=list)
     _oldest: float = 0.0
+    _taken: int = 0  # records taken since the last write, rows or not
 
     def run(self, stop: threading.Event, on_batch: Callable[[], None] | None = None) -> None:
         """Consume until `stop` is set; insert what is pending at the end."""
@@ -158,6 +159,7 @@ class ClickHouseSink:
             self._take_checkpoint(message, value)
         else:
             self._take_entry(message, value)
+        self._taken += 1
         if not self._oldest:
             self._oldest = time.monotonic()
 
@@ -206,10 +208,13 @@ class ClickHouseSink:
         self._rejects.append(reject_row(topic, partition or 0, offset or 0, key, reason, value))
 
     def due(self) -> bool:
+        """A batch is due by rows, bytes or age. Records that needed no row (replayed
+        entries and checkpoints the store holds) count for age too: their offsets are
+        committed by the write, even an empty one."""
+        if not self._taken:
+            return False
         events = self._events
         pending = len(events) + len(self._checkpoints) + len(self._rejects)
-        if not pending:
-            return False
         config = self.config
         return (
             pending >= config.batch_rows
@@ -243,7 +248,7 @@ class ClickHouseSink:
         self.rows_inserted += inserted
         self.rows_rejected += len(rejects)
         self._events, self._positions = ingest.Frames(), array("q")
-        self._checkpoints, self._rejects, self._oldest = [], [], 0.0
+        self._checkpoints, self._rejects, self._oldest, self._taken = [], [], 0.0, 0
         failpoints.hit("sink.after_insert")
         return Written(inserted + len(checkpoints) + len(rejects))
 

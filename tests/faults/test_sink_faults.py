@@ -12,11 +12,12 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from auditstream.clickhouse import migrations
 from auditstream.core.validate import RawRecord
@@ -189,3 +190,64 @@ def test_bad_records_go_to_sink_rejects_and_the_rest_is_stored(
 
 def _entry(record: tuple[str, bytes]) -> sealed.SealedEntry:
     return sealed.SealedEntry.FromString(record[1])
+
+
+def test_a_replay_of_stored_entries_commits_the_group_to_the_end(
+    kafka_bootstrap: str, clickhouse: Any, ch_database: str, tmp_path: Path
+) -> None:
+    """A sink whose group starts behind what its store holds (offsets lost, or never
+    committed before a crash) consumes only entries the store has: no row to insert, but
+    its offsets must still reach the end, or the group never catches up on an idle
+    stream."""
+    topics, _ = create_pipeline(kafka_bootstrap, 2, tmp_path)
+    out = sealed_outputs(300, chains=3)
+    produce(
+        kafka_bootstrap, f"{topics.prefix}.sealed", [(c.encode(), v, []) for c, v in out.sealed]
+    )
+    produce(
+        kafka_bootstrap,
+        f"{topics.prefix}.checkpoints",
+        [(c.encode(), v, []) for c, v in out.checkpoints],
+    )
+    migrations.migrate(clickhouse, schemas_dir() / "clickhouse", migrations.Target(ch_database))
+
+    def run_sink(
+        group: str, until: Callable[[ClickHouseSink], bool]
+    ) -> tuple[ClickHouseSink, bool]:
+        """Run a sink until `until` holds (True) or 60 s passed (False), then stop it."""
+        config = SinkConfig(
+            KafkaConnection(kafka_bootstrap), topics.settings(), ch_database, group_id=group
+        )
+        sink = ClickHouseSink(clickhouse, config)
+        stop = threading.Event()
+        thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not (held := until(sink)) and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.2)
+        stop.set()
+        thread.join(60)
+        return sink, held
+
+    first, _ = run_sink(unique("first"), lambda s: s.rows_inserted == len(out.sealed))
+    assert first.rows_inserted == len(out.sealed)
+    group = unique("behind")
+    sealed_topic = topics.settings().sealed
+    # Caught up while running (a sink that stops commits what it consumed anyway).
+    second, running = run_sink(group, lambda s: caught_up(kafka_bootstrap, group, sealed_topic))
+    assert running
+    assert second.rows_inserted == 0
+
+
+def caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether `group` committed every partition of `topic` at its end offset (a topic
+    written without transactions: its end is its last record's offset + 1)."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        parts = [TopicPartition(topic, p) for p in partitions]
+        committed = probe.committed(parts, timeout=10)
+        ends = [probe.get_watermark_offsets(tp, timeout=10)[1] for tp in parts]
+    finally:
+        probe.close()
+    return [c.offset for c in committed] == ends
