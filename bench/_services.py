@@ -5,38 +5,35 @@ temporary state folder."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from auditstream.devstack import kafka, kafka_cluster
+from auditstream.devstack.kafka import KafkaInfo
 
 
 @contextlib.contextmanager
-def kafka_bootstrap() -> Iterator[str]:
+def _bootstrap(start: Callable[[Path], KafkaInfo], stop: Callable[[Path], object]) -> Iterator[str]:
     given = os.environ.get("AUDITSTREAM_KAFKA_BOOTSTRAP")
     if given:
         yield given
         return
     with tempfile.TemporaryDirectory(prefix="as-bench-") as state:
-        info = kafka.start(Path(state))
+        info = start(Path(state))
         try:
             yield info.bootstrap
         finally:
-            kafka.stop(Path(state))
+            stop(Path(state))
 
 
-@contextlib.contextmanager
-def cluster_bootstrap() -> Iterator[str]:
-    """AUDITSTREAM_KAFKA_BOOTSTRAP if set (a cluster you run), else a local three-node one."""
-    given = os.environ.get("AUDITSTREAM_KAFKA_BOOTSTRAP")
-    if given:
-        yield given
-        return
-    with tempfile.TemporaryDirectory(prefix="as-bench-cluster-") as state:
-        info = kafka_cluster.start(Path(state), brokers=3)
-        try:
-            yield info.bootstrap
-        finally:
-            kafka_cluster.stop(Path(state))
+def kafka_bootstrap() -> contextlib.AbstractContextManager[str]:
+    """One broker."""
+    return _bootstrap(kafka.start, kafka.stop)
+
+
+def cluster_bootstrap() -> contextlib.AbstractContextManager[str]:
+    """A three-node cluster (a cluster you run when AUDITSTREAM_KAFKA_BOOTSTRAP is set)."""
+    return _bootstrap(functools.partial(kafka_cluster.start, brokers=3), kafka_cluster.stop)
