@@ -65,7 +65,10 @@ class WorkerConfig:
     # Records waiting and none consumed for this long: the worker is wedged and exits.
     stall_timeout_s: float = 60.0
     # Unique per running worker; the group's metadata fences a worker that lost its
-    # partitions (KIP-447), so it need not be stable across restarts.
+    # partitions (KIP-447), so it need not be stable across restarts. A stable one (a
+    # pod's name) lets a restarted worker take over at once: its transactional id
+    # aborts its predecessor's open transaction, and its Faust consumer is a static
+    # member that replaces its predecessor without waiting out a session.
     instance_id: str = ""
     # Personal fields encrypted under per-subject keys (None: sealed in clear).
     protection: SubjectProtection | None = None
@@ -193,12 +196,27 @@ class _TokenProvider(AbstractTokenProvider):  # type: ignore[misc]
         return self._provider()[0]
 
 
+def group_settings(config: WorkerConfig) -> dict[str, Any]:
+    """Faust settings of the app's own consumer group. Faust starts the app's tasks (the
+    sealing loop among them) only once that consumer has joined, which waits out the
+    session of a member that died: its session is the worker's (Faust's default, 60 s,
+    kept every restarted worker from sealing for a minute). With a stable instance id it
+    is a static member, which its replacement takes over without waiting at all."""
+    return {
+        "broker_session_timeout": config.session_timeout_s,
+        "broker_heartbeat_interval": min(3.0, config.session_timeout_s / 3),
+        "consumer_group_instance_id": config.transactional_id if config.instance_id else None,
+    }
+
+
 def build_app(config: WorkerConfig) -> tuple[faust.App, Sealer]:
     # The app's own id must not be the sealing consumer's group: Faust's consumer joins
     # its group with Faust's assignor, which librdkafka's members cannot share.
     # Faust's own topic gets as many copies as the pipeline's (it needs a number).
     copies = replication_factor(config.kafka, config.topics)
-    app = faust_app(f"{config.app_id}-app", config.kafka, config.state_dir, copies)
+    app = faust_app(
+        f"{config.app_id}-app", config.kafka, config.state_dir, copies, **group_settings(config)
+    )
     sealer = Sealer(config)
 
     async def seal() -> None:

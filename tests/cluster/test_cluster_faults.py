@@ -253,7 +253,9 @@ def run_through(
     bootstrap = info.bootstrap
     topics, keys = create_pipeline(bootstrap, PARTITIONS, tmp_path)
     app_id = unique("proc")
-    supervisor = Supervisor(lambda name: Worker(bootstrap, keys, topics, tmp_path, name, app_id))
+    supervisor = Supervisor(
+        lambda name, slot: Worker(bootstrap, keys, topics, tmp_path, name, app_id, instance_id=slot)
+    )
     sinks = Sinks(bootstrap, topics, s3, tmp_path)
     try:
         feed = Feed(bootstrap, topics.raw, EVENTS, CHAINS, RATE, spool=tmp_path / "spool").start()

@@ -3,7 +3,9 @@
 Each test streams 100,000 events over 4 partitions — to 10 chains (skewed, as the
 workload skews tenants) and to 10,000 chains (evenly) — while something goes wrong, then
 checks what is in the sealed topic: every event exactly once, every chain contiguous
-from seq 0, every MAC and every signed checkpoint valid.
+from seq 0, every MAC and every signed checkpoint valid. Each fault hits a worker that
+has sealed part of the stream, so it strikes while the worker seals, not while it waits.
+Workers run under a supervisor with a stable instance id, as operations.md asks.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 EVENTS = 100_000
 PARTITIONS = 4
 RATE = 5_000
+# Five kills, each followed by a takeover (about a session timeout), within one stream.
+RATE_UNDER_KILLS = 800
 CHAIN_COUNTS = [pytest.param(10, id="10-chains"), pytest.param(10_000, id="10k-chains")]
 
 
@@ -46,8 +50,8 @@ def setup(kafka_bootstrap: str, tmp_path: Path) -> tuple[Topics, Keys]:
     return create_pipeline(kafka_bootstrap, PARTITIONS, tmp_path)
 
 
-def start_feed(bootstrap: str, topics: Topics, chains: int) -> Feed:
-    return Feed(bootstrap, topics.raw, EVENTS, chains, RATE, even=chains > 10).start()
+def start_feed(bootstrap: str, topics: Topics, chains: int, rate: float = RATE) -> Feed:
+    return Feed(bootstrap, topics.raw, EVENTS, chains, rate, even=chains > 10).start()
 
 
 def assert_exactly_once(
@@ -70,11 +74,13 @@ def test_kill_minus_nine_five_times(
     rng = random.Random(20261122)
     app_id = unique("proc")
     supervisor = Supervisor(
-        lambda name: Worker(kafka_bootstrap, keys, topics, tmp_path, name, app_id)
+        lambda name, slot: Worker(
+            kafka_bootstrap, keys, topics, tmp_path, name, app_id, instance_id=slot
+        )
     )
-    feed = start_feed(kafka_bootstrap, topics, chains)
+    feed = start_feed(kafka_bootstrap, topics, chains, RATE_UNDER_KILLS)
     for _ in range(5):
-        supervisor.current.wait_batches(rng.randint(5, 40))
+        supervisor.current.wait_sealed(rng.randint(200, 2000))
         time.sleep(rng.uniform(0, 1.0))
         supervisor.kill_and_wait_replacement()
     feed.join()
@@ -92,10 +98,12 @@ def test_broker_restart_mid_stream(
     topics, keys = setup
     app_id = unique("proc")
     supervisor = Supervisor(
-        lambda name: Worker(kafka_bootstrap, keys, topics, tmp_path, name, app_id)
+        lambda name, slot: Worker(
+            kafka_bootstrap, keys, topics, tmp_path, name, app_id, instance_id=slot
+        )
     )
     feed = start_feed(kafka_bootstrap, topics, chains)
-    supervisor.current.wait_batches(20)
+    supervisor.current.wait_sealed(2000)
     infra.restart_kafka(down_for=5)
     feed.join()
     try:
@@ -111,12 +119,15 @@ def test_rebalance_when_one_of_two_workers_dies(
     topics, keys = setup
     app_id = unique("proc")
     survivor = Supervisor(
-        lambda name: Worker(kafka_bootstrap, keys, topics, tmp_path, name, app_id), "a"
+        lambda name, slot: Worker(
+            kafka_bootstrap, keys, topics, tmp_path, name, app_id, instance_id=slot
+        ),
+        "a",
     )
     doomed = Worker(kafka_bootstrap, keys, topics, tmp_path, "b", app_id)
     doomed.wait_ready()
     feed = start_feed(kafka_bootstrap, topics, chains)
-    doomed.wait_batches(20)
+    doomed.wait_sealed(2000)
     doomed.kill()
     feed.join()
     try:

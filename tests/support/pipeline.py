@@ -118,6 +118,7 @@ class Worker:
         app_id: str,
         checkpoint_every: int = 500,
         extra: tuple[str, ...] = (),
+        instance_id: str = "",
     ) -> None:
         self.log = home / f"{name}.log"
         self.metrics_port = free_port()
@@ -134,6 +135,7 @@ class Worker:
             "--checkpoint-every", str(checkpoint_every),
             "--checkpoint-interval", "3",
             "--metrics-port", str(self.metrics_port),
+            *(["--instance-id", instance_id] if instance_id else []),
             *extra,
         ]  # fmt: skip
         with self.log.open("ab") as out:
@@ -192,6 +194,17 @@ class Worker:
             time.sleep(0.1)
         raise TimeoutError(f"worker has not got {count} {what}; see {self.log}")
 
+    def wait_sealed(self, count: int, timeout: float = 120) -> None:
+        """Wait until this worker has sealed `count` entries (its own, since it started):
+        a kill then hits it while it seals, not while it waits for its partitions."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if self.metric("auditstream_processor_sealed_total").get("", 0) >= count:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"worker has not sealed {count} entries; see {self.log}")
+
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
@@ -213,13 +226,16 @@ class Worker:
 
 
 class Supervisor:
-    """Keeps one worker running, as systemd or Kubernetes would: a worker that exits
-    (killed by a test, or stopping itself on an error) is replaced by a new one."""
+    """Keeps one worker running, as systemd or a Kubernetes StatefulSet would: a worker
+    that exits (killed by a test, or stopping itself on an error) is replaced by a new
+    one. `start(name, slot)` starts one; every worker of a supervisor gets the same slot
+    (its stable `--instance-id`, as a pod name is), so a replacement's transactional id
+    fences its predecessor and aborts that one's open transaction at once."""
 
-    def __init__(self, start: Callable[[str], Worker], prefix: str = "w") -> None:
+    def __init__(self, start: Callable[[str, str], Worker], prefix: str = "w") -> None:
         self._start = start
         self._prefix = prefix
-        self.workers = [start(f"{prefix}0")]
+        self.workers = [start(f"{prefix}0", prefix)]
         self.workers[0].wait_ready()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
@@ -232,7 +248,7 @@ class Supervisor:
     def _watch(self) -> None:
         while not self._stopping.wait(0.5):
             if self.current.proc.poll() is not None:
-                worker = self._start(f"{self._prefix}{len(self.workers)}")
+                worker = self._start(f"{self._prefix}{len(self.workers)}", self._prefix)
                 self.workers.append(worker)
                 # One that exits while starting (Kafka still down) is replaced next round.
                 with contextlib.suppress(RuntimeError, TimeoutError):
