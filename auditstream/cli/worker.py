@@ -73,7 +73,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--instance-id",
         default="",
-        help="this worker's name in its transactional id (default: host and pid)",
+        help="this worker slot's stable name, reused by its replacement: it names the "
+        "transactional id and the static group member (default: host and pid)",
     )
     parser.add_argument(
         "--max-record-bytes",
