@@ -30,7 +30,7 @@ from auditstream.sinks.clickhouse import ClickHouseSink, SinkConfig
 from tests.support.archive_kit import sealed_outputs
 from tests.support.engine_kit import sealer
 from tests.support.infra import unique
-from tests.support.pipeline import REPO, create_pipeline, produce
+from tests.support.pipeline import REPO, Topics, create_pipeline, produce
 
 pytestmark = [pytest.mark.faults]
 
@@ -46,11 +46,17 @@ def test_kill_between_insert_and_commit(kafka_bootstrap: str, tmp_path: Path) ->
     ]
     out = engine.process(records, time.time_ns())
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "partitioner": "murmur2_random"})
-    for chain_id, value in out.sealed:
-        producer.produce(f"{topics.prefix}.sealed", key=chain_id.encode(), value=value)
-    for chain_id, value in out.checkpoints:
-        producer.produce(f"{topics.prefix}.checkpoints", key=chain_id.encode(), value=value)
-    assert producer.flush(60) == 0
+
+    def publish(sealed: list[tuple[str, bytes]], checkpoints: list[tuple[str, bytes]]) -> None:
+        for chain_id, value in sealed:
+            producer.produce(f"{topics.prefix}.sealed", key=chain_id.encode(), value=value)
+        for chain_id, value in checkpoints:
+            producer.produce(f"{topics.prefix}.checkpoints", key=chain_id.encode(), value=value)
+        assert producer.flush(60) == 0
+
+    # The first half is there when the sink crashes, the rest comes after.
+    half = len(out.sealed) // 2
+    publish(out.sealed[:half], [])
     env = dict(os.environ, AUDITSTREAM_KAFKA_BOOTSTRAP=kafka_bootstrap, **topics.env())
     store = f"chdb://{tmp_path / 'store'}"
     sink = [
@@ -76,22 +82,19 @@ def test_kill_between_insert_and_commit(kafka_bootstrap: str, tmp_path: Path) ->
         check=False,
     )
     assert crashed.returncode == 137, crashed.stderr[-2000:]
+    publish(out.sealed[half:], out.checkpoints)
     port = free_port()
     resumed = subprocess.Popen(
         [*sink, "--metrics-port", str(port)], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True
     )
-    inserted, still, deadline = -1, 0, time.monotonic() + 180
-    while still < 5 and time.monotonic() < deadline:  # until it has been idle for 5 s
-        time.sleep(1)
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                now = json.loads(r.read())["rows_inserted"]
-        except OSError:
-            continue
-        still = still + 1 if now == inserted and now > 0 else 0
-        inserted = now
+    deadline = time.monotonic() + 180
+    while not (done := stored_to_the_end(kafka_bootstrap, topics)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+        inserted = json.loads(r.read())["rows_inserted"]
     resumed.terminate()
     assert resumed.wait(60) == 0
+    assert done, "the restarted sink did not commit its group to the end of its topics"
     counts = subprocess.run(
         [
             sys.executable,
@@ -115,6 +118,17 @@ def test_kill_between_insert_and_commit(kafka_bootstrap: str, tmp_path: Path) ->
         check=True,
     ).stdout.splitlines()
     assert counts[1] == f"{len(out.sealed)},{len(out.sealed)},{len(out.checkpoints)}"
+    # It inserted the entries of the second half, none of those the crashed one had.
+    assert inserted == len(out.sealed) - half
+
+
+def stored_to_the_end(bootstrap: str, topics: Topics) -> bool:
+    """Whether the sink under test committed the ends of the sealed and checkpoint
+    topics: it has stored (or skipped as stored) every record of both."""
+    return all(
+        caught_up(bootstrap, "sink-under-test", f"{topics.prefix}.{name}")
+        for name in ("sealed", "checkpoints")
+    )
 
 
 def test_bad_records_go_to_sink_rejects_and_the_rest_is_stored(
