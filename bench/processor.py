@@ -12,6 +12,10 @@ state_records_per_event    records the worker wrote to the state topic (chain sn
 checkpoint_signatures_per_s  checkpoints signed per second in the 10,000-chain run
 recovery_seconds_10k_chains  the slowest partition restore of a worker taking over the
                            10,000-chain pipeline (its log says how long each took)
+takeover_after_kill_s      from a kill -9 of the worker holding every partition of the
+                           10-chain pipeline to its replacement (same --instance-id,
+                           started at once, as a supervisor does) sealing 1,000 new
+                           records: about a session timeout (10 s) plus the restores
 faust_consume_events_per_s a Faust stream of the worker's Faust app that consumes the same
                            backlog and does nothing: what Faust's stream machinery costs
 transactional_loop_events_per_s  the worker's own kind of loop (librdkafka: consume a batch,
@@ -158,6 +162,46 @@ def recovery_seconds(bootstrap: str, home: Path, topics: Topics, keys: Keys, app
     raise SystemExit("the second worker did not restore every partition in time")
 
 
+def takeover_seconds(bootstrap: str, home: Path, topics: Topics, keys: Keys, app_id: str) -> float:
+    """Seconds from a kill -9 of a worker that holds every partition to the moment its
+    replacement has sealed 1,000 records produced right after the kill."""
+
+    def start(name: str) -> Worker:
+        return Worker(
+            bootstrap, keys, topics, home, name, app_id, checkpoint_every=1000, instance_id="slot"
+        )
+
+    doomed = start("slot-0")
+    try:
+        deadline = time.monotonic() + 600
+        while len(RECOVERED.findall(doomed.log.read_text(errors="replace"))) < PARTITIONS:
+            if time.monotonic() > deadline:
+                raise SystemExit("the first worker did not restore every partition in time")
+            time.sleep(0.2)
+        doomed.kill()
+        killed = time.monotonic()
+        replacement = start("slot-1")
+        now = time.time_ns()
+        fresh = list(generate(random.Random(12), 1000, Workload(tenants=CHAINS)))
+        for entry in fresh:
+            entry.event_time.FromNanoseconds(now)
+        produce(
+            bootstrap,
+            topics.raw,
+            [(e.tenant_id.encode(), e.SerializeToString(), []) for e in fresh],
+        )
+        try:
+            while sealed_total(replacement.metrics_port) < len(fresh):
+                if time.monotonic() > killed + 600:
+                    raise SystemExit("the replacement did not seal the new records in time")
+                time.sleep(0.1)
+            return time.monotonic() - killed
+        finally:
+            replacement.stop()
+    finally:
+        doomed.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k events")
@@ -172,7 +216,8 @@ def main() -> None:
     ceiling = _common.core_seal_rate(values)
     with _services.kafka_bootstrap() as bootstrap, tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        rate, topics, _, _ = seal_backlog(bootstrap, home / "ten", entries, values)
+        rate, topics, keys, ten_app = seal_backlog(bootstrap, home / "ten", entries, values)
+        takeover = takeover_seconds(bootstrap, home / "ten", topics, keys, ten_app)
         # Long enough for the 10,000 chains to be flushed at least once (every 250,000
         # entries by default): the state records per event of a steady load.
         wide_count = count if args.quick else max(count, 300_000)
@@ -224,6 +269,9 @@ def main() -> None:
             ),
             "recovery_seconds_10k_chains": _common.figure(
                 recovery, "s", ceiling=None, goal=10, higher_is_better=False
+            ),
+            "takeover_after_kill_s": _common.figure(
+                takeover, "s", ceiling=None, goal=None, higher_is_better=False
             ),
         },
         events=count,
