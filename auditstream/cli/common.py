@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import signal
 import threading
 from dataclasses import replace
@@ -38,6 +39,19 @@ def positive_seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
     return value
+
+
+_KAFKA_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+def kafka_name(text: str) -> str:
+    """An argparse type: a name that Kafka takes in topic, group, transactional and
+    group member ids (ASCII letters, digits, '.', '_' and '-'; at most 100 of them)."""
+    if not _KAFKA_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be 1 to 100 ASCII letters, digits, '.', '_' or '-', not {text[:120]!r}"
+        )
+    return text
 
 
 def positive_count(text: str) -> int:

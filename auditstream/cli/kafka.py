@@ -25,7 +25,10 @@ def register(subparsers: Any) -> None:
         "--apply", action="store_true", help="create them, as the connection's (admin) user"
     )
     acls.add_argument(
-        "--app-id", default=kafka_acls.Roles.worker_app_id, help="the worker's --app-id"
+        "--app-id",
+        type=common.kafka_name,
+        default=kafka_acls.Roles.worker_app_id,
+        help="the worker's --app-id",
     )
     acls.add_argument(
         "--ingest-source",

@@ -25,7 +25,12 @@ def register(subparsers: Any) -> None:
     ch.add_argument("--partitions", type=int, help="partitions of the pipeline topics")
     ch.add_argument("--batch-rows", type=int, default=50_000, help="insert after this many rows")
     ch.add_argument("--batch-seconds", type=float, default=1.0, help="or after this long")
-    ch.add_argument("--group-id", default="auditstream-sink-clickhouse", help="consumer group")
+    ch.add_argument(
+        "--group-id",
+        type=common.kafka_name,
+        default="auditstream-sink-clickhouse",
+        help="consumer group",
+    )
     ch.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
     common.add_subject_args(
         ch, "the workers' subject vault: store clear copies of protected fields for live subjects"
@@ -37,7 +42,12 @@ def register(subparsers: Any) -> None:
     s3.add_argument("--max-entries", type=int, default=10_000, help="close a segment at this many")
     s3.add_argument("--max-bytes", type=int, default=64 * 1024 * 1024, help="or this size")
     s3.add_argument("--max-age", type=float, default=60.0, help="or after this many seconds")
-    s3.add_argument("--group-id", default="auditstream-sink-archive", help="consumer group")
+    s3.add_argument(
+        "--group-id",
+        type=common.kafka_name,
+        default="auditstream-sink-archive",
+        help="consumer group",
+    )
     s3.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
     s3.set_defaults(func=run_archive)
 

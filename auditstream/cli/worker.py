@@ -69,10 +69,15 @@ def register(subparsers: Any) -> None:
         help="seconds a transaction waits for its batch to fill",
     )
     parser.add_argument("--metrics-port", type=int, help="serve /metrics and /health here")
-    parser.add_argument("--app-id", default="auditstream-processor", help="consumer group id")
+    parser.add_argument(
+        "--app-id",
+        type=common.kafka_name,
+        default="auditstream-processor",
+        help="consumer group id",
+    )
     parser.add_argument(
         "--instance-id",
-        default="",
+        type=common.kafka_name,
         help="this worker slot's stable name, reused by its replacement: it names the "
         "transactional id and the static group member (default: host and pid)",
     )
@@ -135,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         batch_size=args.batch_size,
         batch_within_s=args.batch_wait,
-        instance_id=args.instance_id,
+        instance_id=args.instance_id or "",
         session_timeout_s=args.session_timeout,
         stall_timeout_s=args.stall_timeout,
         protection=common.subject_protection(settings),
