@@ -147,13 +147,18 @@ def seal_backlog(
     return (len(values) - before) / (done - first), topics, keys, app_id
 
 
+def restores(worker: Worker) -> list[float]:
+    """The seconds each partition restore of `worker` took, as its log says."""
+    return [float(s) for s in RECOVERED.findall(worker.log.read_text(errors="replace"))]
+
+
 def recovery_seconds(bootstrap: str, home: Path, topics: Topics, keys: Keys, app_id: str) -> float:
     """The slowest partition restore of a new worker of the same group."""
     worker = Worker(bootstrap, keys, topics, home, "recover", app_id)
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            took = [float(s) for s in RECOVERED.findall(worker.log.read_text(errors="replace"))]
+            took = restores(worker)
             if len(took) >= PARTITIONS:
                 return max(took)
             time.sleep(0.5)
@@ -174,7 +179,7 @@ def takeover_seconds(bootstrap: str, home: Path, topics: Topics, keys: Keys, app
     doomed = start("slot-0")
     try:
         deadline = time.monotonic() + 600
-        while len(RECOVERED.findall(doomed.log.read_text(errors="replace"))) < PARTITIONS:
+        while len(restores(doomed)) < PARTITIONS:
             if time.monotonic() > deadline:
                 raise SystemExit("the first worker did not restore every partition in time")
             time.sleep(0.2)
